@@ -1,0 +1,560 @@
+//! The typed cache handle: a concurrent map with statistics and single-flight misses.
+
+use std::fmt;
+use std::future::Future;
+use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+
+use crate::clock::unix_millis;
+use crate::flight::{Flights, Join, Leader};
+use crate::hooks::{Contents, Hooks};
+use crate::manager::ManagerShared;
+use crate::options::CacheOptions;
+use crate::shards::{Lookup, Shards, Tracked};
+use crate::stats::{CacheStats, Counters};
+use crate::store::Persistence;
+use crate::Error;
+
+/// A named cache of `K → V`: a cheap, cloneable handle to a map shared by every clone and every
+/// thread, registered with a [`CacheManager`](crate::CacheManager).
+///
+/// Lookups return clones of the values; for large values store an `Arc<T>`. Hits take a shared
+/// lock on one of the cache's shards only, so any number of threads read in parallel.
+///
+/// ```
+/// use cacheman::CacheManager;
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let manager = CacheManager::new("docs", dir.path());
+/// let cache = manager.register_cache::<String, usize>("lengths").unwrap();
+///
+/// assert_eq!(cache.get_or_insert_with("hello".into(), || "hello".len()), 5);
+/// assert_eq!(cache.get(&"hello".to_string()), Some(5));
+/// cache.save().unwrap();
+/// println!("{cache:?}"); // {"hello": 5}
+/// ```
+pub struct Cache<K, V> {
+    pub(crate) inner: Arc<CacheInner<K, V>>,
+}
+
+impl<K, V> Clone for Cache<K, V> {
+    fn clone(&self) -> Self {
+        Cache {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+pub(crate) enum Maps<K, V> {
+    /// No time-to-live, no capacity: entries carry nothing but their value.
+    Plain(Shards<K, V, ()>),
+    Tracked(Shards<K, V, Tracked>),
+}
+
+/// Runs `$body` with `$s` bound to the shards and `$now` to the time in Unix milliseconds,
+/// which is only read from the clock for tracked caches.
+macro_rules! on_maps {
+    ($inner:expr, $s:ident, $now:ident => $body:expr) => {
+        match &$inner.maps {
+            $crate::cache::Maps::Plain($s) => {
+                let $now = 0;
+                $body
+            }
+            $crate::cache::Maps::Tracked($s) => {
+                let $now = $inner.now_ms();
+                $body
+            }
+        }
+    };
+}
+pub(crate) use on_maps;
+
+/// Everything a cache is; shared by its handles and its manager.
+pub(crate) struct CacheInner<K, V> {
+    pub(crate) name: String,
+    pub(crate) manager: Weak<ManagerShared>,
+    pub(crate) maps: Maps<K, V>,
+    flights: Flights<K, V>,
+    pub(crate) counters: Counters,
+    pub(crate) hooks: RwLock<Hooks<K, V>>,
+    pub(crate) persistence: Option<Box<dyn Persistence<K, V>>>,
+    pub(crate) options: CacheOptions,
+    /// Bumped by every invalidation; saved in the file header.
+    pub(crate) epoch: AtomicU64,
+    /// Changes since the last save (inserts, removals, clears, invalidations).
+    pub(crate) changes: AtomicU64,
+    /// Serializes saves, loads and invalidations of this cache, so a save that started before an
+    /// invalidation can never write the old contents back after it.
+    pub(crate) save_lock: Mutex<()>,
+}
+
+impl<K, V> CacheInner<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    pub(crate) fn new(
+        name: &str,
+        manager: Weak<ManagerShared>,
+        options: CacheOptions,
+        hooks: Hooks<K, V>,
+        persistence: Option<Box<dyn Persistence<K, V>>>,
+    ) -> Self {
+        let hasher = crate::shards::Hasher::default();
+        let mut shard_count = crate::shards::default_shard_count();
+        let maps = if options.ttl.is_none() && options.capacity.is_none() {
+            Maps::Plain(Shards::new(shard_count, hasher.clone(), Default::default()))
+        } else {
+            // Small bounded caches keep one exact recency order (see `CacheOptions::capacity`).
+            if let Some(capacity) = options.capacity {
+                while shard_count > 1 && capacity / shard_count < 512 {
+                    shard_count /= 2;
+                }
+            }
+            let limits = crate::shards::Limits {
+                ttl: options.ttl,
+                shard_capacity: options.capacity.map(|c| c.div_ceil(shard_count).max(1)),
+            };
+            Maps::Tracked(Shards::new(shard_count, hasher.clone(), limits))
+        };
+        let shard_count = match &maps {
+            Maps::Plain(s) => s.shard_count(),
+            Maps::Tracked(s) => s.shard_count(),
+        };
+        CacheInner {
+            name: name.to_owned(),
+            manager,
+            maps,
+            flights: Flights::new(shard_count, &hasher),
+            counters: Counters::new(shard_count),
+            hooks: RwLock::new(hooks),
+            persistence,
+            options,
+            epoch: AtomicU64::new(0),
+            changes: AtomicU64::new(0),
+            save_lock: Mutex::new(()),
+        }
+    }
+
+    pub(crate) fn now_ms(&self) -> u64 {
+        unix_millis(self.options.clock.now())
+    }
+
+    pub(crate) fn note_changes(&self, n: u64) {
+        if n > 0 {
+            self.changes.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    fn shard_of(&self, key: &K) -> usize {
+        on_maps!(self, s, _now => s.shard_of(key))
+    }
+
+    /// A lookup that counts a hit or a miss.
+    fn lookup(&self, key: &K) -> Option<V> {
+        let (found, shard) = on_maps!(self, s, now => (s.get(key, now), s.shard_of(key)));
+        match found {
+            Lookup::Hit(value) => {
+                self.counters.hit(shard);
+                Some(value)
+            }
+            Lookup::Miss => {
+                self.counters.miss(shard);
+                None
+            }
+        }
+    }
+
+    /// A lookup that counts nothing (for rechecks).
+    fn peek(&self, key: &K) -> Option<V> {
+        match on_maps!(self, s, now => s.get(key, now)) {
+            Lookup::Hit(value) => Some(value),
+            Lookup::Miss => None,
+        }
+    }
+
+    fn store(&self, key: K, value: V) -> Option<V> {
+        let shard = self.shard_of(&key);
+        let (previous, evicted) = on_maps!(self, s, now => s.insert(key, value, now));
+        self.counters.inserted(shard, evicted);
+        self.note_changes(1);
+        previous
+    }
+
+    /// Stores a computed value unless the cache was invalidated while it was being computed: a
+    /// value derived from data that was since invalidated must not outlive the invalidation.
+    fn store_computed(&self, key: K, value: &V, epoch_before: u64) {
+        if self.epoch.load(Ordering::Acquire) == epoch_before {
+            self.store(key, value.clone());
+        }
+    }
+
+    pub(crate) fn snapshot_rows(&self) -> Vec<(K, V, u64)> {
+        on_maps!(self, s, now => s.snapshot(now))
+    }
+}
+
+enum Outcome<'a, K: Hash + Eq + Clone, V: Clone> {
+    Found(V),
+    Lead(Leader<'a, K, V>),
+}
+
+impl<K, V> Cache<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    /// The cache's name.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let manager = cacheman::CacheManager::new("docs", dir.path());
+    /// let cache = manager.register_cache::<u8, u8>("bytes").unwrap();
+    /// assert_eq!(cache.name(), "bytes");
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// A clone of the value of `key`, if present (and not expired).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let manager = cacheman::CacheManager::new("docs", dir.path());
+    /// let cache = manager.register_cache::<u32, String>("names").unwrap();
+    /// cache.insert(1, "one".into());
+    /// assert_eq!(cache.get(&1).as_deref(), Some("one"));
+    /// assert_eq!(cache.get(&2), None);
+    /// ```
+    pub fn get(&self, key: &K) -> Option<V> {
+        self.inner.lookup(key)
+    }
+
+    /// Stores `value` under `key` and returns the previous value.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let manager = cacheman::CacheManager::new("docs", dir.path());
+    /// let cache = manager.register_cache::<u32, u32>("c").unwrap();
+    /// assert_eq!(cache.insert(1, 10), None);
+    /// assert_eq!(cache.insert(1, 11), Some(10));
+    /// ```
+    pub fn insert(&self, key: K, value: V) -> Option<V> {
+        self.inner.store(key, value)
+    }
+
+    /// Removes `key` and returns its value.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let manager = cacheman::CacheManager::new("docs", dir.path());
+    /// let cache = manager.register_cache::<u32, u32>("c").unwrap();
+    /// cache.insert(1, 10);
+    /// assert_eq!(cache.remove(&1), Some(10));
+    /// assert_eq!(cache.remove(&1), None);
+    /// ```
+    pub fn remove(&self, key: &K) -> Option<V> {
+        let removed = on_maps!(self.inner, s, now => s.remove(key, now));
+        if removed.is_some() {
+            self.inner.note_changes(1);
+        }
+        removed
+    }
+
+    /// Whether `key` has a (live) value. Counts neither a hit nor a miss.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let manager = cacheman::CacheManager::new("docs", dir.path());
+    /// let cache = manager.register_cache::<u32, u32>("c").unwrap();
+    /// cache.insert(1, 10);
+    /// assert!(cache.contains_key(&1));
+    /// assert!(!cache.contains_key(&2));
+    /// ```
+    pub fn contains_key(&self, key: &K) -> bool {
+        on_maps!(self.inner, s, now => s.contains_key(key, now))
+    }
+
+    /// Number of entries held (expired entries count until they are dropped).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let manager = cacheman::CacheManager::new("docs", dir.path());
+    /// let cache = manager.register_cache::<u32, u32>("c").unwrap();
+    /// cache.extend([(1, 1), (2, 4)]);
+    /// assert_eq!(cache.len(), 2);
+    /// ```
+    pub fn len(&self) -> usize {
+        on_maps!(self.inner, s, _now => s.len())
+    }
+
+    /// Whether the cache holds no entries.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let manager = cacheman::CacheManager::new("docs", dir.path());
+    /// let cache = manager.register_cache::<u32, u32>("c").unwrap();
+    /// assert!(cache.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Removes every entry of this cache, in memory only (its file keeps its contents until the
+    /// next save). To clear the file and the dependents too, use [`invalidate`](Self::invalidate).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let manager = cacheman::CacheManager::new("docs", dir.path());
+    /// let cache = manager.register_cache::<u32, u32>("c").unwrap();
+    /// cache.insert(1, 1);
+    /// cache.clear();
+    /// assert!(cache.is_empty());
+    /// ```
+    pub fn clear(&self) {
+        let dropped = on_maps!(self.inner, s, _now => s.clear());
+        self.inner.note_changes(dropped.max(1) as u64);
+    }
+
+    /// Inserts every pair.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let manager = cacheman::CacheManager::new("docs", dir.path());
+    /// let cache = manager.register_cache::<u32, u32>("c").unwrap();
+    /// cache.extend((0..10).map(|n| (n, n * n)));
+    /// assert_eq!(cache.get(&9), Some(81));
+    /// ```
+    pub fn extend(&self, pairs: impl IntoIterator<Item = (K, V)>) {
+        for (key, value) in pairs {
+            self.inner.store(key, value);
+        }
+    }
+
+    /// Clones of the keys, in no particular order.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let manager = cacheman::CacheManager::new("docs", dir.path());
+    /// let cache = manager.register_cache::<u32, u32>("c").unwrap();
+    /// cache.extend([(2, 0), (1, 0)]);
+    /// let mut keys = cache.keys();
+    /// keys.sort();
+    /// assert_eq!(keys, vec![1, 2]);
+    /// ```
+    pub fn keys(&self) -> Vec<K> {
+        on_maps!(self.inner, s, now => s.keys(now))
+    }
+
+    /// A copy of the whole contents, taken one shard at a time (so it is not one atomic instant
+    /// of a cache being written to by other threads).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let manager = cacheman::CacheManager::new("docs", dir.path());
+    /// let cache = manager.register_cache::<u32, u32>("c").unwrap();
+    /// cache.insert(1, 10);
+    /// assert_eq!(cache.snapshot().get(&1), Some(&10));
+    /// ```
+    pub fn snapshot(&self) -> Contents<K, V> {
+        self.inner
+            .snapshot_rows()
+            .into_iter()
+            .map(|(k, v, _)| (k, v))
+            .collect()
+    }
+
+    /// Counters of hits, misses, inserts, evictions, loads and saves.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let manager = cacheman::CacheManager::new("docs", dir.path());
+    /// let cache = manager.register_cache::<u32, u32>("c").unwrap();
+    /// cache.get(&1);
+    /// assert_eq!(cache.stats().misses, 1);
+    /// ```
+    pub fn stats(&self) -> CacheStats {
+        self.inner.counters.snapshot()
+    }
+
+    /// The value of `key`, computing and storing it with `compute` on a miss.
+    ///
+    /// When several threads miss the same key at once, `compute` runs once and the others wait
+    /// for its value; threads on other keys are not held up. If `compute` panics, the panic
+    /// reaches its caller and one of the waiting threads computes instead.
+    ///
+    /// A value computed while the cache was invalidated is returned but not stored, since it
+    /// may be derived from the data the invalidation threw away.
+    ///
+    /// # Panics
+    ///
+    /// If `compute` itself asks this cache for the same key on the same thread: that call
+    /// could only wait on itself forever, so it panics with a message naming the cache.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let manager = cacheman::CacheManager::new("docs", dir.path());
+    /// let cache = manager.register_cache::<u64, u64>("squares").unwrap();
+    /// assert_eq!(cache.get_or_insert_with(12, || 12 * 12), 144);
+    /// assert_eq!(cache.get_or_insert_with(12, || unreachable!()), 144);
+    /// ```
+    pub fn get_or_insert_with(&self, key: K, compute: impl FnOnce() -> V) -> V {
+        match self.get_or_try_insert_with(key, || Ok::<V, std::convert::Infallible>(compute())) {
+            Ok(value) => value,
+            Err(never) => match never {},
+        }
+    }
+
+    /// Like [`get_or_insert_with`](Self::get_or_insert_with) for a computation that can fail:
+    /// an `Err` is returned to the caller and nothing is stored.
+    ///
+    /// # Panics
+    ///
+    /// On a re-entrant call for the same key, as `get_or_insert_with`.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let manager = cacheman::CacheManager::new("docs", dir.path());
+    /// let cache = manager.register_cache::<String, u32>("parsed").unwrap();
+    /// let parse = |s: &str| cache.get_or_try_insert_with(s.to_owned(), || s.parse::<u32>());
+    /// assert_eq!(parse("42"), Ok(42));
+    /// assert!(parse("forty-two").is_err());
+    /// assert_eq!(cache.len(), 1);
+    /// ```
+    pub fn get_or_try_insert_with<E>(
+        &self,
+        key: K,
+        compute: impl FnOnce() -> Result<V, E>,
+    ) -> Result<V, E> {
+        if let Some(value) = self.inner.lookup(&key) {
+            return Ok(value);
+        }
+        let inner = &*self.inner;
+        let index = inner.shard_of(&key);
+        let outcome = loop {
+            match inner.flights.join(index, &key, true, || inner.peek(&key)) {
+                Ok(Join::Ready(value)) => break Outcome::Found(value),
+                Ok(Join::Follower(flight)) => match flight.wait() {
+                    Some(value) => break Outcome::Found(value),
+                    None => continue, // the leader gave up; try again
+                },
+                Ok(Join::Leader(leader)) => break Outcome::Lead(leader),
+                Err(_) => panic!("{}", Error::Reentrant { cache: inner.name.clone() }),
+            }
+        };
+        match outcome {
+            Outcome::Found(value) => Ok(value),
+            Outcome::Lead(leader) => {
+                let epoch = inner.epoch.load(Ordering::Acquire);
+                let value = compute()?;
+                inner.store_computed(key, &value, epoch);
+                leader.complete(&value);
+                Ok(value)
+            }
+        }
+    }
+
+    /// The async form of [`get_or_insert_with`](Self::get_or_insert_with): concurrent callers
+    /// of one key await a single computation. No lock is held across an `.await`, and no async
+    /// runtime is required.
+    ///
+    /// A task that awaits its own key from inside its computation is not detected (tasks move
+    /// between threads) and waits forever; don't.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let manager = cacheman::CacheManager::new("docs", dir.path());
+    /// let cache = manager.register_cache::<u32, u32>("async").unwrap();
+    /// let fut = cache.get_or_insert_with_async(2, || async { 2 + 2 });
+    /// # let value = futures_lite_block_on(fut);
+    /// # fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     use std::task::{Context, Poll, Waker};
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     let mut cx = Context::from_waker(Waker::noop());
+    /// #     loop { if let Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
+    /// # }
+    /// assert_eq!(value, 4);
+    /// ```
+    pub async fn get_or_insert_with_async<F, Fut>(&self, key: K, compute: F) -> V
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = V>,
+    {
+        let result = self
+            .get_or_try_insert_with_async(key, || async {
+                Ok::<V, std::convert::Infallible>(compute().await)
+            })
+            .await;
+        match result {
+            Ok(value) => value,
+            Err(never) => match never {},
+        }
+    }
+
+    /// The async form of [`get_or_try_insert_with`](Self::get_or_try_insert_with).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let manager = cacheman::CacheManager::new("docs", dir.path());
+    /// let cache = manager.register_cache::<u32, u32>("async_try").unwrap();
+    /// let fut = cache.get_or_try_insert_with_async(1, || async { Err::<u32, &str>("offline") });
+    /// # let result = block_on(fut);
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     use std::task::{Context, Poll, Waker};
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     let mut cx = Context::from_waker(Waker::noop());
+    /// #     loop { if let Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
+    /// # }
+    /// assert_eq!(result, Err("offline"));
+    /// assert!(cache.is_empty());
+    /// ```
+    pub async fn get_or_try_insert_with_async<E, F, Fut>(&self, key: K, compute: F) -> Result<V, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, E>>,
+    {
+        if let Some(value) = self.inner.lookup(&key) {
+            return Ok(value);
+        }
+        let inner = &*self.inner;
+        let index = inner.shard_of(&key);
+        let outcome = loop {
+            let joined = inner.flights.join(index, &key, false, || inner.peek(&key));
+            match joined {
+                Ok(Join::Ready(value)) => break Outcome::Found(value),
+                Ok(Join::Follower(flight)) => match flight.wait_async().await {
+                    Some(value) => break Outcome::Found(value),
+                    None => continue,
+                },
+                Ok(Join::Leader(leader)) => break Outcome::Lead(leader),
+                // Not reachable: async callers skip the re-entrancy check.
+                Err(_) => panic!("{}", Error::Reentrant { cache: inner.name.clone() }),
+            }
+        };
+        match outcome {
+            Outcome::Found(value) => Ok(value),
+            Outcome::Lead(leader) => {
+                let epoch = inner.epoch.load(Ordering::Acquire);
+                let value = compute().await?;
+                inner.store_computed(key, &value, epoch);
+                leader.complete(&value);
+                Ok(value)
+            }
+        }
+    }
+}
+
+impl<K, V> fmt::Debug for Cache<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + fmt::Debug + 'static,
+    V: Clone + Send + Sync + fmt::Debug + 'static,
+{
+    /// Prints the contents like a map: `{"raw": 5}`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let rows = self.inner.snapshot_rows();
+        f.debug_map()
+            .entries(rows.iter().map(|(k, v, _)| (k, v)))
+            .finish()
+    }
+}

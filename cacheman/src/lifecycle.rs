@@ -1,0 +1,353 @@
+//! A cache's life beyond its map: saving, loading, building, invalidating, and the type-erased
+//! face ([`ErasedCache`]) the manager keeps of it.
+
+use std::any::Any;
+use std::hash::Hash;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, MutexGuard};
+
+use crate::cache::{CacheInner, on_maps};
+use crate::hooks::{Contents, Hooks};
+use crate::Error;
+
+/// What the manager needs of a cache without knowing its key and value types.
+pub(crate) trait ErasedCache: Send + Sync + 'static {
+    fn name(&self) -> &str;
+    fn key_type(&self) -> &'static str;
+    fn value_type(&self) -> &'static str;
+    /// For the downcast back to the typed cache; a wrong `K`/`V` is `TypeMismatch`.
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
+    fn save(&self) -> Result<(), Error>;
+    /// Clears memory and storage and bumps the invalidation epoch.
+    fn invalidate_local(&self) -> Result<(), Error>;
+    /// Removes the stored contents, keeping memory as it is.
+    fn delete_saved(&self) -> Result<(), Error>;
+    /// Replaces memory with what storage holds (or the builder makes).
+    fn reload(&self) -> Result<(), Error>;
+    /// Invalidates, then fills from the builder.
+    fn rebuild(&self) -> Result<(), Error>;
+    fn changes_since_save(&self) -> u64;
+    fn is_persistent(&self) -> bool;
+}
+
+/// Contents that came from somewhere: rows with their stamps, and the file's epoch.
+struct Source<K, V> {
+    rows: Vec<(K, V, u64)>,
+    epoch: Option<u64>,
+}
+
+fn rows_of<K, V>(contents: Contents<K, V>) -> Vec<(K, V, u64)> {
+    contents.into_iter().map(|(k, v)| (k, v, 0)).collect()
+}
+
+impl<K, V> CacheInner<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    fn lock_saves(&self) -> MutexGuard<'_, ()> {
+        // The guarded data is `()`: poisoning says nothing about any state.
+        self.save_lock.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn hooks(&self) -> Hooks<K, V> {
+        self.hooks.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn hook_error(&self, hook: &'static str, source: crate::HookError) -> Error {
+        Error::Hook {
+            cache: self.name.clone(),
+            hook,
+            source,
+        }
+    }
+
+    /// Saves a snapshot. The snapshot is taken shard by shard under short read locks; encoding
+    /// and writing happen outside every map lock.
+    pub(crate) fn save_now(&self) -> Result<(), Error> {
+        let hooks = self.hooks();
+        if self.persistence.is_none() && hooks.saver.is_none() {
+            // Non-persistent without a custom saver: nothing to write, nothing is pending.
+            self.changes.store(0, Ordering::Relaxed);
+            return Ok(());
+        }
+        let _saving = self.lock_saves();
+        let covered = self.changes.load(Ordering::Acquire);
+        let rows = self.snapshot_rows();
+        if rows.is_empty() && !self.options.save_on_blank {
+            self.changes.fetch_sub(covered, Ordering::AcqRel);
+            return Ok(());
+        }
+        let epoch = self.epoch.load(Ordering::Acquire);
+        if hooks.need_contents_on_save() {
+            let mut contents: Contents<K, V> = rows.into_iter().map(|(k, v, _)| (k, v)).collect();
+            if let Some(pre) = &hooks.pre_processor {
+                contents = pre(contents);
+            }
+            match (&hooks.saver, &self.persistence) {
+                (Some(saver), _) => {
+                    saver(&self.name, &contents).map_err(|e| self.hook_error("saver", e))?
+                }
+                (None, Some(store)) => store.save(&rows_of(contents), epoch)?,
+                (None, None) => {}
+            }
+        } else if let Some(store) = &self.persistence {
+            store.save(&rows, epoch)?;
+        }
+        // Changes made while we were writing were not in the snapshot: they stay pending.
+        self.changes.fetch_sub(covered, Ordering::AcqRel);
+        self.counters.saved();
+        Ok(())
+    }
+
+    /// Reads the stored contents through the loader, validator and post-processor.
+    /// `Ok(None)`: nothing valid is stored.
+    fn read_source(&self, hooks: &Hooks<K, V>) -> Result<Option<Source<K, V>>, Error> {
+        let source = if let Some(loader) = &hooks.loader {
+            (loader)(&self.name)
+                .map_err(|e| self.hook_error("loader", e))?
+                .map(|contents| Source {
+                    rows: rows_of(contents),
+                    epoch: None,
+                })
+        } else if let Some(store) = &self.persistence {
+            store.load()?.map(|loaded| Source {
+                rows: loaded.rows,
+                epoch: Some(loaded.epoch),
+            })
+        } else {
+            None
+        };
+        let Some(mut source) = source else {
+            return Ok(None);
+        };
+        if hooks.validator.is_none() && hooks.post_processor.is_none() {
+            return Ok(Some(source));
+        }
+        let mut contents: Contents<K, V> =
+            source.rows.into_iter().map(|(k, v, _)| (k, v)).collect();
+        if let Some(validator) = &hooks.validator {
+            if !validator(&contents) {
+                log::warn!(
+                    "cacheman: the validator of cache `{}` rejected its stored contents; \
+                     starting from the builder or empty",
+                    self.name
+                );
+                return Ok(None);
+            }
+        }
+        if let Some(post) = &hooks.post_processor {
+            contents = post(contents);
+        }
+        source.rows = rows_of(contents);
+        Ok(Some(source))
+    }
+
+    fn build(&self, hooks: &Hooks<K, V>) -> Result<Vec<(K, V, u64)>, Error> {
+        let Some(builder) = &hooks.builder else {
+            return Ok(Vec::new());
+        };
+        let mut contents = builder(&self.name).map_err(|e| self.hook_error("builder", e))?;
+        if let Some(post) = &hooks.post_processor {
+            contents = post(contents);
+        }
+        Ok(rows_of(contents))
+    }
+
+    fn replace_contents(&self, rows: Vec<(K, V, u64)>) {
+        let evicted = on_maps!(self, s, now => s.replace_all(rows, now));
+        self.counters.evicted(evicted);
+    }
+
+    /// Loads what is stored, or builds. With `strict`, a storage or hook error is returned and
+    /// memory is left as it was; without, it is logged and the cache starts from the builder or
+    /// empty (the unreadable file stays until a save replaces it).
+    pub(crate) fn load_or_build(&self, strict: bool) -> Result<(), Error> {
+        let hooks = self.hooks();
+        let _loading = self.lock_saves();
+        let source = match self.read_source(&hooks) {
+            Ok(source) => source,
+            Err(err) if !strict => {
+                log::warn!("cacheman: {err}");
+                None
+            }
+            Err(err) => return Err(err),
+        };
+        match source {
+            Some(source) => {
+                if let Some(epoch) = source.epoch {
+                    self.epoch.fetch_max(epoch, Ordering::AcqRel);
+                }
+                self.replace_contents(source.rows);
+                // Memory now equals storage.
+                self.changes.store(0, Ordering::Release);
+            }
+            None => {
+                let rows = match self.build(&hooks) {
+                    Ok(rows) => rows,
+                    Err(err) if !strict => {
+                        log::warn!("cacheman: {err}");
+                        Vec::new()
+                    }
+                    Err(err) => return Err(err),
+                };
+                let built = rows.len() as u64;
+                self.replace_contents(rows);
+                // Built contents are not stored yet: count them so that they get saved.
+                self.changes.store(built, Ordering::Release);
+            }
+        }
+        self.counters.loaded();
+        Ok(())
+    }
+
+    fn delete_stored(&self, hooks: &Hooks<K, V>) -> Result<(), Error> {
+        match (&hooks.deleter, &self.persistence) {
+            (Some(deleter), _) => deleter(&self.name).map_err(|e| self.hook_error("deleter", e)),
+            (None, Some(store)) => store.delete(),
+            (None, None) => Ok(()),
+        }
+    }
+}
+
+impl<K, V> ErasedCache for CacheInner<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn key_type(&self) -> &'static str {
+        std::any::type_name::<K>()
+    }
+
+    fn value_type(&self) -> &'static str {
+        std::any::type_name::<V>()
+    }
+
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
+    }
+
+    fn save(&self) -> Result<(), Error> {
+        self.save_now()
+    }
+
+    fn invalidate_local(&self) -> Result<(), Error> {
+        let hooks = self.hooks();
+        let _saving = self.lock_saves();
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        let dropped = on_maps!(self, s, _now => s.clear());
+        self.note_changes(dropped.max(1) as u64);
+        self.delete_stored(&hooks)
+    }
+
+    fn delete_saved(&self) -> Result<(), Error> {
+        let hooks = self.hooks();
+        let _saving = self.lock_saves();
+        self.delete_stored(&hooks)
+    }
+
+    fn reload(&self) -> Result<(), Error> {
+        self.load_or_build(true)
+    }
+
+    fn rebuild(&self) -> Result<(), Error> {
+        self.invalidate_local()?;
+        let hooks = self.hooks();
+        let rows = self.build(&hooks)?;
+        let built = rows.len() as u64;
+        self.replace_contents(rows);
+        self.note_changes(built);
+        Ok(())
+    }
+
+    fn changes_since_save(&self) -> u64 {
+        self.changes.load(Ordering::Acquire)
+    }
+
+    fn is_persistent(&self) -> bool {
+        self.persistence.is_some()
+    }
+}
+
+impl<K, V> crate::Cache<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    /// Writes the contents now (atomically; see the crate docs). A non-persistent cache without
+    /// a custom saver writes nothing and returns `Ok`.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let manager = cacheman::CacheManager::new("docs", dir.path());
+    /// let cache = manager.register_cache::<u32, u32>("c").unwrap();
+    /// cache.insert(1, 1);
+    /// cache.save().unwrap();
+    /// assert_eq!(cache.stats().saves, 1);
+    /// ```
+    pub fn save(&self) -> Result<(), Error> {
+        self.inner.save_now()
+    }
+
+    /// Clears this cache and every cache that depends on it, in memory and on disk (see
+    /// [`CacheManager::invalidate_cache`](crate::CacheManager::invalidate_cache)).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let manager = cacheman::CacheManager::new("docs", dir.path());
+    /// let cache = manager.register_cache::<u32, u32>("c").unwrap();
+    /// cache.insert(1, 1);
+    /// cache.save().unwrap();
+    /// cache.invalidate().unwrap();
+    /// assert!(cache.is_empty());
+    /// assert!(!manager.cache_file_path("c").unwrap().exists());
+    /// ```
+    pub fn invalidate(&self) -> Result<(), Error> {
+        let manager = self.inner.manager.upgrade().map(|shared| crate::CacheManager { shared });
+        match manager {
+            // Only if the manager still knows this very cache under its name.
+            Some(manager)
+                if manager
+                    .erased(&self.inner.name)
+                    .is_ok_and(|c| std::ptr::addr_eq(Arc::as_ptr(&c), Arc::as_ptr(&self.inner))) =>
+            {
+                manager.invalidate_cache(&self.inner.name)
+            }
+            _ => self.inner.invalidate_local(),
+        }
+    }
+
+    /// Replaces the contents with what is stored (see
+    /// [`CacheManager::reload_cache`](crate::CacheManager::reload_cache)).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let manager = cacheman::CacheManager::new("docs", dir.path());
+    /// let cache = manager.register_cache::<u32, u32>("c").unwrap();
+    /// cache.insert(1, 1);
+    /// cache.reload().unwrap(); // nothing was saved
+    /// assert!(cache.is_empty());
+    /// ```
+    pub fn reload(&self) -> Result<(), Error> {
+        self.inner.load_or_build(true)
+    }
+
+    /// Changes (inserts, removals, clears, invalidations) not yet saved.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let manager = cacheman::CacheManager::new("docs", dir.path());
+    /// let cache = manager.register_cache::<u32, u32>("c").unwrap();
+    /// cache.insert(1, 1);
+    /// assert_eq!(cache.pending_changes(), 1);
+    /// cache.save().unwrap();
+    /// assert_eq!(cache.pending_changes(), 0);
+    /// ```
+    pub fn pending_changes(&self) -> u64 {
+        self.inner.changes.load(Ordering::Acquire)
+    }
+}

@@ -1,0 +1,707 @@
+//! The manager: a registry of named caches in one directory, and the dependency graph between
+//! them.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::hash::Hash;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::cache::{Cache, CacheInner};
+use crate::graph::DependencyGraph;
+use crate::hooks::Hooks;
+use crate::lifecycle::ErasedCache;
+use crate::options::CacheOptions;
+use crate::store::files::{cache_path, check_name, remove_file_durably};
+use crate::store::{FileStore, Identity, Persistence};
+use crate::Error;
+
+/// Whether an operation on a cache also applies to the caches that depend on it.
+///
+/// Each manager operation without `_with` uses CacheMan's default for its `apply_to_dependents`
+/// flag; the `_with` form takes it explicitly.
+///
+/// ```
+/// use cacheman::{CacheManager, Dependents};
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let manager = CacheManager::new("docs", dir.path());
+/// manager.register_dependent_cache("root", "edge").unwrap();
+/// let root = manager.register_cache::<u32, u32>("root").unwrap();
+/// let edge = manager.register_cache::<u32, u32>("edge").unwrap();
+/// root.insert(1, 1);
+/// edge.insert(1, 5);
+/// manager.invalidate_cache_with("root", Dependents::Exclude).unwrap();
+/// assert!(root.is_empty());
+/// assert_eq!(edge.get(&1), Some(5));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dependents {
+    /// Apply to the cache and every cache that depends on it, transitively, each once.
+    Include,
+    /// Apply to the named cache only.
+    Exclude,
+}
+
+/// The state shared by every handle of one manager.
+pub(crate) struct ManagerShared {
+    pub(crate) name: String,
+    pub(crate) dir: PathBuf,
+    caches: RwLock<HashMap<String, Arc<dyn ErasedCache>>>,
+    graph: RwLock<DependencyGraph>,
+    /// Names declared without being registered (by `#[cached]` declarations), so that their
+    /// files are found by invalidation before the cache is first used.
+    declared: RwLock<HashSet<String>>,
+}
+
+/// A registry of named caches whose files live in one directory, and of the dependencies
+/// between them. A cheap, cloneable handle; every clone sees the same caches.
+///
+/// Use [`get_cache_manager`](crate::get_cache_manager) for the global one, or
+/// [`CacheManager::new`] for a standalone manager (tests give it a temporary directory).
+///
+/// ```
+/// use cacheman::CacheManager;
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let manager = CacheManager::new("my_app", dir.path());
+/// let cache = manager.register_cache::<String, u64>("word_counts").unwrap();
+/// cache.insert("hello".into(), 1);
+/// manager.save_cache_contents("word_counts").unwrap();
+/// assert!(dir.path().join("my_app/word_counts.cache").exists());
+/// ```
+#[derive(Clone)]
+pub struct CacheManager {
+    pub(crate) shared: Arc<ManagerShared>,
+}
+
+fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    // Writers only insert or remove whole entries; a poisoned registry is still consistent.
+    lock.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|e| e.into_inner())
+}
+
+impl CacheManager {
+    /// A standalone manager named `name` whose files live in `<base_dir>/<name>/`.
+    ///
+    /// Nothing is created on disk until a cache is saved. A name that cannot be a directory name
+    /// (see [`Error::InvalidName`]) makes every registration fail with that error.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let manager = cacheman::CacheManager::new("tests", dir.path());
+    /// assert_eq!(manager.name(), "tests");
+    /// assert_eq!(manager.directory(), dir.path().join("tests"));
+    /// ```
+    pub fn new(name: &str, base_dir: impl Into<PathBuf>) -> CacheManager {
+        CacheManager {
+            shared: Arc::new(ManagerShared {
+                name: name.to_owned(),
+                dir: base_dir.into().join(name),
+                caches: RwLock::new(HashMap::new()),
+                graph: RwLock::new(DependencyGraph::default()),
+                declared: RwLock::new(HashSet::new()),
+            }),
+        }
+    }
+
+    /// The manager's name.
+    ///
+    /// ```
+    /// assert_eq!(cacheman::get_cache_manager().name(), "general_cache");
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// The directory holding this manager's cache files.
+    ///
+    /// ```
+    /// let manager = cacheman::CacheManager::new("m", "/var/cache/app");
+    /// assert_eq!(manager.directory(), std::path::Path::new("/var/cache/app/m"));
+    /// ```
+    pub fn directory(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    /// The file cache `name` is saved to by default.
+    ///
+    /// ```
+    /// let manager = cacheman::CacheManager::new("m", "/var/cache/app");
+    /// let path = manager.cache_file_path("root").unwrap();
+    /// assert_eq!(path, std::path::Path::new("/var/cache/app/m/root.cache"));
+    /// assert!(manager.cache_file_path("../escape").is_err());
+    /// ```
+    pub fn cache_file_path(&self, name: &str) -> Result<PathBuf, Error> {
+        check_name("manager", &self.shared.name)?;
+        check_name("cache", name)?;
+        Ok(cache_path(&self.shared.dir, name))
+    }
+
+    /// Registers a persistent cache with the default options, loading what its file holds.
+    ///
+    /// A file that cannot be used (corrupt, truncated, written for other types) is logged with
+    /// `log::warn!` and the cache starts empty; the file is left alone until the next save
+    /// replaces it. Use [`reload_cache`](Self::reload_cache) to get such problems as errors.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let manager = cacheman::CacheManager::new("docs", dir.path());
+    /// let cache = manager.register_cache::<u64, String>("names").unwrap();
+    /// assert!(manager.register_cache::<u64, String>("names").is_err()); // already registered
+    /// # drop(cache);
+    /// ```
+    pub fn register_cache<K, V>(&self, name: &str) -> Result<Cache<K, V>, Error>
+    where
+        K: Hash + Eq + Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+        V: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+    {
+        self.register_custom_cache(name, CacheOptions::new())
+    }
+
+    /// Registers a cache with `options`: persistent or not, codec, capacity, time-to-live.
+    ///
+    /// ```
+    /// use cacheman::{CacheManager, CacheOptions};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let manager = CacheManager::new("docs", dir.path());
+    /// let cache = manager
+    ///     .register_custom_cache::<u32, u32>("scratch", CacheOptions::new().persistent(false))
+    ///     .unwrap();
+    /// cache.insert(1, 1);
+    /// cache.save().unwrap(); // no file is written
+    /// assert!(!manager.cache_file_path("scratch").unwrap().exists());
+    /// ```
+    pub fn register_custom_cache<K, V>(
+        &self,
+        name: &str,
+        options: CacheOptions,
+    ) -> Result<Cache<K, V>, Error>
+    where
+        K: Hash + Eq + Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+        V: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+    {
+        self.register_with_hooks(name, options, Hooks::default())
+    }
+
+    /// Registers a non-persistent cache for types that are not serializable. It never touches
+    /// a file (a custom saver or loader, if registered, still runs).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use cacheman::{CacheManager, CacheOptions};
+    ///
+    /// struct Connection; // not Serialize
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let manager = CacheManager::new("docs", dir.path());
+    /// let pool = manager
+    ///     .register_memory_cache::<u32, Arc<Connection>>("pool", CacheOptions::new())
+    ///     .unwrap();
+    /// pool.insert(1, Arc::new(Connection));
+    /// assert_eq!(pool.len(), 1);
+    /// ```
+    pub fn register_memory_cache<K, V>(
+        &self,
+        name: &str,
+        options: CacheOptions,
+    ) -> Result<Cache<K, V>, Error>
+    where
+        K: Hash + Eq + Clone + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+    {
+        self.register_memory_with_hooks(name, options.persistent(false), Hooks::default())
+    }
+
+    pub(crate) fn register_with_hooks<K, V>(
+        &self,
+        name: &str,
+        options: CacheOptions,
+        hooks: Hooks<K, V>,
+    ) -> Result<Cache<K, V>, Error>
+    where
+        K: Hash + Eq + Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+        V: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+    {
+        let persistence: Option<Box<dyn Persistence<K, V>>> = if options.persistent {
+            let path = self.cache_file_path(name)?;
+            let identity = Identity::new::<K, V>(
+                options.codec,
+                options.fn_fingerprint,
+                options.ttl.is_some(),
+            );
+            Some(Box::new(FileStore::new(name, path, identity)))
+        } else {
+            None
+        };
+        self.register_erased(name, options, hooks, persistence)
+    }
+
+    pub(crate) fn register_memory_with_hooks<K, V>(
+        &self,
+        name: &str,
+        options: CacheOptions,
+        hooks: Hooks<K, V>,
+    ) -> Result<Cache<K, V>, Error>
+    where
+        K: Hash + Eq + Clone + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+    {
+        if options.persistent {
+            return Err(Error::InvalidOptions {
+                cache: name.to_owned(),
+                reason: "a memory cache cannot be persistent; use `register_custom_cache` \
+                         (which needs serde) for a persistent one"
+                    .into(),
+            });
+        }
+        self.register_erased(name, options, hooks, None)
+    }
+
+    fn register_erased<K, V>(
+        &self,
+        name: &str,
+        options: CacheOptions,
+        hooks: Hooks<K, V>,
+        persistence: Option<Box<dyn Persistence<K, V>>>,
+    ) -> Result<Cache<K, V>, Error>
+    where
+        K: Hash + Eq + Clone + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+    {
+        check_name("manager", &self.shared.name)?;
+        check_name("cache", name)?;
+        if options.capacity == Some(0) {
+            return Err(Error::InvalidOptions {
+                cache: name.to_owned(),
+                reason: "a capacity of 0 could hold nothing; give at least 1".into(),
+            });
+        }
+        if self.cache_registered(name) {
+            return Err(self.already_registered(name));
+        }
+        let inner = Arc::new(CacheInner::new(
+            name,
+            Arc::downgrade(&self.shared),
+            options,
+            hooks,
+            persistence,
+        ));
+        // Load outside the registry lock: reading a big file must not stall other caches.
+        inner.load_or_build(false)?;
+        let mut caches = write(&self.shared.caches);
+        if caches.contains_key(name) {
+            return Err(self.already_registered(name));
+        }
+        caches.insert(name.to_owned(), inner.clone());
+        Ok(Cache { inner })
+    }
+
+    fn already_registered(&self, name: &str) -> Error {
+        Error::AlreadyRegistered {
+            manager: self.shared.name.clone(),
+            cache: name.to_owned(),
+        }
+    }
+
+    /// The registered cache `name`, or a newly registered persistent one with the default
+    /// options (as CacheMan's `retrieve_cache` does).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let manager = cacheman::CacheManager::new("docs", dir.path());
+    /// let a = manager.retrieve_cache::<u32, u32>("c").unwrap();
+    /// a.insert(1, 1);
+    /// let b = manager.retrieve_cache::<u32, u32>("c").unwrap();
+    /// assert_eq!(b.get(&1), Some(1)); // the same cache
+    /// assert!(manager.retrieve_cache::<u32, String>("c").is_err()); // TypeMismatch
+    /// ```
+    pub fn retrieve_cache<K, V>(&self, name: &str) -> Result<Cache<K, V>, Error>
+    where
+        K: Hash + Eq + Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+        V: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+    {
+        loop {
+            match self.registered_cache(name) {
+                Err(Error::CacheNotFound { .. }) => {}
+                found => return found,
+            }
+            match self.register_cache(name) {
+                // Another thread registered it between our look and our registration.
+                Err(Error::AlreadyRegistered { .. }) => continue,
+                registered => return registered,
+            }
+        }
+    }
+
+    /// The registered cache `name`, without registering one (CacheMan's `retrieve_raise`).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let manager = cacheman::CacheManager::new("docs", dir.path());
+    /// assert!(manager.registered_cache::<u32, u32>("nope").is_err());
+    /// ```
+    pub fn registered_cache<K, V>(&self, name: &str) -> Result<Cache<K, V>, Error>
+    where
+        K: Hash + Eq + Clone + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+    {
+        let erased = self.erased(name)?;
+        let (registered_key, registered_value) = (erased.key_type(), erased.value_type());
+        match erased.into_any().downcast::<CacheInner<K, V>>() {
+            Ok(inner) => Ok(Cache { inner }),
+            Err(_) => Err(Error::TypeMismatch {
+                cache: name.to_owned(),
+                registered_key,
+                registered_value,
+                requested_key: std::any::type_name::<K>(),
+                requested_value: std::any::type_name::<V>(),
+            }),
+        }
+    }
+
+    pub(crate) fn erased(&self, name: &str) -> Result<Arc<dyn ErasedCache>, Error> {
+        read(&self.shared.caches)
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::CacheNotFound {
+                manager: self.shared.name.clone(),
+                cache: name.to_owned(),
+            })
+    }
+
+    /// Whether a cache named `name` is registered.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let manager = cacheman::CacheManager::new("docs", dir.path());
+    /// assert!(!manager.cache_registered("c"));
+    /// manager.register_cache::<u8, u8>("c").unwrap();
+    /// assert!(manager.cache_registered("c"));
+    /// ```
+    pub fn cache_registered(&self, name: &str) -> bool {
+        read(&self.shared.caches).contains_key(name)
+    }
+
+    /// The names of the registered caches, sorted.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let manager = cacheman::CacheManager::new("docs", dir.path());
+    /// manager.register_cache::<u8, u8>("b").unwrap();
+    /// manager.register_cache::<u8, u8>("a").unwrap();
+    /// assert_eq!(manager.cache_names(), vec!["a", "b"]);
+    /// ```
+    pub fn cache_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = read(&self.shared.caches).keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    /// Declares that `dependent_name` is derived from `cache_name`: invalidating `cache_name`
+    /// also invalidates `dependent_name` (and what depends on it). Either cache may be
+    /// registered before or after the edge. An edge that closes a cycle is refused.
+    ///
+    /// ```
+    /// use cacheman::{CacheManager, Error};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let manager = CacheManager::new("docs", dir.path());
+    /// manager.register_dependent_cache("root", "edge").unwrap();
+    /// let err = manager.register_dependent_cache("edge", "root").unwrap_err();
+    /// assert!(matches!(err, Error::DependencyCycle { .. }));
+    /// ```
+    pub fn register_dependent_cache(
+        &self,
+        cache_name: &str,
+        dependent_name: &str,
+    ) -> Result<(), Error> {
+        check_name("cache", cache_name)?;
+        check_name("cache", dependent_name)?;
+        write(&self.shared.graph)
+            .add_edge(cache_name, dependent_name)
+            .map_err(|path| Error::DependencyCycle {
+                manager: self.shared.name.clone(),
+                path,
+            })
+    }
+
+    /// Every cache that depends on `name`, directly or not, nearest first.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let manager = cacheman::CacheManager::new("docs", dir.path());
+    /// manager.register_dependent_cache("a", "b").unwrap();
+    /// manager.register_dependent_cache("b", "c").unwrap();
+    /// assert_eq!(manager.dependents_of("a"), vec!["b", "c"]);
+    /// ```
+    pub fn dependents_of(&self, name: &str) -> Vec<String> {
+        read(&self.shared.graph).dependents_of(name)
+    }
+
+    /// Records that a cache of this name exists in the program even though it is not registered
+    /// yet, so that invalidation finds its file.
+    #[allow(dead_code)] // used by `#[cached]` declarations
+    pub(crate) fn declare_cache_name(&self, name: &str) {
+        write(&self.shared.declared).insert(name.to_owned());
+    }
+
+    fn is_known(&self, name: &str) -> bool {
+        self.cache_registered(name)
+            || read(&self.shared.declared).contains(name)
+            || read(&self.shared.graph).mentions(name)
+    }
+
+    /// `name` and, with `Dependents::Include`, its transitive dependents, each once.
+    fn targets(&self, name: &str, dependents: Dependents) -> Result<Vec<String>, Error> {
+        if !self.is_known(name) {
+            return Err(Error::CacheNotFound {
+                manager: self.shared.name.clone(),
+                cache: name.to_owned(),
+            });
+        }
+        let mut names = vec![name.to_owned()];
+        if dependents == Dependents::Include {
+            names.extend(self.dependents_of(name));
+        }
+        Ok(names)
+    }
+
+    /// Runs `registered` on each target that is registered, and `unregistered` on the others;
+    /// every target is tried, and the first error is returned.
+    fn apply(
+        &self,
+        name: &str,
+        dependents: Dependents,
+        registered: impl Fn(&dyn ErasedCache) -> Result<(), Error>,
+        unregistered: impl Fn(&str) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let mut first_error = None;
+        for target in self.targets(name, dependents)? {
+            let outcome = match self.erased(&target) {
+                Ok(cache) => registered(&*cache),
+                Err(_) => unregistered(&target),
+            };
+            if let Err(err) = outcome {
+                first_error.get_or_insert(err);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Removes the default file of a cache that is not registered in this process.
+    fn remove_unregistered_file(&self, name: &str) -> Result<(), Error> {
+        let path = self.cache_file_path(name)?;
+        remove_file_durably(&path).map_err(|source| Error::Io {
+            cache: name.to_owned(),
+            action: "remove the cache file",
+            path,
+            source,
+        })
+    }
+}
+
+impl fmt::Debug for CacheManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CacheManager")
+            .field("name", &self.shared.name)
+            .field("directory", &self.shared.dir)
+            .field("caches", &self.cache_names())
+            .finish()
+    }
+}
+
+/// The operations CacheMan offers by cache name; each without `_with` keeps CacheMan's default
+/// for applying to dependents.
+impl CacheManager {
+    /// Saves cache `name` (not its dependents, as CacheMan's default).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let manager = cacheman::CacheManager::new("docs", dir.path());
+    /// manager.register_cache::<u8, u8>("c").unwrap().insert(1, 1);
+    /// manager.save_cache_contents("c").unwrap();
+    /// ```
+    pub fn save_cache_contents(&self, name: &str) -> Result<(), Error> {
+        self.save_cache_contents_with(name, Dependents::Exclude)
+    }
+
+    /// Saves cache `name`, and its registered dependents with `Dependents::Include`.
+    pub fn save_cache_contents_with(&self, name: &str, dependents: Dependents) -> Result<(), Error> {
+        self.erased(name)?;
+        self.apply(name, dependents, |c| c.save(), |_| Ok(()))
+    }
+
+    /// Saves every registered cache; returns the first error after trying them all.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let manager = cacheman::CacheManager::new("docs", dir.path());
+    /// manager.register_cache::<u8, u8>("a").unwrap().insert(1, 1);
+    /// manager.save_all_cache_contents().unwrap();
+    /// assert!(manager.cache_file_path("a").unwrap().exists());
+    /// ```
+    pub fn save_all_cache_contents(&self) -> Result<(), Error> {
+        let caches: Vec<_> = read(&self.shared.caches).values().cloned().collect();
+        let mut first_error = None;
+        for cache in caches {
+            if let Err(err) = cache.save() {
+                first_error.get_or_insert(err);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Clears cache `name` and every cache that depends on it, in memory and on disk, so that
+    /// no stale value can come back from an old file. Dependents that are declared but not
+    /// registered in this process have their files removed.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let manager = cacheman::CacheManager::new("docs", dir.path());
+    /// manager.register_dependent_cache("root", "edge").unwrap();
+    /// let edge = manager.register_cache::<u8, u8>("edge").unwrap();
+    /// edge.insert(1, 5);
+    /// manager.invalidate_cache("root").unwrap();
+    /// assert!(edge.is_empty());
+    /// ```
+    pub fn invalidate_cache(&self, name: &str) -> Result<(), Error> {
+        self.invalidate_cache_with(name, Dependents::Include)
+    }
+
+    /// [`invalidate_cache`](Self::invalidate_cache), choosing whether dependents are included.
+    pub fn invalidate_cache_with(&self, name: &str, dependents: Dependents) -> Result<(), Error> {
+        self.apply(
+            name,
+            dependents,
+            |c| c.invalidate_local(),
+            |n| self.remove_unregistered_file(n),
+        )
+    }
+
+    /// Removes the saved contents of `name` and its dependents, keeping what is in memory
+    /// (CacheMan's `delete_saved_cache_content`).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let manager = cacheman::CacheManager::new("docs", dir.path());
+    /// let c = manager.register_cache::<u8, u8>("c").unwrap();
+    /// c.insert(1, 1);
+    /// c.save().unwrap();
+    /// manager.delete_saved_cache_content("c").unwrap();
+    /// assert!(!manager.cache_file_path("c").unwrap().exists());
+    /// assert_eq!(c.get(&1), Some(1));
+    /// ```
+    pub fn delete_saved_cache_content(&self, name: &str) -> Result<(), Error> {
+        self.delete_saved_cache_content_with(name, Dependents::Include)
+    }
+
+    /// [`delete_saved_cache_content`](Self::delete_saved_cache_content), choosing whether
+    /// dependents are included.
+    pub fn delete_saved_cache_content_with(
+        &self,
+        name: &str,
+        dependents: Dependents,
+    ) -> Result<(), Error> {
+        self.apply(
+            name,
+            dependents,
+            |c| c.delete_saved(),
+            |n| self.remove_unregistered_file(n),
+        )
+    }
+
+    /// Replaces the contents of `name` with what its file (or loader) holds, or what its builder
+    /// makes. A damaged or foreign file is an error here, and memory is left as it was.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let manager = cacheman::CacheManager::new("docs", dir.path());
+    /// let c = manager.register_cache::<u8, u8>("c").unwrap();
+    /// c.insert(1, 1);
+    /// c.save().unwrap();
+    /// c.insert(2, 2);
+    /// manager.reload_cache("c").unwrap();
+    /// assert_eq!(c.len(), 1);
+    /// ```
+    pub fn reload_cache(&self, name: &str) -> Result<(), Error> {
+        self.reload_cache_with(name, Dependents::Exclude)
+    }
+
+    /// [`reload_cache`](Self::reload_cache), choosing whether dependents are included.
+    pub fn reload_cache_with(&self, name: &str, dependents: Dependents) -> Result<(), Error> {
+        self.erased(name)?;
+        self.apply(name, dependents, |c| c.reload(), |_| Ok(()))
+    }
+
+    /// Invalidates `name` and its dependents, then refills each from its builder.
+    ///
+    /// ```
+    /// use cacheman::{CacheManager, Contents};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let manager = CacheManager::new("docs", dir.path());
+    /// let c = manager.register_cache::<u8, u8>("c").unwrap();
+    /// manager.register_builder("c", |_name: &str| Ok(Contents::from([(0u8, 42u8)]))).unwrap();
+    /// c.insert(1, 1);
+    /// manager.invalidate_and_rebuild_cache("c").unwrap();
+    /// assert_eq!(c.snapshot(), Contents::from([(0, 42)]));
+    /// ```
+    pub fn invalidate_and_rebuild_cache(&self, name: &str) -> Result<(), Error> {
+        self.invalidate_and_rebuild_cache_with(name, Dependents::Include)
+    }
+
+    /// [`invalidate_and_rebuild_cache`](Self::invalidate_and_rebuild_cache), choosing whether
+    /// dependents are included.
+    pub fn invalidate_and_rebuild_cache_with(
+        &self,
+        name: &str,
+        dependents: Dependents,
+    ) -> Result<(), Error> {
+        self.apply(
+            name,
+            dependents,
+            |c| c.rebuild(),
+            |n| self.remove_unregistered_file(n),
+        )
+    }
+
+    /// Forgets cache `name` (not its dependents, as CacheMan's default). Its pending changes
+    /// are saved first, so re-registering it finds them; dependency edges stay.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let manager = cacheman::CacheManager::new("docs", dir.path());
+    /// manager.register_cache::<u8, u8>("c").unwrap().insert(1, 1);
+    /// manager.deregister_cache("c").unwrap();
+    /// assert!(!manager.cache_registered("c"));
+    /// let again = manager.register_cache::<u8, u8>("c").unwrap();
+    /// assert_eq!(again.get(&1), Some(1));
+    /// ```
+    pub fn deregister_cache(&self, name: &str) -> Result<(), Error> {
+        self.deregister_cache_with(name, Dependents::Exclude)
+    }
+
+    /// [`deregister_cache`](Self::deregister_cache), choosing whether dependents are included.
+    pub fn deregister_cache_with(&self, name: &str, dependents: Dependents) -> Result<(), Error> {
+        self.erased(name)?;
+        self.apply(
+            name,
+            dependents,
+            |c| {
+                if c.is_persistent() && c.changes_since_save() > 0 {
+                    c.save()?;
+                }
+                write(&self.shared.caches).remove(c.name());
+                Ok(())
+            },
+            |_| Ok(()),
+        )
+    }
+}

@@ -1,0 +1,127 @@
+//! How a cache is set up: persistence, codec, limits, clock.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::{Clock, SystemClock};
+use crate::store::Codec;
+
+/// Settings of a cache, for [`CacheManager::register_custom_cache`] and
+/// [`CacheManager::cache_builder`].
+///
+/// The defaults are those of [`CacheManager::register_cache`]: persistent, postcard, unbounded,
+/// no expiry, saved even when empty.
+///
+/// ```
+/// use std::time::Duration;
+/// use cacheman::{CacheManager, CacheOptions, Codec};
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let manager = CacheManager::new("docs", dir.path());
+/// let scratch = manager
+///     .register_custom_cache::<String, u64>("scratch", CacheOptions::new().persistent(false))
+///     .unwrap();
+/// scratch.insert("a".into(), 1);
+/// scratch.save().unwrap(); // a no-op: nothing is written
+/// assert!(!dir.path().join("docs/scratch.cache").exists());
+///
+/// let bounded = CacheOptions::new()
+///     .codec(Codec::Json)
+///     .capacity(10_000)
+///     .ttl(Duration::from_secs(3600));
+/// let recent = manager.register_custom_cache::<u64, String>("recent", bounded).unwrap();
+/// assert!(recent.is_empty());
+/// ```
+///
+/// [`CacheManager::register_custom_cache`]: crate::CacheManager::register_custom_cache
+/// [`CacheManager::cache_builder`]: crate::CacheManager::cache_builder
+/// [`CacheManager::register_cache`]: crate::CacheManager::register_cache
+#[derive(Debug, Clone)]
+#[must_use = "options do nothing until passed to a registration"]
+pub struct CacheOptions {
+    pub(crate) persistent: bool,
+    pub(crate) codec: Codec,
+    pub(crate) capacity: Option<usize>,
+    pub(crate) ttl: Option<Duration>,
+    pub(crate) save_on_blank: bool,
+    pub(crate) fn_fingerprint: u64,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+impl Default for CacheOptions {
+    fn default() -> Self {
+        CacheOptions {
+            persistent: true,
+            codec: Codec::Postcard,
+            capacity: None,
+            ttl: None,
+            save_on_blank: true,
+            fn_fingerprint: 0,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl CacheOptions {
+    /// The defaults: persistent, postcard, unbounded, no expiry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether the cache is saved to and loaded from a file (default `true`). A non-persistent
+    /// cache never touches a file; its `save()` is a no-op unless a custom saver is registered.
+    pub fn persistent(mut self, persistent: bool) -> Self {
+        self.persistent = persistent;
+        self
+    }
+
+    /// The payload format of the cache file (default [`Codec::Postcard`]).
+    pub fn codec(mut self, codec: Codec) -> Self {
+        self.codec = codec;
+        self
+    }
+
+    /// Bounds the cache to `capacity` entries, evicting the least recently used beyond it.
+    ///
+    /// Small caches (under 512 entries per core) keep one recency order and evict exactly the
+    /// least recently used entry; larger ones split the capacity evenly over their shards and
+    /// evict the least recently used entry of the shard that overflows. A hit on a bounded cache
+    /// takes its shard's write lock to record the use. A capacity of 0 is refused at
+    /// registration.
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = Some(capacity);
+        self
+    }
+
+    /// Entries older than `ttl` (since they were inserted) are not served, saved or counted
+    /// by `get`, `contains_key` and `snapshot`; their insertion times are saved with them.
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+
+    /// Whether an empty cache is written to its file (default `true`, as CacheMan's
+    /// `save_on_blank_cache`). With `false`, saving an empty cache leaves the file as it is.
+    pub fn save_on_blank(mut self, save_on_blank: bool) -> Self {
+        self.save_on_blank = save_on_blank;
+        self
+    }
+
+    /// A fingerprint of the code that computes the values (the `#[cached]` macro sets it from
+    /// the function's tokens). A file written under another fingerprint is not loaded.
+    pub fn fn_fingerprint(mut self, fingerprint: u64) -> Self {
+        self.fn_fingerprint = fingerprint;
+        self
+    }
+
+    /// The clock used for expiry (default: the system clock).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Whether the cache is persistent.
+    pub fn is_persistent(&self) -> bool {
+        self.persistent
+    }
+}

@@ -1,0 +1,388 @@
+//! The in-memory map behind a cache: a fixed number of shards, each a `RwLock<HashMap>`, so that
+//! hits only take a shared lock on one shard and misses on different keys rarely meet.
+//!
+//! Entries carry a `Meta`: `()` for plain caches (no cost at all) or [`Tracked`] for caches
+//! with a time-to-live or a capacity, which need an insertion time and a recency order.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasher, Hash};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
+
+/// The hasher of every cache map: fast, and seeded per process so keys cannot be chosen to
+/// collide (unlike a fixed-seed hasher).
+pub(crate) type Hasher = foldhash::fast::RandomState;
+
+/// Per-entry bookkeeping, chosen once per cache.
+pub(crate) trait Meta: Send + Sync + 'static {
+    fn stamped(now_ms: u64, tick: u64) -> Self;
+    fn stamp_ms(&self) -> u64;
+    fn tick(&self) -> Option<u64>;
+    fn tick_mut(&mut self) -> Option<&mut u64>;
+}
+
+impl Meta for () {
+    fn stamped(_: u64, _: u64) -> Self {}
+    fn stamp_ms(&self) -> u64 {
+        0
+    }
+    fn tick(&self) -> Option<u64> {
+        None
+    }
+    fn tick_mut(&mut self) -> Option<&mut u64> {
+        None
+    }
+}
+
+/// Bookkeeping of caches with a TTL or a capacity.
+pub(crate) struct Tracked {
+    /// When the entry was inserted, in milliseconds since the Unix epoch (by the cache's clock).
+    stamp_ms: u64,
+    /// Position in the shard's recency order; larger is more recent.
+    tick: u64,
+}
+
+impl Meta for Tracked {
+    fn stamped(now_ms: u64, tick: u64) -> Self {
+        Tracked { stamp_ms: now_ms, tick }
+    }
+    fn stamp_ms(&self) -> u64 {
+        self.stamp_ms
+    }
+    fn tick(&self) -> Option<u64> {
+        Some(self.tick)
+    }
+    fn tick_mut(&mut self) -> Option<&mut u64> {
+        Some(&mut self.tick)
+    }
+}
+
+struct Entry<V, M> {
+    value: V,
+    meta: M,
+}
+
+struct Shard<K, V, M> {
+    map: HashMap<K, Entry<V, M>, Hasher>,
+    /// Recency order of bounded caches: tick → key. Empty for unbounded caches.
+    order: BTreeMap<u64, K>,
+    next_tick: u64,
+}
+
+// Keeps two shards' locks off one cache line, so readers of one do not slow readers of another.
+#[repr(align(128))]
+struct Padded<T>(T);
+
+/// What a lookup found.
+pub(crate) enum Lookup<V> {
+    Hit(V),
+    Miss,
+}
+
+/// Limits of a tracked cache.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Limits {
+    /// Entries older than this are not served.
+    pub ttl: Option<Duration>,
+    /// Most entries one shard holds; least recently used ones are evicted beyond it.
+    pub shard_capacity: Option<usize>,
+}
+
+pub(crate) struct Shards<K, V, M> {
+    shards: Box<[Padded<RwLock<Shard<K, V, M>>>]>,
+    hasher: Hasher,
+    limits: Limits,
+}
+
+/// How many shards a cache gets: a few per core, so two threads rarely meet on one lock.
+pub(crate) fn default_shard_count() -> usize {
+    let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
+    (cores * 4).next_power_of_two().clamp(8, 256)
+}
+
+impl<K, V, M> Shards<K, V, M>
+where
+    K: Hash + Eq + Clone,
+    V: Clone,
+    M: Meta,
+{
+    pub(crate) fn new(shard_count: usize, hasher: Hasher, limits: Limits) -> Self {
+        debug_assert!(shard_count.is_power_of_two());
+        let shards = (0..shard_count)
+            .map(|_| {
+                Padded(RwLock::new(Shard {
+                    map: HashMap::with_hasher(hasher.clone()),
+                    order: BTreeMap::new(),
+                    next_tick: 0,
+                }))
+            })
+            .collect();
+        Shards {
+            shards,
+            hasher,
+            limits,
+        }
+    }
+
+    /// Index of the shard holding `key`; the same hash picks the slot in [`crate::flight`].
+    pub(crate) fn shard_of(&self, key: &K) -> usize {
+        // The high bits: the low ones also pick the bucket inside the shard's own map.
+        let hash = self.hasher.hash_one(key);
+        (hash >> 32) as usize & (self.shards.len() - 1)
+    }
+
+    pub(crate) fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    fn read(&self, index: usize) -> RwLockReadGuard<'_, Shard<K, V, M>> {
+        // A panic while holding a shard lock cannot leave a half-written HashMap behind (std's
+        // map is unwind-safe), so the poison flag carries no information worth failing on.
+        self.shards[index].0.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self, index: usize) -> RwLockWriteGuard<'_, Shard<K, V, M>> {
+        self.shards[index].0.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn is_live(&self, meta: &M, now_ms: u64) -> bool {
+        match self.limits.ttl {
+            Some(ttl) => now_ms.saturating_sub(meta.stamp_ms()) < ttl.as_millis() as u64,
+            None => true,
+        }
+    }
+
+    fn bounded(&self) -> bool {
+        self.limits.shard_capacity.is_some()
+    }
+
+    pub(crate) fn get(&self, key: &K, now_ms: u64) -> Lookup<V> {
+        let index = self.shard_of(key);
+        if !self.bounded() {
+            let shard = self.read(index);
+            return match shard.map.get(key) {
+                Some(entry) if self.is_live(&entry.meta, now_ms) => Lookup::Hit(entry.value.clone()),
+                _ => Lookup::Miss,
+            };
+        }
+        // A hit on a bounded cache moves the key to the front of the recency order.
+        let mut guard = self.write(index);
+        let shard = &mut *guard;
+        let Some(entry) = shard.map.get_mut(key) else {
+            return Lookup::Miss;
+        };
+        if !self.is_live(&entry.meta, now_ms) {
+            return Lookup::Miss;
+        }
+        let old_tick = entry.meta.tick_mut().map(|t| std::mem::replace(t, shard.next_tick));
+        if let Some(old) = old_tick {
+            if let Some(k) = shard.order.remove(&old) {
+                shard.order.insert(shard.next_tick, k);
+            }
+            shard.next_tick += 1;
+        }
+        Lookup::Hit(entry.value.clone())
+    }
+
+    pub(crate) fn contains_key(&self, key: &K, now_ms: u64) -> bool {
+        let shard = self.read(self.shard_of(key));
+        shard
+            .map
+            .get(key)
+            .is_some_and(|entry| self.is_live(&entry.meta, now_ms))
+    }
+
+    /// Inserts and returns the previous live value, and how many entries were evicted.
+    pub(crate) fn insert(&self, key: K, value: V, now_ms: u64) -> (Option<V>, usize) {
+        let index = self.shard_of(&key);
+        let mut shard = self.write(index);
+        self.insert_locked(&mut shard, key, value, now_ms)
+    }
+
+    fn insert_locked(
+        &self,
+        shard: &mut Shard<K, V, M>,
+        key: K,
+        value: V,
+        now_ms: u64,
+    ) -> (Option<V>, usize) {
+        let tick = shard.next_tick;
+        shard.next_tick += 1;
+        if self.bounded() {
+            shard.order.insert(tick, key.clone());
+        }
+        let entry = Entry {
+            value,
+            meta: M::stamped(now_ms, tick),
+        };
+        let previous = shard.map.insert(key, entry);
+        let previous = previous.and_then(|old| {
+            if self.bounded() {
+                if let Some(t) = old.meta.tick() {
+                    shard.order.remove(&t);
+                }
+            }
+            self.is_live(&old.meta, now_ms).then_some(old.value)
+        });
+        let mut evicted = 0;
+        if let Some(capacity) = self.limits.shard_capacity {
+            while shard.map.len() > capacity {
+                let Some((_, oldest)) = shard.order.pop_first() else { break };
+                shard.map.remove(&oldest);
+                evicted += 1;
+            }
+        }
+        (previous, evicted)
+    }
+
+    pub(crate) fn remove(&self, key: &K, now_ms: u64) -> Option<V> {
+        let index = self.shard_of(key);
+        let mut shard = self.write(index);
+        let removed = shard.map.remove(key)?;
+        if let Some(t) = removed.meta.tick() {
+            shard.order.remove(&t);
+        }
+        self.is_live(&removed.meta, now_ms).then_some(removed.value)
+    }
+
+    /// Entries held, counting expired ones that were not yet dropped.
+    pub(crate) fn len(&self) -> usize {
+        (0..self.shards.len()).map(|i| self.read(i).map.len()).sum()
+    }
+
+    /// Empties every shard; returns how many entries were dropped.
+    pub(crate) fn clear(&self) -> usize {
+        let mut dropped = 0;
+        for i in 0..self.shards.len() {
+            let mut shard = self.write(i);
+            dropped += shard.map.len();
+            shard.map.clear();
+            shard.order.clear();
+        }
+        dropped
+    }
+
+    /// Clones the live entries with their insertion stamps, one shard at a time, so that no lock
+    /// is held for longer than one shard's copy.
+    pub(crate) fn snapshot(&self, now_ms: u64) -> Vec<(K, V, u64)> {
+        let mut rows = Vec::with_capacity(self.len());
+        for i in 0..self.shards.len() {
+            let shard = self.read(i);
+            rows.extend(
+                shard
+                    .map
+                    .iter()
+                    .filter(|(_, e)| self.is_live(&e.meta, now_ms))
+                    .map(|(k, e)| (k.clone(), e.value.clone(), e.meta.stamp_ms())),
+            );
+        }
+        rows
+    }
+
+    /// Clones the live keys.
+    pub(crate) fn keys(&self, now_ms: u64) -> Vec<K> {
+        let mut keys = Vec::new();
+        for i in 0..self.shards.len() {
+            let shard = self.read(i);
+            keys.extend(
+                shard
+                    .map
+                    .iter()
+                    .filter(|(_, e)| self.is_live(&e.meta, now_ms))
+                    .map(|(k, _)| k.clone()),
+            );
+        }
+        keys
+    }
+
+    /// Replaces the whole contents with `rows` (key, value, insertion stamp; a stamp of 0 means
+    /// "now"). Returns how many entries were dropped by capacity.
+    pub(crate) fn replace_all(&self, rows: Vec<(K, V, u64)>, now_ms: u64) -> usize {
+        let count = self.shards.len();
+        let mut buckets: Vec<Vec<(K, V, u64)>> = (0..count).map(|_| Vec::new()).collect();
+        for row in rows {
+            let index = self.shard_of(&row.0);
+            buckets[index].push(row);
+        }
+        let mut evicted = 0;
+        for (i, bucket) in buckets.into_iter().enumerate() {
+            let mut shard = self.write(i);
+            shard.map.clear();
+            shard.order.clear();
+            shard.map.reserve(bucket.len());
+            for (key, value, stamp) in bucket {
+                let stamp = if stamp == 0 { now_ms } else { stamp };
+                evicted += self.insert_locked(&mut shard, key, value, stamp).1;
+            }
+        }
+        evicted
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bounded(capacity: usize) -> Shards<u32, u32, Tracked> {
+        Shards::new(
+            1,
+            Hasher::default(),
+            Limits {
+                ttl: None,
+                shard_capacity: Some(capacity),
+            },
+        )
+    }
+
+    #[test]
+    fn least_recently_used_is_evicted_first() {
+        let s = bounded(2);
+        s.insert(1, 10, 0);
+        s.insert(2, 20, 0);
+        assert!(matches!(s.get(&1, 0), Lookup::Hit(10)));
+        let (_, evicted) = s.insert(3, 30, 0);
+        assert_eq!(evicted, 1);
+        assert!(matches!(s.get(&2, 0), Lookup::Miss));
+        assert!(matches!(s.get(&1, 0), Lookup::Hit(10)));
+        assert!(matches!(s.get(&3, 0), Lookup::Hit(30)));
+        assert_eq!(s.len(), 2);
+    }
+
+    #[test]
+    fn overwriting_a_key_does_not_evict_and_refreshes_it() {
+        let s = bounded(2);
+        s.insert(1, 10, 0);
+        s.insert(2, 20, 0);
+        let (previous, evicted) = s.insert(1, 11, 0);
+        assert_eq!((previous, evicted), (Some(10), 0));
+        s.insert(3, 30, 0);
+        assert!(matches!(s.get(&2, 0), Lookup::Miss));
+        assert!(matches!(s.get(&1, 0), Lookup::Hit(11)));
+    }
+
+    #[test]
+    fn expired_entries_are_not_served_or_saved() {
+        let s: Shards<u32, u32, Tracked> = Shards::new(
+            4,
+            Hasher::default(),
+            Limits {
+                ttl: Some(Duration::from_millis(100)),
+                shard_capacity: None,
+            },
+        );
+        s.insert(1, 10, 1_000);
+        assert!(matches!(s.get(&1, 1_099), Lookup::Hit(10)));
+        assert!(matches!(s.get(&1, 1_100), Lookup::Miss));
+        assert!(!s.contains_key(&1, 1_100));
+        assert!(s.snapshot(1_100).is_empty());
+        assert_eq!(s.snapshot(1_050).len(), 1);
+    }
+
+    #[test]
+    fn plain_entries_cost_nothing_extra() {
+        assert_eq!(
+            std::mem::size_of::<Entry<u64, ()>>(),
+            std::mem::size_of::<u64>()
+        );
+    }
+}

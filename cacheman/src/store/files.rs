@@ -1,0 +1,204 @@
+//! Where cache files live and how they are written: private directories, validated names, and
+//! the atomic write (temporary file, fsync, rename, directory fsync).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Extension of a cache file.
+pub(crate) const CACHE_EXTENSION: &str = "cache";
+
+/// Checks that `name` can be used as one file name inside the manager's directory, and nothing
+/// else: no separators, no `..`, no hidden files, no NUL, nothing empty or overlong.
+pub(crate) fn check_name(kind: &'static str, name: &str) -> Result<(), crate::Error> {
+    let reason = if name.is_empty() {
+        Some("it is empty")
+    } else if name.len() > 200 {
+        Some("it is longer than 200 bytes")
+    } else if name.starts_with('.') {
+        Some("it starts with `.`")
+    } else if name.contains(['/', '\\']) {
+        Some("it contains a path separator")
+    } else if name.contains('\0') {
+        Some("it contains a NUL byte")
+    } else if name.chars().any(char::is_control) {
+        Some("it contains a control character")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(crate::Error::InvalidName {
+            kind,
+            name: name.to_owned(),
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The file of cache `name` in `dir`. `name` must have passed [`check_name`].
+pub(crate) fn cache_path(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{name}.{CACHE_EXTENSION}"))
+}
+
+/// Creates `dir` and its missing parents, readable by the owner only (mode 0700 on Unix).
+pub(crate) fn create_private_dir(dir: &Path) -> io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+/// Replaces `path` with `bytes` so that a crash at any instant leaves either the old file or the
+/// new one, never a mix.
+///
+/// The temporary file sits in the same directory (a rename is only atomic within one file
+/// system), is created exclusively (so an attacker's symlink there is never followed), is
+/// fsynced before the rename, and the directory is fsynced after it so the rename itself is
+/// durable.
+pub(crate) fn atomic_write(path: &Path, chunks: &[&[u8]]) -> io::Result<()> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "cache path has no directory"))?;
+    let (tmp_path, mut tmp) = create_temp_beside(path)?;
+    let written = (|| {
+        for chunk in chunks {
+            tmp.write_all(chunk)?;
+        }
+        tmp.sync_all()?;
+        drop(tmp);
+        fs::rename(&tmp_path, path)
+    })();
+    if let Err(err) = written {
+        // Best effort: the temporary file is ours and useless now.
+        let _ = fs::remove_file(&tmp_path);
+        return Err(err);
+    }
+    sync_dir(dir)
+}
+
+/// Makes a rename or removal in `dir` durable.
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        match File::open(dir).and_then(|d| d.sync_all()) {
+            // Some file systems cannot fsync a directory; SQLite ignores this too.
+            Err(err) if err.raw_os_error() == Some(22) => Ok(()),
+            other => other,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
+}
+
+/// Prefix of the temporary files written beside `path`.
+pub(crate) fn temp_prefix(path: &Path) -> String {
+    let file_name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    format!(".{file_name}.tmp.")
+}
+
+fn create_temp_beside(path: &Path) -> io::Result<(PathBuf, File)> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let prefix = temp_prefix(path);
+    loop {
+        let unique = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let tmp_path = dir.join(format!("{prefix}{}.{unique}", std::process::id()));
+        let mut options = OpenOptions::new();
+        // create_new is O_CREAT|O_EXCL: it fails on any existing entry, symlinks included.
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        match options.open(&tmp_path) {
+            Ok(file) => return Ok((tmp_path, file)),
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(err) => return Err(err),
+        }
+    }
+}
+
+/// Removes a file, treating "already gone" as success, and makes the removal durable.
+pub(crate) fn remove_file_durably(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Ok(()) => sync_dir(path.parent().unwrap_or(Path::new("."))),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(err) => Err(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_that_would_leave_the_directory_are_refused() {
+        for bad in ["", ".", "..", "../x", "a/b", "a\\b", ".hidden", "nul\0", "tab\t"] {
+            assert!(check_name("cache", bad).is_err(), "{bad:?} accepted");
+        }
+        for good in ["root", "edge-2", "my_cache.v1", "ünïcode"] {
+            assert!(check_name("cache", good).is_ok(), "{good:?} refused");
+        }
+    }
+
+    #[test]
+    fn atomic_write_replaces_and_leaves_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = cache_path(dir.path(), "c");
+        atomic_write(&path, &[b"old"]).unwrap();
+        atomic_write(&path, &[b"ne", b"w"]).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"new");
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("c.cache")]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("a/b");
+        create_private_dir(&sub).unwrap();
+        let mode = fs::metadata(&sub).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        let path = cache_path(&sub, "c");
+        atomic_write(&path, &[b"x"]).unwrap();
+        let mode = fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_planted_symlink_is_never_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, b"precious").unwrap();
+        let path = cache_path(dir.path(), "c");
+        // Plant symlinks at the next few temporary names this process would pick.
+        let next = {
+            let probe = create_temp_beside(&path).unwrap();
+            fs::remove_file(&probe.0).unwrap();
+            probe.0
+        };
+        let name = next.file_name().unwrap().to_string_lossy().into_owned();
+        let (stem, counter) = name.rsplit_once('.').unwrap();
+        let counter: u64 = counter.parse().unwrap();
+        for k in 1..50 {
+            std::os::unix::fs::symlink(&victim, dir.path().join(format!("{stem}.{}", counter + k)))
+                .unwrap();
+        }
+        atomic_write(&path, &[b"cache bytes"]).unwrap();
+        assert_eq!(fs::read(&victim).unwrap(), b"precious");
+        assert_eq!(fs::read(&path).unwrap(), b"cache bytes");
+    }
+}

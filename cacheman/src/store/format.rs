@@ -1,0 +1,212 @@
+//! The cache file's header: what it holds, how it is written, and every check made before the
+//! payload is trusted.
+//!
+//! ```text
+//! magic "CACHEMAN" | format version u16 | codec id u8 | flags u8 | type fingerprint u64
+//! | fn fingerprint u64 | invalidation epoch u64 | entry count u64 | payload length u64
+//! | payload crc32 u32 | header crc32 u32 | payload
+//! ```
+//! All integers are little-endian. The header checksum covers every header byte before it, so a
+//! flipped bit in a fingerprint reads as corruption, not as a file of other types.
+
+/// First bytes of every cache file.
+pub(crate) const MAGIC: [u8; 8] = *b"CACHEMAN";
+/// Bumped whenever the layout changes; files of other versions are not read.
+pub(crate) const FORMAT_VERSION: u16 = 1;
+/// Size of the fixed header in bytes.
+pub(crate) const HEADER_LEN: usize = 8 + 2 + 1 + 1 + 8 * 5 + 4 + 4;
+
+/// What the header says about the payload and who wrote it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Header {
+    pub codec: u8,
+    pub type_fingerprint: u64,
+    pub fn_fingerprint: u64,
+    pub epoch: u64,
+    pub entries: u64,
+    pub payload_len: u64,
+    pub payload_crc: u32,
+}
+
+/// Why a file was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Rejection {
+    /// Damaged or not a cacheman file at all.
+    Corrupt(String),
+    /// A whole file, but written for something else.
+    Incompatible(String),
+}
+
+impl Header {
+    pub(crate) fn encode(&self) -> [u8; HEADER_LEN] {
+        let mut out = [0u8; HEADER_LEN];
+        let mut at = 0;
+        let mut put = |bytes: &[u8]| {
+            out[at..at + bytes.len()].copy_from_slice(bytes);
+            at += bytes.len();
+        };
+        put(&MAGIC);
+        put(&FORMAT_VERSION.to_le_bytes());
+        put(&[self.codec, 0]);
+        put(&self.type_fingerprint.to_le_bytes());
+        put(&self.fn_fingerprint.to_le_bytes());
+        put(&self.epoch.to_le_bytes());
+        put(&self.entries.to_le_bytes());
+        put(&self.payload_len.to_le_bytes());
+        put(&self.payload_crc.to_le_bytes());
+        let header_crc = crc32fast::hash(&out[..HEADER_LEN - 4]);
+        out[HEADER_LEN - 4..].copy_from_slice(&header_crc.to_le_bytes());
+        out
+    }
+
+    /// Reads and checks the header of a whole file, and returns it with the payload.
+    ///
+    /// Checks, in order: length, magic, header checksum, format version, that the payload length
+    /// matches the file's real size, and the payload checksum. Nothing is allocated here.
+    pub(crate) fn decode(file: &[u8]) -> Result<(Header, &[u8]), Rejection> {
+        if file.len() < HEADER_LEN {
+            return Err(Rejection::Corrupt(format!(
+                "{} bytes is shorter than the {HEADER_LEN}-byte header",
+                file.len()
+            )));
+        }
+        let (head, payload) = file.split_at(HEADER_LEN);
+        if head[..8] != MAGIC {
+            return Err(Rejection::Corrupt(
+                "it does not start with the cacheman magic bytes".into(),
+            ));
+        }
+        let stored_header_crc = u32_at(head, HEADER_LEN - 4);
+        if crc32fast::hash(&head[..HEADER_LEN - 4]) != stored_header_crc {
+            return Err(Rejection::Corrupt("header checksum mismatch".into()));
+        }
+        let version = u16::from_le_bytes([head[8], head[9]]);
+        if version != FORMAT_VERSION {
+            return Err(Rejection::Incompatible(format!(
+                "file format version {version} (this build reads version {FORMAT_VERSION})"
+            )));
+        }
+        let header = Header {
+            codec: head[10],
+            type_fingerprint: u64_at(head, 12),
+            fn_fingerprint: u64_at(head, 20),
+            epoch: u64_at(head, 28),
+            entries: u64_at(head, 36),
+            payload_len: u64_at(head, 44),
+            payload_crc: u32_at(head, 52),
+        };
+        if header.payload_len != payload.len() as u64 {
+            return Err(Rejection::Corrupt(format!(
+                "header claims a {}-byte payload but the file holds {} bytes after the header",
+                header.payload_len,
+                payload.len()
+            )));
+        }
+        if crc32fast::hash(payload) != header.payload_crc {
+            return Err(Rejection::Corrupt("payload checksum mismatch".into()));
+        }
+        Ok((header, payload))
+    }
+}
+
+fn u64_at(bytes: &[u8], at: usize) -> u64 {
+    let mut buf = [0u8; 8];
+    buf.copy_from_slice(&bytes[at..at + 8]);
+    u64::from_le_bytes(buf)
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    let mut buf = [0u8; 4];
+    buf.copy_from_slice(&bytes[at..at + 4]);
+    u32::from_le_bytes(buf)
+}
+
+/// FNV-1a, 64 bits: a fingerprint that stays the same across Rust releases, unlike
+/// `DefaultHasher`, so files written by one build are recognised by the next.
+pub(crate) fn fnv1a(parts: &[&[u8]]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for &byte in *part {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        // Separates ["ab", "c"] from ["a", "bc"].
+        hash ^= 0xff;
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Header {
+        Header {
+            codec: 1,
+            type_fingerprint: 0x1111,
+            fn_fingerprint: 0x2222,
+            epoch: 3,
+            entries: 2,
+            payload_len: 4,
+            payload_crc: crc32fast::hash(b"abcd"),
+        }
+    }
+
+    fn file_of(header: Header, payload: &[u8]) -> Vec<u8> {
+        let mut file = header.encode().to_vec();
+        file.extend_from_slice(payload);
+        file
+    }
+
+    #[test]
+    fn header_round_trips() {
+        let file = file_of(sample(), b"abcd");
+        let (header, payload) = Header::decode(&file).unwrap();
+        assert_eq!(header, sample());
+        assert_eq!(payload, b"abcd");
+    }
+
+    #[test]
+    fn every_truncation_is_rejected() {
+        let file = file_of(sample(), b"abcd");
+        for len in 0..file.len() {
+            assert!(Header::decode(&file[..len]).is_err(), "length {len} accepted");
+        }
+    }
+
+    #[test]
+    fn every_single_bit_flip_is_rejected() {
+        let file = file_of(sample(), b"abcd");
+        for byte in 0..file.len() {
+            for bit in 0..8 {
+                let mut bad = file.clone();
+                bad[byte] ^= 1 << bit;
+                assert!(Header::decode(&bad).is_err(), "flip at {byte}:{bit} accepted");
+            }
+        }
+    }
+
+    #[test]
+    fn a_huge_length_field_is_rejected_without_allocating() {
+        let mut header = sample();
+        header.payload_len = u64::MAX;
+        let file = file_of(header, b"abcd");
+        assert!(matches!(Header::decode(&file), Err(Rejection::Corrupt(_))));
+    }
+
+    #[test]
+    fn another_version_is_incompatible_not_corrupt() {
+        let mut file = file_of(sample(), b"abcd");
+        file[8] = 9;
+        let crc = crc32fast::hash(&file[..HEADER_LEN - 4]);
+        file[HEADER_LEN - 4..HEADER_LEN].copy_from_slice(&crc.to_le_bytes());
+        assert!(matches!(Header::decode(&file), Err(Rejection::Incompatible(_))));
+    }
+
+    #[test]
+    fn fnv_separates_parts() {
+        assert_ne!(fnv1a(&[b"ab", b"c"]), fnv1a(&[b"a", b"bc"]));
+        assert_eq!(fnv1a(&[b"x"]), fnv1a(&[b"x"]));
+    }
+}

@@ -1,0 +1,1 @@
+//! cacheman's examples; run one with `cargo run --example NAME`.
