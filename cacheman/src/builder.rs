@@ -7,12 +7,12 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::Error;
 use crate::cache::Cache;
 use crate::error::HookError;
 use crate::hooks::{Contents, Hooks};
 use crate::manager::CacheManager;
 use crate::options::CacheOptions;
-use crate::Error;
 
 /// Sets up a cache with its hooks before it first loads, so that a custom loader is the one
 /// that fills it. Made by [`CacheManager::cache_builder`].

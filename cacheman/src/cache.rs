@@ -6,6 +6,7 @@ use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 
+use crate::Error;
 use crate::clock::unix_millis;
 use crate::flight::{Flights, Join, Leader};
 use crate::hooks::{Contents, Hooks};
@@ -14,7 +15,6 @@ use crate::options::CacheOptions;
 use crate::shards::{Lookup, Shards, Tracked};
 use crate::stats::{CacheStats, Counters};
 use crate::store::Persistence;
-use crate::Error;
 
 /// A named cache of `K → V`: a cheap, cloneable handle to a map shared by every clone and every
 /// thread, registered with a [`CacheManager`](crate::CacheManager).
@@ -440,7 +440,12 @@ where
                     None => continue, // the leader gave up; try again
                 },
                 Ok(Join::Leader(leader)) => break Outcome::Lead(leader),
-                Err(_) => panic!("{}", Error::Reentrant { cache: inner.name.clone() }),
+                Err(_) => panic!(
+                    "{}",
+                    Error::Reentrant {
+                        cache: inner.name.clone()
+                    }
+                ),
             }
         };
         match outcome {
@@ -529,7 +534,12 @@ where
                 },
                 Ok(Join::Leader(leader)) => break Outcome::Lead(leader),
                 // Not reachable: async callers skip the re-entrancy check.
-                Err(_) => panic!("{}", Error::Reentrant { cache: inner.name.clone() }),
+                Err(_) => panic!(
+                    "{}",
+                    Error::Reentrant {
+                        cache: inner.name.clone()
+                    }
+                ),
             }
         };
         match outcome {

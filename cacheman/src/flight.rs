@@ -154,10 +154,7 @@ impl<V: Clone> Flight<V> {
         loop {
             match &*state {
                 State::Running { .. } => {
-                    state = self
-                        .finished
-                        .wait(state)
-                        .unwrap_or_else(|e| e.into_inner());
+                    state = self.finished.wait(state).unwrap_or_else(|e| e.into_inner());
                 }
                 State::Done(value) => return Some(value.clone()),
                 State::Abandoned => return None,

@@ -6,9 +6,9 @@ use std::hash::Hash;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, MutexGuard};
 
+use crate::Error;
 use crate::cache::{CacheInner, on_maps};
 use crate::hooks::{Contents, Hooks};
-use crate::Error;
 
 /// What the manager needs of a cache without knowing its key and value types.
 pub(crate) trait ErasedCache: Send + Sync + 'static {
@@ -126,15 +126,15 @@ where
         }
         let mut contents: Contents<K, V> =
             source.rows.into_iter().map(|(k, v, _)| (k, v)).collect();
-        if let Some(validator) = &hooks.validator {
-            if !validator(&contents) {
-                log::warn!(
-                    "cacheman: the validator of cache `{}` rejected its stored contents; \
-                     starting from the builder or empty",
-                    self.name
-                );
-                return Ok(None);
-            }
+        if let Some(validator) = &hooks.validator
+            && !validator(&contents)
+        {
+            log::warn!(
+                "cacheman: the validator of cache `{}` rejected its stored contents; \
+                 starting from the builder or empty",
+                self.name
+            );
+            return Ok(None);
         }
         if let Some(post) = &hooks.post_processor {
             contents = post(contents);
@@ -307,13 +307,17 @@ where
     /// assert!(!manager.cache_file_path("c").unwrap().exists());
     /// ```
     pub fn invalidate(&self) -> Result<(), Error> {
-        let manager = self.inner.manager.upgrade().map(|shared| crate::CacheManager { shared });
+        let manager = self
+            .inner
+            .manager
+            .upgrade()
+            .map(|shared| crate::CacheManager { shared });
         match manager {
             // Only if the manager still knows this very cache under its name.
             Some(manager)
-                if manager
-                    .erased(&self.inner.name)
-                    .is_ok_and(|c| std::ptr::addr_eq(Arc::as_ptr(&c), Arc::as_ptr(&self.inner))) =>
+                if manager.erased(&self.inner.name).is_ok_and(|c| {
+                    std::ptr::addr_eq(Arc::as_ptr(&c), Arc::as_ptr(&self.inner))
+                }) =>
             {
                 manager.invalidate_cache(&self.inner.name)
             }

@@ -10,6 +10,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::Error;
 use crate::cache::{Cache, CacheInner};
 use crate::graph::DependencyGraph;
 use crate::hooks::Hooks;
@@ -17,7 +18,6 @@ use crate::lifecycle::ErasedCache;
 use crate::options::CacheOptions;
 use crate::store::files::{cache_path, check_name, remove_file_durably};
 use crate::store::{FileStore, Identity, Persistence};
-use crate::Error;
 
 /// Whether an operation on a cache also applies to the caches that depend on it.
 ///
@@ -231,11 +231,8 @@ impl CacheManager {
     {
         let persistence: Option<Box<dyn Persistence<K, V>>> = if options.persistent {
             let path = self.cache_file_path(name)?;
-            let identity = Identity::new::<K, V>(
-                options.codec,
-                options.fn_fingerprint,
-                options.ttl.is_some(),
-            );
+            let identity =
+                Identity::new::<K, V>(options.codec, options.fn_fingerprint, options.ttl.is_some());
             Some(Box::new(FileStore::new(name, path, identity)))
         } else {
             None
@@ -533,7 +530,11 @@ impl CacheManager {
     }
 
     /// Saves cache `name`, and its registered dependents with `Dependents::Include`.
-    pub fn save_cache_contents_with(&self, name: &str, dependents: Dependents) -> Result<(), Error> {
+    pub fn save_cache_contents_with(
+        &self,
+        name: &str,
+        dependents: Dependents,
+    ) -> Result<(), Error> {
         self.erased(name)?;
         self.apply(name, dependents, |c| c.save(), |_| Ok(()))
     }

@@ -44,7 +44,10 @@ pub(crate) struct Tracked {
 
 impl Meta for Tracked {
     fn stamped(now_ms: u64, tick: u64) -> Self {
-        Tracked { stamp_ms: now_ms, tick }
+        Tracked {
+            stamp_ms: now_ms,
+            tick,
+        }
     }
     fn stamp_ms(&self) -> u64 {
         self.stamp_ms
@@ -69,6 +72,8 @@ struct Shard<K, V, M> {
     next_tick: u64,
 }
 
+type LockedShard<K, V, M> = Padded<RwLock<Shard<K, V, M>>>;
+
 // Keeps two shards' locks off one cache line, so readers of one do not slow readers of another.
 #[repr(align(128))]
 struct Padded<T>(T);
@@ -89,7 +94,7 @@ pub(crate) struct Limits {
 }
 
 pub(crate) struct Shards<K, V, M> {
-    shards: Box<[Padded<RwLock<Shard<K, V, M>>>]>,
+    shards: Box<[LockedShard<K, V, M>]>,
     hasher: Hasher,
     limits: Limits,
 }
@@ -138,11 +143,17 @@ where
     fn read(&self, index: usize) -> RwLockReadGuard<'_, Shard<K, V, M>> {
         // A panic while holding a shard lock cannot leave a half-written HashMap behind (std's
         // map is unwind-safe), so the poison flag carries no information worth failing on.
-        self.shards[index].0.read().unwrap_or_else(|e| e.into_inner())
+        self.shards[index]
+            .0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     fn write(&self, index: usize) -> RwLockWriteGuard<'_, Shard<K, V, M>> {
-        self.shards[index].0.write().unwrap_or_else(|e| e.into_inner())
+        self.shards[index]
+            .0
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     fn is_live(&self, meta: &M, now_ms: u64) -> bool {
@@ -161,7 +172,9 @@ where
         if !self.bounded() {
             let shard = self.read(index);
             return match shard.map.get(key) {
-                Some(entry) if self.is_live(&entry.meta, now_ms) => Lookup::Hit(entry.value.clone()),
+                Some(entry) if self.is_live(&entry.meta, now_ms) => {
+                    Lookup::Hit(entry.value.clone())
+                }
                 _ => Lookup::Miss,
             };
         }
@@ -174,7 +187,10 @@ where
         if !self.is_live(&entry.meta, now_ms) {
             return Lookup::Miss;
         }
-        let old_tick = entry.meta.tick_mut().map(|t| std::mem::replace(t, shard.next_tick));
+        let old_tick = entry
+            .meta
+            .tick_mut()
+            .map(|t| std::mem::replace(t, shard.next_tick));
         if let Some(old) = old_tick {
             if let Some(k) = shard.order.remove(&old) {
                 shard.order.insert(shard.next_tick, k);
@@ -217,17 +233,17 @@ where
         };
         let previous = shard.map.insert(key, entry);
         let previous = previous.and_then(|old| {
-            if self.bounded() {
-                if let Some(t) = old.meta.tick() {
-                    shard.order.remove(&t);
-                }
+            if let Some(t) = old.meta.tick() {
+                shard.order.remove(&t);
             }
             self.is_live(&old.meta, now_ms).then_some(old.value)
         });
         let mut evicted = 0;
         if let Some(capacity) = self.limits.shard_capacity {
             while shard.map.len() > capacity {
-                let Some((_, oldest)) = shard.order.pop_first() else { break };
+                let Some((_, oldest)) = shard.order.pop_first() else {
+                    break;
+                };
                 shard.map.remove(&oldest);
                 evicted += 1;
             }

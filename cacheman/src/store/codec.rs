@@ -85,7 +85,10 @@ impl Encoding for Postcard {
         // allocate more than the bytes that follow can fill.
         let (rows, rest) = postcard::take_from_bytes::<Vec<R>>(bytes).map_err(|e| e.to_string())?;
         if !rest.is_empty() {
-            return Err(format!("{} unexpected bytes after the last entry", rest.len()));
+            return Err(format!(
+                "{} unexpected bytes after the last entry",
+                rest.len()
+            ));
         }
         Ok(rows)
     }
@@ -150,7 +153,10 @@ mod tests {
     fn garbage_is_an_error_for_every_codec() {
         for codec in ALL {
             let garbage = [0xffu8, 0xff, 0xff, 0xff, 0xff, 0x0f, b'"', b','];
-            assert!(codec.decode::<(u64, String)>(&garbage).is_err(), "{codec:?}");
+            assert!(
+                codec.decode::<(u64, String)>(&garbage).is_err(),
+                "{codec:?}"
+            );
         }
     }
 

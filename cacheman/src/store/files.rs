@@ -62,9 +62,9 @@ pub(crate) fn create_private_dir(dir: &Path) -> io::Result<()> {
 /// fsynced before the rename, and the directory is fsynced after it so the rename itself is
 /// durable.
 pub(crate) fn atomic_write(path: &Path, chunks: &[&[u8]]) -> io::Result<()> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "cache path has no directory"))?;
+    let dir = path.parent().ok_or_else(|| {
+        io::Error::new(io::ErrorKind::InvalidInput, "cache path has no directory")
+    })?;
     let (tmp_path, mut tmp) = create_temp_beside(path)?;
     let written = (|| {
         for chunk in chunks {
@@ -101,7 +101,10 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
 
 /// Prefix of the temporary files written beside `path`.
 pub(crate) fn temp_prefix(path: &Path) -> String {
-    let file_name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
     format!(".{file_name}.tmp.")
 }
 
@@ -143,7 +146,9 @@ mod tests {
 
     #[test]
     fn names_that_would_leave_the_directory_are_refused() {
-        for bad in ["", ".", "..", "../x", "a/b", "a\\b", ".hidden", "nul\0", "tab\t"] {
+        for bad in [
+            "", ".", "..", "../x", "a/b", "a\\b", ".hidden", "nul\0", "tab\t",
+        ] {
             assert!(check_name("cache", bad).is_err(), "{bad:?} accepted");
         }
         for good in ["root", "edge-2", "my_cache.v1", "ünïcode"] {
@@ -158,7 +163,10 @@ mod tests {
         atomic_write(&path, &[b"old"]).unwrap();
         atomic_write(&path, &[b"ne", b"w"]).unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"new");
-        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("c.cache")]);
     }
 

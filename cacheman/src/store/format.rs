@@ -171,7 +171,10 @@ mod tests {
     fn every_truncation_is_rejected() {
         let file = file_of(sample(), b"abcd");
         for len in 0..file.len() {
-            assert!(Header::decode(&file[..len]).is_err(), "length {len} accepted");
+            assert!(
+                Header::decode(&file[..len]).is_err(),
+                "length {len} accepted"
+            );
         }
     }
 
@@ -182,7 +185,10 @@ mod tests {
             for bit in 0..8 {
                 let mut bad = file.clone();
                 bad[byte] ^= 1 << bit;
-                assert!(Header::decode(&bad).is_err(), "flip at {byte}:{bit} accepted");
+                assert!(
+                    Header::decode(&bad).is_err(),
+                    "flip at {byte}:{bit} accepted"
+                );
             }
         }
     }
@@ -201,7 +207,10 @@ mod tests {
         file[8] = 9;
         let crc = crc32fast::hash(&file[..HEADER_LEN - 4]);
         file[HEADER_LEN - 4..HEADER_LEN].copy_from_slice(&crc.to_le_bytes());
-        assert!(matches!(Header::decode(&file), Err(Rejection::Incompatible(_))));
+        assert!(matches!(
+            Header::decode(&file),
+            Err(Rejection::Incompatible(_))
+        ));
     }
 
     #[test]

@@ -199,13 +199,15 @@ where
     }
 
     fn delete(&self) -> Result<(), Error> {
-        files::remove_file_durably(&self.path).map_err(|e| self.io_error("remove the cache file", e))
+        files::remove_file_durably(&self.path)
+            .map_err(|e| self.io_error("remove the cache file", e))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn store(dir: &Path, stamped: bool) -> FileStore<String, u32> {
         let identity = Identity::new::<String, u32>(Codec::Postcard, 7, stamped);
@@ -234,7 +236,9 @@ mod tests {
     #[test]
     fn other_types_are_incompatible() {
         let dir = tempfile::tempdir().unwrap();
-        store(dir.path(), false).save(&[("a".into(), 1, 0)], 0).unwrap();
+        store(dir.path(), false)
+            .save(&[("a".into(), 1, 0)], 0)
+            .unwrap();
         let identity = Identity::new::<String, u64>(Codec::Postcard, 7, false);
         let other: FileStore<String, u64> =
             FileStore::new("c", files::cache_path(dir.path(), "c"), identity);
@@ -244,7 +248,9 @@ mod tests {
     #[test]
     fn another_function_fingerprint_is_incompatible() {
         let dir = tempfile::tempdir().unwrap();
-        store(dir.path(), false).save(&[("a".into(), 1, 0)], 0).unwrap();
+        store(dir.path(), false)
+            .save(&[("a".into(), 1, 0)], 0)
+            .unwrap();
         let identity = Identity::new::<String, u32>(Codec::Postcard, 8, false);
         let other: FileStore<String, u32> =
             FileStore::new("c", files::cache_path(dir.path(), "c"), identity);
