@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 
 use crate::Error;
-use crate::clock::unix_millis;
+use crate::clock::{Clock, unix_millis};
 use crate::flight::{Flights, Join, Leader};
 use crate::hooks::{Contents, Hooks};
 use crate::manager::ManagerShared;
@@ -80,6 +80,7 @@ pub(crate) struct CacheInner<K, V> {
     pub(crate) hooks: RwLock<Hooks<K, V>>,
     pub(crate) persistence: Option<Box<dyn Persistence<K, V>>>,
     pub(crate) options: CacheOptions,
+    pub(crate) clock: Arc<dyn Clock>,
     /// Bumped by every invalidation; saved in the file header.
     pub(crate) epoch: AtomicU64,
     /// Changes since the last save (inserts, removals, clears, invalidations).
@@ -98,6 +99,7 @@ where
         name: &str,
         manager: Weak<ManagerShared>,
         options: CacheOptions,
+        clock: Arc<dyn Clock>,
         hooks: Hooks<K, V>,
         persistence: Option<Box<dyn Persistence<K, V>>>,
     ) -> Self {
@@ -131,6 +133,7 @@ where
             hooks: RwLock::new(hooks),
             persistence,
             options,
+            clock,
             epoch: AtomicU64::new(0),
             changes: AtomicU64::new(0),
             save_lock: Mutex::new(()),
@@ -138,7 +141,7 @@ where
     }
 
     pub(crate) fn now_ms(&self) -> u64 {
-        unix_millis(self.options.clock.now())
+        unix_millis(self.clock.now())
     }
 
     pub(crate) fn note_changes(&self, n: u64) {

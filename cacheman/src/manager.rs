@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 
 use crate::Error;
 use crate::cache::{Cache, CacheInner};
+use crate::clock::{Clock, SystemClock};
 use crate::graph::DependencyGraph;
 use crate::hooks::Hooks;
 use crate::lifecycle::ErasedCache;
@@ -55,6 +56,8 @@ pub(crate) struct ManagerShared {
     /// Names declared without being registered (by `#[cached]` declarations), so that their
     /// files are found by invalidation before the cache is first used.
     declared: RwLock<HashSet<String>>,
+    /// The clock of caches whose options name none.
+    clock: RwLock<Arc<dyn Clock>>,
 }
 
 /// A registry of named caches whose files live in one directory, and of the dependencies
@@ -107,6 +110,7 @@ impl CacheManager {
                 caches: RwLock::new(HashMap::new()),
                 graph: RwLock::new(DependencyGraph::default()),
                 declared: RwLock::new(HashSet::new()),
+                clock: RwLock::new(Arc::new(SystemClock)),
             }),
         }
     }
@@ -128,6 +132,39 @@ impl CacheManager {
     /// ```
     pub fn directory(&self) -> &Path {
         &self.shared.dir
+    }
+
+    /// Sets the clock of the caches registered from now on whose options name none (default:
+    /// [`SystemClock`]). Tests give a [`ManualClock`](crate::ManualClock) to move time by hand.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cacheman::{CacheManager, CacheOptions, ManualClock};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let manager = CacheManager::new("docs", dir.path());
+    /// let clock = ManualClock::new();
+    /// manager.set_clock(clock.clone());
+    /// let cache = manager
+    ///     .register_custom_cache::<u8, u8>("short", CacheOptions::new().ttl(Duration::from_secs(60)))
+    ///     .unwrap();
+    /// cache.insert(1, 1);
+    /// clock.advance(Duration::from_secs(61));
+    /// assert_eq!(cache.get(&1), None);
+    /// ```
+    pub fn set_clock(&self, clock: impl Clock) {
+        *write(&self.shared.clock) = Arc::new(clock);
+    }
+
+    /// The clock given to caches whose options name none.
+    ///
+    /// ```
+    /// use cacheman::Clock;
+    /// let now = cacheman::get_cache_manager().clock().now();
+    /// assert!(now > std::time::UNIX_EPOCH);
+    /// ```
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        read(&self.shared.clock).clone()
     }
 
     /// The file cache `name` is saved to by default.
@@ -283,10 +320,12 @@ impl CacheManager {
         if self.cache_registered(name) {
             return Err(self.already_registered(name));
         }
+        let clock = options.clock.clone().unwrap_or_else(|| self.clock());
         let inner = Arc::new(CacheInner::new(
             name,
             Arc::downgrade(&self.shared),
             options,
+            clock,
             hooks,
             persistence,
         ));

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::Clock;
 use crate::store::Codec;
 
 /// Settings of a cache, for [`CacheManager::register_custom_cache`] and
@@ -45,7 +45,8 @@ pub struct CacheOptions {
     pub(crate) ttl: Option<Duration>,
     pub(crate) save_on_blank: bool,
     pub(crate) fn_fingerprint: u64,
-    pub(crate) clock: Arc<dyn Clock>,
+    /// `None`: the manager's clock.
+    pub(crate) clock: Option<Arc<dyn Clock>>,
 }
 
 impl Default for CacheOptions {
@@ -57,7 +58,7 @@ impl Default for CacheOptions {
             ttl: None,
             save_on_blank: true,
             fn_fingerprint: 0,
-            clock: Arc::new(SystemClock),
+            clock: None,
         }
     }
 }
@@ -114,9 +115,10 @@ impl CacheOptions {
         self
     }
 
-    /// The clock used for expiry (default: the system clock).
+    /// The clock used for expiry (default: the manager's clock, see
+    /// [`CacheManager::set_clock`](crate::CacheManager::set_clock)).
     pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
+        self.clock = Some(Arc::new(clock));
         self
     }
 
