@@ -64,6 +64,14 @@ impl Header {
     /// Checks, in order: length, magic, header checksum, format version, that the payload length
     /// matches the file's real size, and the payload checksum. Nothing is allocated here.
     pub(crate) fn decode(file: &[u8]) -> Result<(Header, &[u8]), Rejection> {
+        // The magic first, on whatever prefix there is: a short foreign file is "not ours",
+        // which says more than "too short".
+        let prefix = file.len().min(MAGIC.len());
+        if file[..prefix] != MAGIC[..prefix] {
+            return Err(Rejection::Corrupt(
+                "it does not start with the cacheman magic bytes".into(),
+            ));
+        }
         if file.len() < HEADER_LEN {
             return Err(Rejection::Corrupt(format!(
                 "{} bytes is shorter than the {HEADER_LEN}-byte header",
@@ -71,11 +79,6 @@ impl Header {
             )));
         }
         let (head, payload) = file.split_at(HEADER_LEN);
-        if head[..8] != MAGIC {
-            return Err(Rejection::Corrupt(
-                "it does not start with the cacheman magic bytes".into(),
-            ));
-        }
         let stored_header_crc = u32_at(head, HEADER_LEN - 4);
         if crc32fast::hash(&head[..HEADER_LEN - 4]) != stored_header_crc {
             return Err(Rejection::Corrupt("header checksum mismatch".into()));
