@@ -53,10 +53,13 @@ fn non_persistent_cache_save_is_a_no_op() {
     );
 }
 
+/// What the custom saver was called with.
+type Saved = (String, Contents<String, String>);
+
 #[test]
 fn custom_saver_sees_loaded_contents_then_the_new_entry() {
     let (_dir, manager) = manager();
-    let saved: Arc<Mutex<Vec<(String, Contents<String, String>)>>> = Arc::default();
+    let saved: Arc<Mutex<Vec<Saved>>> = Arc::default();
     let log = Arc::clone(&saved);
     let cache = manager
         .cache_builder::<String, String>("my_cache")
