@@ -64,3 +64,8 @@ pub use manager::{CacheManager, Dependents};
 pub use options::CacheOptions;
 pub use stats::CacheStats;
 pub use store::Codec;
+
+// The README's examples are compiled and run as doctests, so they cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
