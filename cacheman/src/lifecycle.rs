@@ -355,3 +355,85 @@ where
         self.inner.changes.load(Ordering::Acquire)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+    use std::sync::Weak;
+    use std::sync::atomic::AtomicBool;
+
+    use super::*;
+    use crate::options::CacheOptions;
+    use crate::store::files::cache_path;
+    use crate::store::{Codec, FileStore, Identity};
+
+    /// A cache whose every save fails with `errno` half-way through while `failing` is set.
+    fn cache_with_faulty_disk(
+        dir: &std::path::Path,
+        failing: Arc<AtomicBool>,
+        errno: i32,
+    ) -> CacheInner<u64, String> {
+        let identity = Identity::new::<u64, String>(Codec::Postcard, 0, false);
+        let store = FileStore::new("c", cache_path(dir, "c"), identity).with_fault(move |so_far| {
+            if so_far > 0 && failing.load(Ordering::SeqCst) {
+                Err(io::Error::from_raw_os_error(errno))
+            } else {
+                Ok(())
+            }
+        });
+        let inner = CacheInner::new(
+            "c",
+            Weak::new(),
+            CacheOptions::new(),
+            Arc::new(crate::SystemClock),
+            Hooks::default(),
+            Some(Box::new(store)),
+        );
+        inner.load_or_build(true).unwrap();
+        inner
+    }
+
+    fn insert(cache: &CacheInner<u64, String>, key: u64) {
+        on_maps!(cache, s, now => s.insert(key, format!("value {key}"), now));
+        cache.note_changes(1);
+    }
+
+    #[test]
+    fn disk_full_or_permission_denied_keeps_the_old_file_and_the_changes() {
+        for errno in [28 /* ENOSPC */, 13 /* EACCES */] {
+            let dir = tempfile::tempdir().unwrap();
+            let failing = Arc::new(AtomicBool::new(false));
+            let cache = cache_with_faulty_disk(dir.path(), Arc::clone(&failing), errno);
+            insert(&cache, 1);
+            cache.save_now().unwrap();
+            let path = cache_path(dir.path(), "c");
+            let good_file = std::fs::read(&path).unwrap();
+
+            failing.store(true, Ordering::SeqCst);
+            insert(&cache, 2);
+            let err = cache.save_now().unwrap_err();
+            let text = err.to_string();
+            assert!(
+                text.contains("could not write the cache file for cache `c`"),
+                "{text}"
+            );
+            assert!(text.contains(&path.display().to_string()), "{text}");
+            assert_eq!(
+                std::fs::read(&path).unwrap(),
+                good_file,
+                "the old file was damaged"
+            );
+            assert_eq!(
+                cache.changes_since_save(),
+                1,
+                "the unsaved change was forgotten"
+            );
+
+            failing.store(false, Ordering::SeqCst);
+            cache.save_now().unwrap();
+            assert_eq!(cache.changes_since_save(), 0);
+            cache.load_or_build(true).unwrap();
+            assert_eq!(cache.snapshot_rows().len(), 2, "errno {errno}");
+        }
+    }
+}

@@ -54,21 +54,30 @@ pub(crate) fn create_private_dir(dir: &Path) -> io::Result<()> {
     builder.create(dir)
 }
 
-/// Replaces `path` with `bytes` so that a crash at any instant leaves either the old file or the
+/// A test's hook into a save: called before each chunk with the bytes written so far; an error
+/// it returns is the error of that write (disk full, I/O error). Always `None` outside tests.
+pub(crate) type Fault = dyn Fn(u64) -> io::Result<()> + Send + Sync;
+
+/// Replaces `path` with `chunks` so that a crash at any instant leaves either the old file or the
 /// new one, never a mix.
 ///
 /// The temporary file sits in the same directory (a rename is only atomic within one file
 /// system), is created exclusively (so an attacker's symlink there is never followed), is
 /// fsynced before the rename, and the directory is fsynced after it so the rename itself is
-/// durable.
-pub(crate) fn atomic_write(path: &Path, chunks: &[&[u8]]) -> io::Result<()> {
+/// durable. On any error the temporary file is removed and `path` is untouched.
+pub(crate) fn atomic_write(path: &Path, chunks: &[&[u8]], fault: Option<&Fault>) -> io::Result<()> {
     let dir = path.parent().ok_or_else(|| {
         io::Error::new(io::ErrorKind::InvalidInput, "cache path has no directory")
     })?;
     let (tmp_path, mut tmp) = create_temp_beside(path)?;
     let written = (|| {
+        let mut so_far = 0u64;
         for chunk in chunks {
+            if let Some(fault) = fault {
+                fault(so_far)?;
+            }
             tmp.write_all(chunk)?;
+            so_far += chunk.len() as u64;
         }
         tmp.sync_all()?;
         drop(tmp);
@@ -80,6 +89,52 @@ pub(crate) fn atomic_write(path: &Path, chunks: &[&[u8]]) -> io::Result<()> {
         return Err(err);
     }
     sync_dir(dir)
+}
+
+/// An exclusive lock on `<dir>/<name>.lock`, held while one process saves one cache. Released
+/// when dropped (and by the OS if the process dies).
+pub(crate) struct SaveLock {
+    _file: File,
+}
+
+/// Takes the save lock beside `path` (the cache file), waiting for another process to finish.
+pub(crate) fn lock_beside(path: &Path) -> io::Result<SaveLock> {
+    let lock_path = path.with_extension("lock");
+    // The directory is private (0700), so nobody else can plant a symlink here; refusing one
+    // anyway costs nothing.
+    if fs::symlink_metadata(&lock_path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} is a symlink", lock_path.display()),
+        ));
+    }
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let file = options.open(&lock_path)?;
+    file.lock()?;
+    Ok(SaveLock { _file: file })
+}
+
+/// Removes temporary files that a crashed save left beside `path`. Call with the save lock
+/// held: every writer holds it from creating its temporary file to renaming it, so any
+/// temporary file seen under the lock is an orphan. Returns how many were removed.
+pub(crate) fn remove_orphan_temps(path: &Path, _held: &SaveLock) -> usize {
+    let (Some(dir), prefix) = (path.parent(), temp_prefix(path)) else {
+        return 0;
+    };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .filter(|e| fs::remove_file(e.path()).is_ok())
+        .count()
 }
 
 /// Makes a rename or removal in `dir` durable.
@@ -160,8 +215,8 @@ mod tests {
     fn atomic_write_replaces_and_leaves_no_temporary() {
         let dir = tempfile::tempdir().unwrap();
         let path = cache_path(dir.path(), "c");
-        atomic_write(&path, &[b"old"]).unwrap();
-        atomic_write(&path, &[b"ne", b"w"]).unwrap();
+        atomic_write(&path, &[b"old"], None).unwrap();
+        atomic_write(&path, &[b"ne", b"w"], None).unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"new");
         let names: Vec<_> = fs::read_dir(dir.path())
             .unwrap()
@@ -180,7 +235,7 @@ mod tests {
         let mode = fs::metadata(&sub).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o700);
         let path = cache_path(&sub, "c");
-        atomic_write(&path, &[b"x"]).unwrap();
+        atomic_write(&path, &[b"x"], None).unwrap();
         let mode = fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
     }
@@ -205,8 +260,46 @@ mod tests {
             std::os::unix::fs::symlink(&victim, dir.path().join(format!("{stem}.{}", counter + k)))
                 .unwrap();
         }
-        atomic_write(&path, &[b"cache bytes"]).unwrap();
+        atomic_write(&path, &[b"cache bytes"], None).unwrap();
         assert_eq!(fs::read(&victim).unwrap(), b"precious");
         assert_eq!(fs::read(&path).unwrap(), b"cache bytes");
+    }
+
+    #[test]
+    fn a_failed_write_leaves_the_old_file_and_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = cache_path(dir.path(), "c");
+        atomic_write(&path, &[b"old contents"], None).unwrap();
+        let disk_full = |so_far: u64| {
+            if so_far > 0 {
+                Err(io::Error::from_raw_os_error(28)) // ENOSPC
+            } else {
+                Ok(())
+            }
+        };
+        let err = atomic_write(&path, &[b"new ", b"contents"], Some(&disk_full)).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(28));
+        assert_eq!(fs::read(&path).unwrap(), b"old contents");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn orphaned_temporaries_are_removed_under_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = cache_path(dir.path(), "c");
+        let other = cache_path(dir.path(), "other");
+        for orphan in [
+            ".c.cache.tmp.1.0",
+            ".c.cache.tmp.99.7",
+            ".other.cache.tmp.1.0",
+        ] {
+            fs::write(dir.path().join(orphan), b"half a save").unwrap();
+        }
+        let lock = lock_beside(&path).unwrap();
+        assert_eq!(remove_orphan_temps(&path, &lock), 2);
+        assert!(dir.path().join(".other.cache.tmp.1.0").exists());
+        drop(lock);
+        let lock = lock_beside(&other).unwrap();
+        assert_eq!(remove_orphan_temps(&other, &lock), 1);
     }
 }

@@ -8,7 +8,7 @@ pub(crate) mod format;
 use std::fs;
 use std::io;
 use std::marker::PhantomData;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -68,6 +68,7 @@ pub(crate) struct FileStore<K, V> {
     cache: String,
     path: PathBuf,
     identity: Identity,
+    fault: Option<Box<files::Fault>>,
     _rows: PhantomData<fn() -> (K, V)>,
 }
 
@@ -77,8 +78,39 @@ impl<K, V> FileStore<K, V> {
             cache: cache.to_owned(),
             path,
             identity,
+            fault: None,
             _rows: PhantomData,
         }
+    }
+
+    /// Makes every save consult `fault` before each write (tests only).
+    #[cfg(test)]
+    pub(crate) fn with_fault(
+        mut self,
+        fault: impl Fn(u64) -> io::Result<()> + Send + Sync + 'static,
+    ) -> Self {
+        self.fault = Some(Box::new(fault));
+        self
+    }
+
+    /// Takes the save lock, creating the directory if needed, and removes what crashed saves
+    /// left behind.
+    fn lock(&self) -> Result<files::SaveLock, Error> {
+        if let Some(dir) = self.path.parent() {
+            files::create_private_dir(dir)
+                .map_err(|e| self.io_error("create the cache directory", e))?;
+        }
+        let lock =
+            files::lock_beside(&self.path).map_err(|e| self.io_error("lock the cache file", e))?;
+        let orphans = files::remove_orphan_temps(&self.path, &lock);
+        if orphans > 0 {
+            log::warn!(
+                "cacheman: removed {orphans} temporary file(s) left by an interrupted save of cache `{}` in {}",
+                self.cache,
+                self.path.parent().unwrap_or(&self.path).display()
+            );
+        }
+        Ok(lock)
     }
 
     fn io_error(&self, action: &'static str, source: io::Error) -> Error {
@@ -160,15 +192,20 @@ where
             payload_len: payload.len() as u64,
             payload_crc: crc32fast::hash(&payload),
         };
-        if let Some(dir) = self.path.parent() {
-            files::create_private_dir(dir)
-                .map_err(|e| self.io_error("create the cache directory", e))?;
-        }
-        files::atomic_write(&self.path, &[&header.encode(), &payload])
-            .map_err(|e| self.io_error("write the cache file", e))
+        let _lock = self.lock()?;
+        files::atomic_write(
+            &self.path,
+            &[&header.encode(), &payload],
+            self.fault.as_deref(),
+        )
+        .map_err(|e| self.io_error("write the cache file", e))
     }
 
     fn load(&self) -> Result<Option<Loaded<K, V>>, Error> {
+        // Opening is when orphans of a crashed save are cleaned, so they never accumulate.
+        if self.path.parent().is_some_and(Path::is_dir) {
+            drop(self.lock()?);
+        }
         let bytes = match fs::read(&self.path) {
             Ok(bytes) => bytes,
             Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -207,7 +244,6 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
 
     fn store(dir: &Path, stamped: bool) -> FileStore<String, u32> {
         let identity = Identity::new::<String, u32>(Codec::Postcard, 7, stamped);
