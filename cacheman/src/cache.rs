@@ -3,7 +3,7 @@
 use std::fmt;
 use std::future::Future;
 use std::hash::Hash;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 
 use crate::Error;
@@ -85,6 +85,9 @@ pub(crate) struct CacheInner<K, V> {
     pub(crate) epoch: AtomicU64,
     /// Changes since the last save (inserts, removals, clears, invalidations).
     pub(crate) changes: AtomicU64,
+    /// `clear()` was called since the last save: the next save does not merge in entries
+    /// other processes saved before it.
+    pub(crate) cleared: AtomicBool,
     /// Serializes saves, loads and invalidations of this cache, so a save that started before an
     /// invalidation can never write the old contents back after it.
     pub(crate) save_lock: Mutex<()>,
@@ -105,8 +108,14 @@ where
     ) -> Self {
         let hasher = crate::shards::Hasher::default();
         let mut shard_count = crate::shards::default_shard_count();
+        // Files may be saved by other processes too: journal changes to merge with theirs.
+        let journal = persistence.is_some();
         let maps = if options.ttl.is_none() && options.capacity.is_none() {
-            Maps::Plain(Shards::new(shard_count, hasher.clone(), Default::default()))
+            let limits = crate::shards::Limits {
+                journal,
+                ..Default::default()
+            };
+            Maps::Plain(Shards::new(shard_count, hasher.clone(), limits))
         } else {
             // Small bounded caches keep one exact recency order (see `CacheOptions::capacity`).
             if let Some(capacity) = options.capacity {
@@ -117,6 +126,7 @@ where
             let limits = crate::shards::Limits {
                 ttl: options.ttl,
                 shard_capacity: options.capacity.map(|c| c.div_ceil(shard_count).max(1)),
+                journal,
             };
             Maps::Tracked(Shards::new(shard_count, hasher.clone(), limits))
         };
@@ -136,6 +146,7 @@ where
             clock,
             epoch: AtomicU64::new(0),
             changes: AtomicU64::new(0),
+            cleared: AtomicBool::new(false),
             save_lock: Mutex::new(()),
         }
     }
@@ -317,6 +328,7 @@ where
     /// ```
     pub fn clear(&self) {
         let dropped = on_maps!(self.inner, s, _now => s.clear());
+        self.inner.cleared.store(true, Ordering::Release);
         self.inner.note_changes(dropped.max(1) as u64);
     }
 

@@ -9,6 +9,7 @@ use std::sync::{Arc, MutexGuard};
 use crate::Error;
 use crate::cache::{CacheInner, on_maps};
 use crate::hooks::{Contents, Hooks};
+use crate::store::{Journal, Merged, Outgoing};
 
 /// What the manager needs of a cache without knowing its key and value types.
 pub(crate) trait ErasedCache: Send + Sync + 'static {
@@ -62,8 +63,9 @@ where
         }
     }
 
-    /// Saves a snapshot. The snapshot is taken shard by shard under short read locks; encoding
-    /// and writing happen outside every map lock.
+    /// Saves a snapshot. The snapshot is taken shard by shard under short locks; encoding and
+    /// writing happen outside every map lock. With the default file store, the save merges with
+    /// what other processes saved to the file since this one last read or wrote it.
     pub(crate) fn save_now(&self) -> Result<(), Error> {
         let hooks = self.hooks();
         if self.persistence.is_none() && hooks.saver.is_none() {
@@ -73,31 +75,90 @@ where
         }
         let _saving = self.lock_saves();
         let covered = self.changes.load(Ordering::Acquire);
-        let rows = self.snapshot_rows();
+        let (rows, touched) = on_maps!(self, s, now => s.snapshot_with_journal(now));
+        let cleared = self.cleared.swap(false, Ordering::AcqRel);
+        let restore = |touched: Vec<K>| {
+            on_maps!(self, s, _now => s.restore_journal(touched));
+            if cleared {
+                self.cleared.store(true, Ordering::Release);
+            }
+        };
         if rows.is_empty() && !self.options.save_on_blank {
+            // Nothing written: the file is as out of step with memory as before.
+            restore(touched);
             self.changes.fetch_sub(covered, Ordering::AcqRel);
             return Ok(());
         }
         let epoch = self.epoch.load(Ordering::Acquire);
-        if hooks.need_contents_on_save() {
-            let mut contents: Contents<K, V> = rows.into_iter().map(|(k, v, _)| (k, v)).collect();
-            if let Some(pre) = &hooks.pre_processor {
-                contents = pre(contents);
-            }
-            match (&hooks.saver, &self.persistence) {
-                (Some(saver), _) => {
-                    saver(&self.name, &contents).map_err(|e| self.hook_error("saver", e))?
-                }
-                (None, Some(store)) => store.save(&rows_of(contents), epoch)?,
-                (None, None) => {}
-            }
+        let saved = if hooks.need_contents_on_save() {
+            self.save_through_hooks(&hooks, rows, epoch)
         } else if let Some(store) = &self.persistence {
-            store.save(&rows, epoch)?;
+            let journal = Journal {
+                touched: touched.clone(),
+                cleared,
+            };
+            store.save(Outgoing {
+                rows,
+                epoch,
+                journal: Some(journal),
+            })
+        } else {
+            Ok(Merged::Written)
+        };
+        match saved {
+            Ok(merged) => self.adopt(merged),
+            Err(err) => {
+                restore(touched);
+                return Err(err);
+            }
         }
         // Changes made while we were writing were not in the snapshot: they stay pending.
         self.changes.fetch_sub(covered, Ordering::AcqRel);
         self.counters.saved();
         Ok(())
+    }
+
+    /// The save path of caches with a custom saver or a pre-processor: they see whole
+    /// contents, so there is no merge with other processes.
+    fn save_through_hooks(
+        &self,
+        hooks: &Hooks<K, V>,
+        rows: Vec<(K, V, u64)>,
+        epoch: u64,
+    ) -> Result<Merged<K, V>, Error> {
+        let mut contents: Contents<K, V> = rows.into_iter().map(|(k, v, _)| (k, v)).collect();
+        if let Some(pre) = &hooks.pre_processor {
+            contents = pre(contents);
+        }
+        match (&hooks.saver, &self.persistence) {
+            (Some(saver), _) => {
+                saver(&self.name, &contents).map_err(|e| self.hook_error("saver", e))?;
+                Ok(Merged::Written)
+            }
+            (None, Some(store)) => store.save(Outgoing {
+                rows: rows_of(contents),
+                epoch,
+                journal: None,
+            }),
+            (None, None) => Ok(Merged::Written),
+        }
+    }
+
+    /// Takes in what a merging save found that other processes wrote.
+    fn adopt(&self, merged: Merged<K, V>) {
+        match merged {
+            Merged::Written => {}
+            Merged::Adopt { rows, gone } => {
+                let evicted = on_maps!(self, s, now => s.adopt(rows, gone, now));
+                self.counters.evicted(evicted);
+            }
+            Merged::Invalidated { epoch, rows } => {
+                // Another process invalidated this cache: drop all we held from before, even
+                // changes made during this save, which may derive from the invalidated data.
+                self.epoch.fetch_max(epoch, Ordering::AcqRel);
+                self.replace_contents(rows);
+            }
+        }
     }
 
     /// Reads the stored contents through the loader, validator and post-processor.
@@ -180,6 +241,7 @@ where
                 }
                 self.replace_contents(source.rows);
                 // Memory now equals storage.
+                self.cleared.store(false, Ordering::Release);
                 self.changes.store(0, Ordering::Release);
             }
             None => {
@@ -238,10 +300,26 @@ where
     fn invalidate_local(&self) -> Result<(), Error> {
         let hooks = self.hooks();
         let _saving = self.lock_saves();
-        self.epoch.fetch_add(1, Ordering::AcqRel);
+        // Epochs follow the clock, so an invalidation written later always outranks what any
+        // process held before it, even one that never read the file.
+        let epoch = (self.epoch.load(Ordering::Acquire) + 1).max(self.now_ms());
+        self.epoch.fetch_max(epoch, Ordering::AcqRel);
         let dropped = on_maps!(self, s, _now => s.clear());
+        self.cleared.store(false, Ordering::Release);
         self.note_changes(dropped.max(1) as u64);
-        self.delete_stored(&hooks)
+        match (&hooks.deleter, &self.persistence) {
+            (Some(deleter), _) => deleter(&self.name).map_err(|e| self.hook_error("deleter", e)),
+            // An empty file at the new epoch, not a deletion: other processes that still hold
+            // the old contents see the epoch at their next save or load and drop them.
+            (None, Some(store)) => store
+                .save(Outgoing {
+                    rows: Vec::new(),
+                    epoch,
+                    journal: None,
+                })
+                .map(drop),
+            (None, None) => Ok(()),
+        }
     }
 
     fn delete_saved(&self) -> Result<(), Error> {
@@ -304,7 +382,8 @@ where
     /// cache.save().unwrap();
     /// cache.invalidate().unwrap();
     /// assert!(cache.is_empty());
-    /// assert!(!manager.cache_file_path("c").unwrap().exists());
+    /// cache.reload().unwrap(); // the file was emptied too
+    /// assert!(cache.is_empty());
     /// ```
     pub fn invalidate(&self) -> Result<(), Error> {
         let manager = self

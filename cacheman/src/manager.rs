@@ -531,6 +531,13 @@ impl CacheManager {
         first_error.map_or(Ok(()), Err)
     }
 
+    /// Invalidates the default file of a cache that is not registered in this process.
+    fn invalidate_unregistered_file(&self, name: &str) -> Result<(), Error> {
+        let path = self.cache_file_path(name)?;
+        let now_ms = crate::clock::unix_millis(self.clock().now());
+        crate::store::write_invalidation_marker(name, &path, now_ms)
+    }
+
     /// Removes the default file of a cache that is not registered in this process.
     fn remove_unregistered_file(&self, name: &str) -> Result<(), Error> {
         let path = self.cache_file_path(name)?;
@@ -599,8 +606,12 @@ impl CacheManager {
     }
 
     /// Clears cache `name` and every cache that depends on it, in memory and on disk, so that
-    /// no stale value can come back from an old file. Dependents that are declared but not
-    /// registered in this process have their files removed.
+    /// no stale value can come back from an old file.
+    ///
+    /// On disk, each file is replaced by an empty one carrying a new invalidation epoch (rather
+    /// than deleted), so that other processes holding the old contents drop them at their next
+    /// save or load instead of writing them back. Dependents that are declared or named in an
+    /// edge but not registered in this process get the same empty file.
     ///
     /// ```
     /// let dir = tempfile::tempdir().unwrap();
@@ -621,7 +632,7 @@ impl CacheManager {
             name,
             dependents,
             |c| c.invalidate_local(),
-            |n| self.remove_unregistered_file(n),
+            |n| self.invalidate_unregistered_file(n),
         )
     }
 
@@ -708,7 +719,7 @@ impl CacheManager {
             name,
             dependents,
             |c| c.rebuild(),
-            |n| self.remove_unregistered_file(n),
+            |n| self.invalidate_unregistered_file(n),
         )
     }
 

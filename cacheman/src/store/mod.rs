@@ -4,19 +4,23 @@
 mod codec;
 pub(crate) mod files;
 pub(crate) mod format;
+mod merge;
 
-use std::fs;
-use std::io;
+use std::fs::{self, File};
+use std::io::{self, Read};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use codec::Codec;
+pub(crate) use merge::{Journal, Merged};
 
 use crate::Error;
 use format::{Header, Rejection};
+use merge::FileStamp;
 
 /// Rows read back from a file.
 pub(crate) struct Loaded<K, V> {
@@ -25,11 +29,20 @@ pub(crate) struct Loaded<K, V> {
     pub epoch: u64,
 }
 
+/// A snapshot on its way to storage.
+pub(crate) struct Outgoing<K, V> {
+    pub rows: Vec<(K, V, u64)>,
+    pub epoch: u64,
+    /// With a journal, the save merges with what other processes saved since our last sync;
+    /// without, it writes the rows as they are.
+    pub journal: Option<Journal<K>>,
+}
+
 /// What a cache needs from its storage. Object-safe, so that a cache handle needs no serde bounds:
 /// the serde-typed [`FileStore`] is built where those bounds are known, at registration.
 pub(crate) trait Persistence<K, V>: Send + Sync {
-    /// Writes every row atomically.
-    fn save(&self, rows: &[(K, V, u64)], epoch: u64) -> Result<(), Error>;
+    /// Writes atomically, merging first when the outgoing snapshot has a journal.
+    fn save(&self, outgoing: Outgoing<K, V>) -> Result<Merged<K, V>, Error>;
     /// `Ok(None)` when there is no file.
     fn load(&self) -> Result<Option<Loaded<K, V>>, Error>;
     fn delete(&self) -> Result<(), Error>;
@@ -69,6 +82,9 @@ pub(crate) struct FileStore<K, V> {
     path: PathBuf,
     identity: Identity,
     fault: Option<Box<files::Fault>>,
+    /// The file as this process last read or wrote it; another stamp means another process
+    /// saved since, and the next save merges.
+    seen: Mutex<Option<FileStamp>>,
     _rows: PhantomData<fn() -> (K, V)>,
 }
 
@@ -79,6 +95,7 @@ impl<K, V> FileStore<K, V> {
             path,
             identity,
             fault: None,
+            seen: Mutex::new(None),
             _rows: PhantomData,
         }
     }
@@ -169,49 +186,47 @@ impl<K, V> FileStore<K, V> {
     }
 }
 
-impl<K, V> Persistence<K, V> for FileStore<K, V>
+impl<K, V> FileStore<K, V>
 where
-    K: Serialize + DeserializeOwned + Send + Sync,
-    V: Serialize + DeserializeOwned + Send + Sync,
+    K: std::hash::Hash + Eq + Clone + Serialize + DeserializeOwned + Send + Sync,
+    V: Clone + Serialize + DeserializeOwned + Send + Sync,
 {
-    fn save(&self, rows: &[(K, V, u64)], epoch: u64) -> Result<(), Error> {
-        let codec = self.identity.codec;
-        let payload = if self.identity.stamped {
-            codec.encode(rows)
-        } else {
-            let pairs: Vec<(&K, &V)> = rows.iter().map(|(k, v, _)| (k, v)).collect();
-            codec.encode(&pairs)
-        }
-        .map_err(|message| self.codec_error("encode", message))?;
-        let header = Header {
-            codec: codec.id(),
-            type_fingerprint: self.identity.type_fingerprint,
-            fn_fingerprint: self.identity.fn_fingerprint,
-            epoch,
-            entries: rows.len() as u64,
-            payload_len: payload.len() as u64,
-            payload_crc: crc32fast::hash(&payload),
-        };
-        let _lock = self.lock()?;
-        files::atomic_write(
-            &self.path,
-            &[&header.encode(), &payload],
-            self.fault.as_deref(),
-        )
-        .map_err(|e| self.io_error("write the cache file", e))
+    fn remember(&self, stamp: Option<FileStamp>) {
+        *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = stamp;
     }
 
-    fn load(&self) -> Result<Option<Loaded<K, V>>, Error> {
-        // Opening is when orphans of a crashed save are cleaned, so they never accumulate.
-        if self.path.parent().is_some_and(Path::is_dir) {
-            drop(self.lock()?);
-        }
-        let bytes = match fs::read(&self.path) {
-            Ok(bytes) => bytes,
+    fn seen(&self) -> Option<FileStamp> {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The whole file and its stamp, read through one handle so the two agree.
+    fn read_file(&self) -> Result<Option<(Vec<u8>, FileStamp)>, Error> {
+        let mut file = match File::open(&self.path) {
+            Ok(file) => file,
             Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(err) => return Err(self.io_error("read the cache file", err)),
+            Err(err) => return Err(self.io_error("open the cache file", err)),
         };
-        let (header, payload) = Header::decode(&bytes).map_err(|r| self.reject(r))?;
+        let read = (|| {
+            let meta = file.metadata()?;
+            // Reserve no more than the file's real size, and at most 1 GiB up front.
+            let mut bytes = Vec::with_capacity(meta.len().min(1 << 30) as usize);
+            file.read_to_end(&mut bytes)?;
+            Ok((bytes, FileStamp::of(&meta)))
+        })();
+        read.map(Some)
+            .map_err(|e| self.io_error("read the cache file", e))
+    }
+
+    /// Checks and decodes a whole file.
+    fn decode(&self, bytes: &[u8]) -> Result<Loaded<K, V>, Error> {
+        let (header, payload) = Header::decode(bytes).map_err(|r| self.reject(r))?;
+        if header.entries == 0 && payload.is_empty() {
+            // An invalidation marker, whoever wrote it: empty, whatever the types.
+            return Ok(Loaded {
+                rows: Vec::new(),
+                epoch: header.epoch,
+            });
+        }
         self.check_identity(&header).map_err(|r| self.reject(r))?;
         let codec = self.identity.codec;
         let rows: Vec<(K, V, u64)> = if self.identity.stamped {
@@ -229,21 +244,157 @@ where
                 rows.len()
             ))));
         }
-        Ok(Some(Loaded {
+        Ok(Loaded {
             rows,
             epoch: header.epoch,
-        }))
+        })
+    }
+
+    /// Encodes and atomically writes `rows`; the caller holds the save lock.
+    fn write(&self, rows: &[(K, V, u64)], epoch: u64) -> Result<(), Error> {
+        let codec = self.identity.codec;
+        let payload = if self.identity.stamped {
+            codec.encode(rows)
+        } else {
+            let pairs: Vec<(&K, &V)> = rows.iter().map(|(k, v, _)| (k, v)).collect();
+            codec.encode(&pairs)
+        }
+        .map_err(|message| self.codec_error("encode", message))?;
+        let header = Header {
+            codec: codec.id(),
+            type_fingerprint: self.identity.type_fingerprint,
+            fn_fingerprint: self.identity.fn_fingerprint,
+            epoch,
+            entries: rows.len() as u64,
+            payload_len: payload.len() as u64,
+            payload_crc: crc32fast::hash(&payload),
+        };
+        files::atomic_write(
+            &self.path,
+            &[&header.encode(), &payload],
+            self.fault.as_deref(),
+        )
+        .map_err(|e| self.io_error("write the cache file", e))?;
+        // Under the lock nobody else can have replaced it since our rename.
+        self.remember(fs::metadata(&self.path).ok().map(|m| FileStamp::of(&m)));
+        Ok(())
+    }
+
+    /// What another process saved since our last sync, if anything. A file we cannot use is
+    /// logged and treated as absent: our save replaces it (and reports its own error if the
+    /// write fails too).
+    fn saved_elsewhere(&self) -> Option<Loaded<K, V>> {
+        let current = fs::metadata(&self.path).ok().map(|m| FileStamp::of(&m));
+        if current.is_none() || current == self.seen() {
+            return None;
+        }
+        let found = self.read_file().and_then(|file| match file {
+            Some((bytes, _)) => self.decode(&bytes).map(Some),
+            None => Ok(None),
+        });
+        match found {
+            Ok(found) => found,
+            Err(err) => {
+                log::warn!("cacheman: {err}; replacing it");
+                None
+            }
+        }
+    }
+}
+
+impl<K, V> Persistence<K, V> for FileStore<K, V>
+where
+    K: std::hash::Hash + Eq + Clone + Serialize + DeserializeOwned + Send + Sync,
+    V: Clone + Serialize + DeserializeOwned + Send + Sync,
+{
+    fn save(&self, outgoing: Outgoing<K, V>) -> Result<Merged<K, V>, Error> {
+        let _lock = self.lock()?;
+        let Outgoing {
+            rows,
+            epoch,
+            journal,
+        } = outgoing;
+        let (rows, epoch, merged) = match (journal, self.saved_elsewhere()) {
+            (Some(journal), Some(disk)) => {
+                merge::merge(rows, epoch, journal, disk.rows, disk.epoch)
+            }
+            _ => (rows, epoch, Merged::Written),
+        };
+        self.write(&rows, epoch)?;
+        Ok(merged)
+    }
+
+    fn load(&self) -> Result<Option<Loaded<K, V>>, Error> {
+        // Opening is when orphans of a crashed save are cleaned, so they never accumulate.
+        if self.path.parent().is_some_and(Path::is_dir) {
+            drop(self.lock()?);
+        }
+        let Some((bytes, stamp)) = self.read_file()? else {
+            self.remember(None);
+            return Ok(None);
+        };
+        let loaded = self.decode(&bytes)?;
+        self.remember(Some(stamp));
+        Ok(Some(loaded))
     }
 
     fn delete(&self) -> Result<(), Error> {
+        let _lock = self.lock()?;
         files::remove_file_durably(&self.path)
-            .map_err(|e| self.io_error("remove the cache file", e))
+            .map_err(|e| self.io_error("remove the cache file", e))?;
+        self.remember(None);
+        Ok(())
     }
+}
+
+/// Invalidates the file of a cache this process has not registered (so its types and codec are
+/// unknown here): writes an empty file at an epoch above the old one and at least `now_ms`.
+/// Any process holding the old contents drops them when it next saves or loads. The file is
+/// written even when there was none, since another process may hold contents it never saved.
+pub(crate) fn write_invalidation_marker(
+    cache: &str,
+    path: &Path,
+    now_ms: u64,
+) -> Result<(), Error> {
+    let io_error = |action: &'static str, source: io::Error| Error::Io {
+        cache: cache.to_owned(),
+        action,
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        files::create_private_dir(dir).map_err(|e| io_error("create the cache directory", e))?;
+    }
+    let _lock = files::lock_beside(path).map_err(|e| io_error("lock the cache file", e))?;
+    let old = match fs::read(path) {
+        Ok(bytes) => Header::decode(&bytes).ok().map(|(header, _)| header),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => None,
+        Err(err) => return Err(io_error("read the cache file", err)),
+    };
+    let marker = Header {
+        codec: old.map_or(0, |h| h.codec),
+        type_fingerprint: old.map_or(0, |h| h.type_fingerprint),
+        fn_fingerprint: old.map_or(0, |h| h.fn_fingerprint),
+        epoch: old.map_or(0, |h| h.epoch + 1).max(now_ms),
+        entries: 0,
+        payload_len: 0,
+        payload_crc: crc32fast::hash(&[]),
+    };
+    files::atomic_write(path, &[&marker.encode()], None)
+        .map_err(|e| io_error("write the cache file", e))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn plain(rows: Vec<(String, u32, u64)>, epoch: u64) -> Outgoing<String, u32> {
+        Outgoing {
+            rows,
+            epoch,
+            journal: None,
+        }
+    }
 
     fn store(dir: &Path, stamped: bool) -> FileStore<String, u32> {
         let identity = Identity::new::<String, u32>(Codec::Postcard, 7, stamped);
@@ -255,7 +406,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for stamped in [false, true] {
             let s = store(dir.path(), stamped);
-            s.save(&[("a".into(), 1, 42)], 3).unwrap();
+            s.save(plain(vec![("a".into(), 1, 42)], 3)).unwrap();
             let loaded = s.load().unwrap().unwrap();
             let want = if stamped { 42 } else { 0 };
             assert_eq!(loaded.rows, vec![("a".to_string(), 1, want)]);
@@ -273,7 +424,7 @@ mod tests {
     fn other_types_are_incompatible() {
         let dir = tempfile::tempdir().unwrap();
         store(dir.path(), false)
-            .save(&[("a".into(), 1, 0)], 0)
+            .save(plain(vec![("a".into(), 1, 0)], 0))
             .unwrap();
         let identity = Identity::new::<String, u64>(Codec::Postcard, 7, false);
         let other: FileStore<String, u64> =
@@ -285,7 +436,7 @@ mod tests {
     fn another_function_fingerprint_is_incompatible() {
         let dir = tempfile::tempdir().unwrap();
         store(dir.path(), false)
-            .save(&[("a".into(), 1, 0)], 0)
+            .save(plain(vec![("a".into(), 1, 0)], 0))
             .unwrap();
         let identity = Identity::new::<String, u32>(Codec::Postcard, 8, false);
         let other: FileStore<String, u32> =

@@ -4,7 +4,9 @@
 //! Entries carry a `Meta`: `()` for plain caches (no cost at all) or [`Tracked`] for caches
 //! with a time-to-live or a capacity, which need an insertion time and a recency order.
 
-use std::collections::{BTreeMap, HashMap};
+mod sync;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{BuildHasher, Hash};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
@@ -67,6 +69,9 @@ struct Entry<V, M> {
 
 struct Shard<K, V, M> {
     map: HashMap<K, Entry<V, M>, Hasher>,
+    /// Keys inserted or removed since the contents were last in step with the file, for the
+    /// merge with other processes' saves (see `sync.rs`). `None` when not tracked.
+    journal: Option<HashSet<K, Hasher>>,
     /// Recency order of bounded caches: tick → key. Empty for unbounded caches.
     order: BTreeMap<u64, K>,
     next_tick: u64,
@@ -91,6 +96,8 @@ pub(crate) struct Limits {
     pub ttl: Option<Duration>,
     /// Most entries one shard holds; least recently used ones are evicted beyond it.
     pub shard_capacity: Option<usize>,
+    /// Whether to journal the keys changed since the last sync with the file.
+    pub journal: bool,
 }
 
 pub(crate) struct Shards<K, V, M> {
@@ -117,6 +124,7 @@ where
             .map(|_| {
                 Padded(RwLock::new(Shard {
                     map: HashMap::with_hasher(hasher.clone()),
+                    journal: limits.journal.then(|| HashSet::with_hasher(hasher.clone())),
                     order: BTreeMap::new(),
                     next_tick: 0,
                 }))
@@ -212,6 +220,9 @@ where
     pub(crate) fn insert(&self, key: K, value: V, now_ms: u64) -> (Option<V>, usize) {
         let index = self.shard_of(&key);
         let mut shard = self.write(index);
+        if let Some(journal) = &mut shard.journal {
+            journal.insert(key.clone());
+        }
         self.insert_locked(&mut shard, key, value, now_ms)
     }
 
@@ -255,6 +266,9 @@ where
         let index = self.shard_of(key);
         let mut shard = self.write(index);
         let removed = shard.map.remove(key)?;
+        if let Some(journal) = &mut shard.journal {
+            journal.insert(key.clone());
+        }
         if let Some(t) = removed.meta.tick() {
             shard.order.remove(&t);
         }
@@ -274,6 +288,10 @@ where
             dropped += shard.map.len();
             shard.map.clear();
             shard.order.clear();
+            // A clear replaces the whole contents; the caller records that, not each key.
+            if let Some(journal) = &mut shard.journal {
+                journal.clear();
+            }
         }
         dropped
     }
@@ -325,6 +343,10 @@ where
             let mut shard = self.write(i);
             shard.map.clear();
             shard.order.clear();
+            // Memory now equals what was loaded: nothing is changed relative to it.
+            if let Some(journal) = &mut shard.journal {
+                journal.clear();
+            }
             shard.map.reserve(bucket.len());
             for (key, value, stamp) in bucket {
                 let stamp = if stamp == 0 { now_ms } else { stamp };
@@ -346,6 +368,7 @@ mod tests {
             Limits {
                 ttl: None,
                 shard_capacity: Some(capacity),
+                journal: false,
             },
         )
     }
@@ -384,6 +407,7 @@ mod tests {
             Limits {
                 ttl: Some(Duration::from_millis(100)),
                 shard_capacity: None,
+                journal: false,
             },
         );
         s.insert(1, 10, 1_000);

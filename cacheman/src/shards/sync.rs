@@ -1,0 +1,120 @@
+//! Keeping memory in step with a file that other processes save too: the journal of keys
+//! changed since the last sync is taken together with the snapshot, and what other processes
+//! saved is adopted only for keys this process did not change since.
+
+use std::hash::Hash;
+
+use super::{Meta, Shards};
+
+impl<K, V, M> Shards<K, V, M>
+where
+    K: Hash + Eq + Clone,
+    V: Clone,
+    M: Meta,
+{
+    /// The live entries and the journaled keys, drained. Each shard is copied and drained under
+    /// its write lock, so a change lands either in this snapshot and journal or in the next.
+    pub(crate) fn snapshot_with_journal(&self, now_ms: u64) -> (Vec<(K, V, u64)>, Vec<K>) {
+        let mut rows = Vec::with_capacity(self.len());
+        let mut touched = Vec::new();
+        for i in 0..self.shards.len() {
+            let mut shard = self.write(i);
+            rows.extend(
+                shard
+                    .map
+                    .iter()
+                    .filter(|(_, e)| self.is_live(&e.meta, now_ms))
+                    .map(|(k, e)| (k.clone(), e.value.clone(), e.meta.stamp_ms())),
+            );
+            if let Some(journal) = &mut shard.journal {
+                touched.extend(journal.drain());
+            }
+        }
+        (rows, touched)
+    }
+
+    /// Puts drained keys back after a save that failed, so the next save still knows them.
+    pub(crate) fn restore_journal(&self, keys: Vec<K>) {
+        for key in keys {
+            let index = self.shard_of(&key);
+            if let Some(journal) = &mut self.write(index).journal {
+                journal.insert(key);
+            }
+        }
+    }
+
+    /// Takes in what another process saved: `rows` are inserted and `gone` keys removed, except
+    /// keys changed here since the snapshot (they are newer, and the next save carries them).
+    /// Returns how many entries capacity evicted.
+    pub(crate) fn adopt(&self, rows: Vec<(K, V, u64)>, gone: Vec<K>, now_ms: u64) -> usize {
+        let changed_here = |journal: &Option<std::collections::HashSet<K, super::Hasher>>,
+                            key: &K| {
+            journal.as_ref().is_some_and(|j| j.contains(key))
+        };
+        let mut evicted = 0;
+        for (key, value, stamp) in rows {
+            let index = self.shard_of(&key);
+            let mut shard = self.write(index);
+            if !changed_here(&shard.journal, &key) {
+                let stamp = if stamp == 0 { now_ms } else { stamp };
+                evicted += self.insert_locked(&mut shard, key, value, stamp).1;
+            }
+        }
+        for key in gone {
+            let index = self.shard_of(&key);
+            let mut shard = self.write(index);
+            if !changed_here(&shard.journal, &key)
+                && let Some(entry) = shard.map.remove(&key)
+                && let Some(tick) = entry.meta.tick()
+            {
+                shard.order.remove(&tick);
+            }
+        }
+        evicted
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Hasher, Limits, Lookup};
+    use super::*;
+
+    fn journaled() -> Shards<u32, u32, ()> {
+        Shards::new(
+            4,
+            Hasher::default(),
+            Limits {
+                journal: true,
+                ..Limits::default()
+            },
+        )
+    }
+
+    #[test]
+    fn the_journal_holds_inserted_and_removed_keys_until_drained() {
+        let s = journaled();
+        s.insert(1, 1, 0);
+        s.insert(2, 2, 0);
+        s.remove(&1, 0);
+        let (rows, mut touched) = s.snapshot_with_journal(0);
+        touched.sort();
+        assert_eq!(rows, vec![(2, 2, 0)]);
+        assert_eq!(touched, vec![1, 2]);
+        assert!(s.snapshot_with_journal(0).1.is_empty());
+        s.restore_journal(touched);
+        assert_eq!(s.snapshot_with_journal(0).1.len(), 2);
+    }
+
+    #[test]
+    fn adoption_skips_keys_changed_since_the_snapshot() {
+        let s = journaled();
+        s.insert(1, 1, 0);
+        s.insert(3, 3, 0);
+        s.snapshot_with_journal(0);
+        s.insert(1, 10, 0); // changed here after the snapshot
+        s.adopt(vec![(1, 100, 0), (2, 200, 0)], vec![1, 3], 0);
+        assert!(matches!(s.get(&1, 0), Lookup::Hit(10)));
+        assert!(matches!(s.get(&2, 0), Lookup::Hit(200)));
+        assert!(matches!(s.get(&3, 0), Lookup::Miss));
+    }
+}
