@@ -167,7 +167,10 @@ where
 
     /// A lookup that counts a hit or a miss.
     fn lookup(&self, key: &K) -> Option<V> {
-        let (found, shard) = on_maps!(self, s, now => (s.get(key, now), s.shard_of(key)));
+        let (found, shard) = on_maps!(self, s, now => {
+            let shard = s.shard_of(key);
+            (s.get_at(shard, key, now), shard)
+        });
         match found {
             Lookup::Hit(value) => {
                 self.counters.hit(shard);

@@ -176,7 +176,13 @@ where
     }
 
     pub(crate) fn get(&self, key: &K, now_ms: u64) -> Lookup<V> {
-        let index = self.shard_of(key);
+        self.get_at(self.shard_of(key), key, now_ms)
+    }
+
+    /// [`get`](Self::get) in shard `index`, which the caller computed with
+    /// [`shard_of`](Self::shard_of) (to count the lookup in that shard's stripe without hashing
+    /// the key twice).
+    pub(crate) fn get_at(&self, index: usize, key: &K, now_ms: u64) -> Lookup<V> {
         if !self.bounded() {
             let shard = self.read(index);
             return match shard.map.get(key) {
