@@ -27,6 +27,12 @@ pub(crate) struct Arg {
     pub(crate) rebind: Option<Pat>,
 }
 
+/// A `depends_on` path: the function as written, and its hidden declaration.
+pub(crate) struct Dependent {
+    pub(crate) function: syn::Path,
+    pub(crate) decl: syn::Path,
+}
+
 /// Everything `expand` needs, all checked.
 pub(crate) struct Plan {
     pub(crate) cache_name: String,
@@ -39,8 +45,8 @@ pub(crate) struct Plan {
     pub(crate) args: Vec<Arg>,
     /// Expressions giving the names of the caches this one depends on.
     pub(crate) dependency_names: Vec<TokenStream>,
-    /// Paths of the hidden declarations of the `#[cached]` functions this one depends on.
-    pub(crate) dependency_decls: Vec<TokenStream>,
+    /// The `#[cached]` functions this one depends on.
+    pub(crate) dependency_decls: Vec<Dependent>,
 }
 
 /// Checks `args` against `func`, returning every problem at once.
@@ -165,7 +171,7 @@ pub(crate) fn check(args: &Args, func: &ItemFn) -> syn::Result<Plan> {
              `ttl_secs` out",
         );
     }
-    for (kind, lit) in [("name", &args.name), ("manager", &args.manager)] {
+    for (kind, lit) in [("cache", &args.name), ("manager", &args.manager)] {
         if let Some(lit) = lit
             && let Some(reason) = bad_name(&lit.value())
         {
@@ -213,7 +219,10 @@ pub(crate) fn check(args: &Args, func: &ItemFn) -> syn::Result<Plan> {
                 last.ident =
                     format_ident!("__cacheman_decl_{}", last.ident, span = last.ident.span());
                 dependency_names.push(quote_spanned!(path.span()=> #decl.cache));
-                dependency_decls.push(decl.to_token_stream());
+                dependency_decls.push(Dependent {
+                    function: path.clone(),
+                    decl,
+                });
             }
         }
     }

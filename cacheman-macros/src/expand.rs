@@ -2,7 +2,8 @@
 //! hidden declaration that `depends_on = path` resolves to.
 
 use proc_macro2::TokenStream;
-use quote::{ToTokens, format_ident, quote};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
 use syn::{AttrStyle, Attribute, FnArg, ItemFn, Signature};
 
 use crate::check::{self, Mode, Plan};
@@ -123,9 +124,14 @@ fn expand(args: &Args, plan: &Plan, func: &ItemFn) -> TokenStream {
     let mut uncached_sig = func.sig.clone();
     uncached_sig.ident = uncached_fn.clone();
 
-    let same_manager = plan.dependency_decls.iter().map(|dep| {
-        quote! {
-            const _: () = ::cacheman::__private::assert_same_manager(&#dep, __CACHEMAN_DECL.manager);
+    // The function path first, so a typo gets rustc's "cannot find" with its suggestion.
+    let dependencies = plan.dependency_decls.iter().map(|dep| {
+        let (function, decl) = (&dep.function, &dep.decl);
+        quote_spanned! {function.span()=>
+            const _: () = {
+                let _ = #function;
+                ::cacheman::__private::assert_same_manager(&#decl, __CACHEMAN_DECL.manager)
+            };
         }
     });
     let cache_doc = format!(
@@ -139,6 +145,7 @@ fn expand(args: &Args, plan: &Plan, func: &ItemFn) -> TokenStream {
     quote! {
         #(#attrs)*
         #vis #wrapper_sig {
+            #(#dependencies)*
             #statics
             let __cacheman_key: #key_type = #key_expr;
             #call
@@ -150,7 +157,6 @@ fn expand(args: &Args, plan: &Plan, func: &ItemFn) -> TokenStream {
         #vis fn #cache_fn() -> ::cacheman::Cache<#key_type, #value_type> {
             #statics
             ::cacheman::__private::inventory::submit! { #decl }
-            #(#same_manager)*
             ::core::clone::Clone::clone(&*__CACHEMAN_CACHE)
         }
 

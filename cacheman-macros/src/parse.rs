@@ -223,11 +223,8 @@ fn string_value(input: ParseStream, key: &Ident) -> syn::Result<LitStr> {
 fn int_value(input: ParseStream, _key: &Ident, example: &str) -> syn::Result<LitInt> {
     input.parse::<Token![=]>()?;
     match input.parse::<Lit>()? {
-        Lit::Int(i) => {
-            // Checked here so that an out-of-range literal is spanned at itself.
-            i.base10_parse::<u64>()?;
-            Ok(i)
-        }
+        // Checked here so that a negative or out-of-range literal is spanned at itself.
+        Lit::Int(i) if i.base10_parse::<u64>().is_ok() => Ok(i),
         other => Err(expected(
             &other,
             &format!("an unsigned integer literal: `{example}`"),

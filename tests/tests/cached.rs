@@ -184,3 +184,37 @@ fn declared_dependencies_are_known_before_any_call() {
     assert_eq!(report(1, "one"), "one: 5");
     assert_eq!(EDGE_RUNS.load(Ordering::SeqCst), 2);
 }
+
+static FETCH_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+#[cached(manager = "asyncs")]
+async fn fetch(id: u32, host: &str) -> String {
+    FETCH_RUNS.fetch_add(1, Ordering::SeqCst);
+    std::future::ready(()).await;
+    format!("{host}/{id}")
+}
+
+#[cached(manager = "asyncs", result)]
+async fn fetch_checked(id: u32) -> Result<u32, String> {
+    let doubled = std::future::ready(id.checked_mul(2).ok_or("overflow")).await?;
+    Ok(doubled)
+}
+
+#[cached(manager = "asyncs", option)]
+async fn fetch_some(id: u32) -> Option<u32> {
+    (id > 0).then_some(id)
+}
+
+#[test]
+fn async_functions_are_cached_without_a_runtime() {
+    let (_dir, _manager) = install("asyncs");
+    assert_eq!(pollster::block_on(fetch(1, "h")), "h/1");
+    assert_eq!(pollster::block_on(fetch(1, "h")), "h/1");
+    assert_eq!(FETCH_RUNS.load(Ordering::SeqCst), 1);
+    assert_eq!(pollster::block_on(fetch_checked(2)), Ok(4));
+    assert!(pollster::block_on(fetch_checked(u32::MAX)).is_err());
+    assert_eq!(fetch_checked_cache().len(), 1);
+    assert_eq!(pollster::block_on(fetch_some(0)), None);
+    assert_eq!(pollster::block_on(fetch_some(3)), Some(3));
+    assert_eq!(fetch_some_cache().len(), 1);
+}
