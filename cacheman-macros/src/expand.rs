@@ -63,13 +63,16 @@ fn expand(args: &Args, plan: &Plan, func: &ItemFn) -> TokenStream {
     } else {
         quote!(open_memory)
     };
+    // A `OnceLock` rather than a `LazyLock`: if opening panics (a failed declaration check),
+    // the next call tries again and panics with the same message, not "poisoned".
     let statics = quote! {
-        static __CACHEMAN_CACHE: ::cacheman::__private::LazyLock<
+        static __CACHEMAN_CACHE: ::cacheman::__private::OnceLock<
             ::cacheman::Cache<#key_type, #value_type>,
-        > = ::cacheman::__private::LazyLock::new(|| {
+        > = ::cacheman::__private::OnceLock::new();
+        const __CACHEMAN_DECL: ::cacheman::__private::Declaration = #decl;
+        let __cacheman_cache = __CACHEMAN_CACHE.get_or_init(|| {
             ::cacheman::__private::#open::<#key_type, #value_type>(&__CACHEMAN_DECL)
         });
-        const __CACHEMAN_DECL: ::cacheman::__private::Declaration = #decl;
     };
 
     let rebinds = plan.args.iter().filter_map(|arg| {
@@ -81,35 +84,35 @@ fn expand(args: &Args, plan: &Plan, func: &ItemFn) -> TokenStream {
     let is_async = func.sig.asyncness.is_some();
     let call = match (plan.mode, is_async) {
         (Mode::Plain, false) => quote! {
-            __CACHEMAN_CACHE.get_or_insert_with(__cacheman_key, move || -> #return_type #body)
+            __cacheman_cache.get_or_insert_with(__cacheman_key, move || -> #return_type #body)
         },
         (Mode::Result, false) => quote! {
-            __CACHEMAN_CACHE.get_or_try_insert_with(__cacheman_key, move || -> #return_type #body)
+            __cacheman_cache.get_or_try_insert_with(__cacheman_key, move || -> #return_type #body)
         },
         (Mode::Option, false) => quote! {
             let __cacheman_compute = move || -> #return_type #body;
-            __CACHEMAN_CACHE
+            __cacheman_cache
                 .get_or_try_insert_with(__cacheman_key, move || {
                     ::core::option::Option::ok_or(__cacheman_compute(), ())
                 })
                 .ok()
         },
         (Mode::Plain, true) => quote! {
-            __CACHEMAN_CACHE
+            __cacheman_cache
                 .get_or_insert_with_async(__cacheman_key, move || {
                     ::cacheman::__private::typed_future::<#return_type, _>(async move #body)
                 })
                 .await
         },
         (Mode::Result, true) => quote! {
-            __CACHEMAN_CACHE
+            __cacheman_cache
                 .get_or_try_insert_with_async(__cacheman_key, move || {
                     ::cacheman::__private::typed_future::<#return_type, _>(async move #body)
                 })
                 .await
         },
         (Mode::Option, true) => quote! {
-            __CACHEMAN_CACHE
+            __cacheman_cache
                 .get_or_try_insert_with_async(__cacheman_key, move || {
                     let __cacheman_compute =
                         ::cacheman::__private::typed_future::<#return_type, _>(async move #body);
@@ -157,7 +160,7 @@ fn expand(args: &Args, plan: &Plan, func: &ItemFn) -> TokenStream {
         #vis fn #cache_fn() -> ::cacheman::Cache<#key_type, #value_type> {
             #statics
             ::cacheman::__private::inventory::submit! { #decl }
-            ::core::clone::Clone::clone(&*__CACHEMAN_CACHE)
+            ::core::clone::Clone::clone(__cacheman_cache)
         }
 
         #[doc = #uncached_doc]

@@ -72,7 +72,7 @@ pub use store::Codec;
 pub mod __private {
     pub use crate::declarations::{Declaration, open_memory, open_persistent};
     pub use inventory;
-    pub use std::sync::LazyLock;
+    pub use std::sync::OnceLock;
 
     /// Fails compilation when a `depends_on` path names a function of another manager.
     pub const fn assert_same_manager(dependency: &Declaration, manager: &str) {
