@@ -164,7 +164,8 @@ fn expand(args: &Args, plan: &Plan, func: &ItemFn) -> TokenStream {
         }
 
         #[doc = #uncached_doc]
-        #[allow(dead_code)]
+        // An argument read only by `key = ...` is unused here, and rightly so.
+        #[allow(dead_code, unused_variables)]
         #(#lint_attrs)*
         #vis #uncached_sig #block
 
@@ -184,14 +185,16 @@ fn declaration(args: &Args, plan: &Plan, func: &ItemFn, persistent: bool) -> Tok
     let key_type = plan.key_type.to_token_stream().to_string();
     let value_type = plan.value_type.to_token_stream().to_string();
     let fingerprint = fingerprint(args, func);
-    let capacity = match &args.capacity {
-        Some(n) => quote!(::core::option::Option::Some(#n)),
-        None => quote!(::core::option::Option::None),
-    };
-    let ttl = match &args.ttl_secs {
-        Some(n) => quote!(::core::option::Option::Some(#n)),
-        None => quote!(::core::option::Option::None),
-    };
+    // Unsuffixed, so `capacity = 10u8` still fits the declaration's field types.
+    let optional =
+        |lit: &Option<syn::LitInt>| match lit.as_ref().and_then(|n| n.base10_parse().ok()) {
+            Some(n) => {
+                let n = proc_macro2::Literal::u64_unsuffixed(n);
+                quote!(::core::option::Option::Some(#n))
+            }
+            None => quote!(::core::option::Option::None),
+        };
+    let (capacity, ttl) = (optional(&args.capacity), optional(&args.ttl_secs));
     quote! {
         ::cacheman::__private::Declaration {
             cache: #cache,

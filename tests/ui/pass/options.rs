@@ -7,7 +7,7 @@ use cacheman::cached;
     name = "tuned",
     manager = "pass_options",
     persistent = false,
-    capacity = 100,
+    capacity = 100u16,
     ttl_secs = 3600,
     version = 2
 )]
