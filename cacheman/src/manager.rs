@@ -535,6 +535,9 @@ impl CacheManager {
 
     /// Invalidates the default file of a cache that is not registered in this process.
     fn invalidate_unregistered_file(&self, name: &str) -> Result<(), Error> {
+        if crate::declarations::declared_in_memory(self.name(), name) {
+            return Ok(()); // a `persistent = false` cache has no file to invalidate
+        }
         let path = self.cache_file_path(name)?;
         let now_ms = crate::clock::unix_millis(self.clock().now());
         crate::store::write_invalidation_marker(name, &path, now_ms)
