@@ -139,7 +139,7 @@ where
             manager,
             maps,
             flights: Flights::new(shard_count, &hasher),
-            counters: Counters::new(shard_count),
+            counters: Counters::new(),
             hooks: RwLock::new(hooks),
             persistence,
             options,
@@ -167,17 +167,13 @@ where
 
     /// A lookup that counts a hit or a miss.
     fn lookup(&self, key: &K) -> Option<V> {
-        let (found, shard) = on_maps!(self, s, now => {
-            let shard = s.shard_of(key);
-            (s.get_at(shard, key, now), shard)
-        });
-        match found {
+        match on_maps!(self, s, now => s.get(key, now)) {
             Lookup::Hit(value) => {
-                self.counters.hit(shard);
+                self.counters.hit();
                 Some(value)
             }
             Lookup::Miss => {
-                self.counters.miss(shard);
+                self.counters.miss();
                 None
             }
         }
@@ -192,9 +188,8 @@ where
     }
 
     fn store(&self, key: K, value: V) -> Option<V> {
-        let shard = self.shard_of(&key);
         let (previous, evicted) = on_maps!(self, s, now => s.insert(key, value, now));
-        self.counters.inserted(shard, evicted);
+        self.counters.inserted(evicted);
         self.note_changes(1);
         previous
     }

@@ -21,10 +21,10 @@ where
             let mut shard = self.write(i);
             rows.extend(
                 shard
-                    .map
+                    .table
                     .iter()
-                    .filter(|(_, e)| self.is_live(&e.meta, now_ms))
-                    .map(|(k, e)| (k.clone(), e.value.clone(), e.meta.stamp_ms())),
+                    .filter(|e| self.is_live(&e.meta, now_ms))
+                    .map(|e| (e.key.clone(), e.value.clone(), e.meta.stamp_ms())),
             );
             if let Some(journal) = &mut shard.journal {
                 touched.extend(journal.drain());
@@ -53,21 +53,17 @@ where
         };
         let mut evicted = 0;
         for (key, value, stamp) in rows {
-            let index = self.shard_of(&key);
-            let mut shard = self.write(index);
+            let hash = self.hash(&key);
+            let mut shard = self.write(self.index_of(hash));
             if !changed_here(&shard.journal, &key) {
                 let stamp = if stamp == 0 { now_ms } else { stamp };
-                evicted += self.insert_locked(&mut shard, key, value, stamp).1;
+                evicted += self.insert_locked(&mut shard, hash, key, value, stamp).1;
             }
         }
         for key in gone {
-            let index = self.shard_of(&key);
-            let mut shard = self.write(index);
-            if !changed_here(&shard.journal, &key)
-                && let Some(entry) = shard.map.remove(&key)
-                && let Some(tick) = entry.meta.tick()
-            {
-                shard.order.remove(&tick);
+            let mut shard = self.write(self.shard_of(&key));
+            if !changed_here(&shard.journal, &key) {
+                self.take_locked(&mut shard, &key);
             }
         }
         evicted
