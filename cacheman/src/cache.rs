@@ -166,6 +166,7 @@ where
     }
 
     /// A lookup that counts a hit or a miss.
+    #[inline]
     fn lookup(&self, key: &K) -> Option<V> {
         match on_maps!(self, s, now => s.get(key, now)) {
             Lookup::Hit(value) => {
@@ -412,6 +413,7 @@ where
     /// assert_eq!(cache.get_or_insert_with(12, || 12 * 12), 144);
     /// assert_eq!(cache.get_or_insert_with(12, || unreachable!()), 144);
     /// ```
+    #[inline]
     pub fn get_or_insert_with(&self, key: K, compute: impl FnOnce() -> V) -> V {
         match self.get_or_try_insert_with(key, || Ok::<V, std::convert::Infallible>(compute())) {
             Ok(value) => value,
@@ -435,14 +437,23 @@ where
     /// assert!(parse("forty-two").is_err());
     /// assert_eq!(cache.len(), 1);
     /// ```
+    #[inline]
     pub fn get_or_try_insert_with<E>(
         &self,
         key: K,
         compute: impl FnOnce() -> Result<V, E>,
     ) -> Result<V, E> {
-        if let Some(value) = self.inner.lookup(&key) {
-            return Ok(value);
+        // The hit path stays small enough to inline into callers (the `#[cached]` functions).
+        match self.inner.lookup(&key) {
+            Some(value) => Ok(value),
+            None => self.compute_missing(key, compute),
         }
+    }
+
+    /// The miss path of [`get_or_try_insert_with`](Self::get_or_try_insert_with): joins or
+    /// leads the key's single flight.
+    #[inline(never)]
+    fn compute_missing<E>(&self, key: K, compute: impl FnOnce() -> Result<V, E>) -> Result<V, E> {
         let inner = &*self.inner;
         let index = inner.shard_of(&key);
         let outcome = loop {
