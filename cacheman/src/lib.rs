@@ -65,6 +65,13 @@ pub use options::CacheOptions;
 pub use stats::CacheStats;
 pub use store::Codec;
 
+/// The file decoder, for the fuzz target in `fuzz/` and the hostile-file tests. Not part of the
+/// API: it may change in any release.
+#[doc(hidden)]
+pub mod __fuzz {
+    pub use crate::store::fuzz::{KINDS, decode_as, file_for, payload_for};
+}
+
 // The README's examples are compiled and run as doctests, so they cannot drift from the API.
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
