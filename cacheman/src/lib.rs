@@ -39,6 +39,7 @@
 mod builder;
 mod cache;
 mod clock;
+mod declarations;
 mod error;
 mod flight;
 mod global;
@@ -53,6 +54,7 @@ mod store;
 
 pub use builder::CacheBuilder;
 pub use cache::Cache;
+pub use cacheman_macros::cached;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, HookError};
 pub use global::{
@@ -70,6 +72,36 @@ pub use store::Codec;
 #[doc(hidden)]
 pub mod __fuzz {
     pub use crate::store::fuzz::{KINDS, decode_as, file_for, payload_for};
+}
+
+/// What `#[cached]` expands to refers to these paths; they are not a stable API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::declarations::{Declaration, open_memory, open_persistent};
+    pub use inventory;
+    pub use std::sync::OnceLock;
+
+    /// Fails compilation when a `depends_on` path names a function of another manager.
+    pub const fn assert_same_manager(dependency: &Declaration, manager: &str) {
+        let (a, b) = (dependency.manager.as_bytes(), manager.as_bytes());
+        let mut same = a.len() == b.len();
+        let mut i = 0;
+        while same && i < a.len() {
+            same = a[i] == b[i];
+            i += 1;
+        }
+        if !same {
+            panic!(
+                "`depends_on` names a #[cached] function of another manager; dependency edges \
+                 join caches of one manager: give both functions the same `manager = \"...\"`"
+            );
+        }
+    }
+
+    /// Fixes the output type of an async block, so that `?` inside it knows its error type.
+    pub fn typed_future<T, F: Future<Output = T>>(future: F) -> F {
+        future
+    }
 }
 
 // The README's examples are compiled and run as doctests, so they cannot drift from the API.

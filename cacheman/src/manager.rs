@@ -103,7 +103,7 @@ impl CacheManager {
     /// assert_eq!(manager.directory(), dir.path().join("tests"));
     /// ```
     pub fn new(name: &str, base_dir: impl Into<PathBuf>) -> CacheManager {
-        CacheManager {
+        let manager = CacheManager {
             shared: Arc::new(ManagerShared {
                 name: name.to_owned(),
                 dir: base_dir.into().join(name),
@@ -112,7 +112,10 @@ impl CacheManager {
                 declared: RwLock::new(HashSet::new()),
                 clock: RwLock::new(Arc::new(SystemClock)),
             }),
-        }
+        };
+        // Every cache a `#[cached]` function declares for this manager is known from the start.
+        crate::declarations::apply(&manager);
+        manager
     }
 
     /// The manager's name.
@@ -483,7 +486,6 @@ impl CacheManager {
 
     /// Records that a cache of this name exists in the program even though it is not registered
     /// yet, so that invalidation finds its file.
-    #[allow(dead_code)] // used by `#[cached]` declarations
     pub(crate) fn declare_cache_name(&self, name: &str) {
         write(&self.shared.declared).insert(name.to_owned());
     }
