@@ -36,6 +36,7 @@
 //! types is never trusted: loading it is an error (or, at registration, a `log` warning and an
 //! empty cache), and it is left alone until the next save replaces it.
 
+pub mod autosync;
 mod builder;
 mod cache;
 mod clock;
@@ -51,6 +52,7 @@ mod shards;
 mod stats;
 mod store;
 
+pub use autosync::AutoSync;
 pub use builder::CacheBuilder;
 pub use cache::Cache;
 pub use clock::{Clock, ManualClock, SystemClock};

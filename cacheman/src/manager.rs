@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::Error;
+use crate::autosync::AutoSync;
 use crate::cache::{Cache, CacheInner};
 use crate::clock::{Clock, SystemClock};
 use crate::graph::DependencyGraph;
@@ -58,6 +59,8 @@ pub(crate) struct ManagerShared {
     declared: RwLock<HashSet<String>>,
     /// The clock of caches whose options name none.
     clock: RwLock<Arc<dyn Clock>>,
+    /// The autosync policy of caches whose options name none.
+    pub(crate) autosync: RwLock<AutoSync>,
 }
 
 /// A registry of named caches whose files live in one directory, and of the dependencies
@@ -111,6 +114,7 @@ impl CacheManager {
                 graph: RwLock::new(DependencyGraph::default()),
                 declared: RwLock::new(HashSet::new()),
                 clock: RwLock::new(Arc::new(SystemClock)),
+                autosync: RwLock::new(AutoSync::default()),
             }),
         }
     }
@@ -301,7 +305,7 @@ impl CacheManager {
     fn register_erased<K, V>(
         &self,
         name: &str,
-        options: CacheOptions,
+        mut options: CacheOptions,
         hooks: Hooks<K, V>,
         persistence: Option<Box<dyn Persistence<K, V>>>,
     ) -> Result<Cache<K, V>, Error>
@@ -321,6 +325,9 @@ impl CacheManager {
             return Err(self.already_registered(name));
         }
         let clock = options.clock.clone().unwrap_or_else(|| self.clock());
+        if options.autosync.is_none() {
+            options.autosync = Some(self.autosync());
+        }
         let inner = Arc::new(CacheInner::new(
             name,
             Arc::downgrade(&self.shared),
@@ -400,6 +407,11 @@ impl CacheManager {
                 requested_value: std::any::type_name::<V>(),
             }),
         }
+    }
+
+    /// Every registered cache, for a pass over all of them outside the registry lock.
+    pub(crate) fn registered_caches(&self) -> Vec<Arc<dyn ErasedCache>> {
+        read(&self.shared.caches).values().cloned().collect()
     }
 
     pub(crate) fn erased(&self, name: &str) -> Result<Arc<dyn ErasedCache>, Error> {
