@@ -52,7 +52,7 @@ mod shards;
 mod stats;
 mod store;
 
-pub use autosync::AutoSync;
+pub use autosync::{AutoSync, flush_all, flush_on_drop};
 pub use builder::CacheBuilder;
 pub use cache::Cache;
 pub use clock::{Clock, ManualClock, SystemClock};

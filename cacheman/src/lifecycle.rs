@@ -34,6 +34,7 @@ pub(crate) trait ErasedCache: Send + Sync + 'static {
     fn save_state(&self) -> &crate::autosync::SaveState;
     /// The cache's clock, in Unix milliseconds.
     fn now_ms(&self) -> u64;
+    fn on_manual_clock(&self) -> bool;
 }
 
 /// Contents that came from somewhere: rows with their stamps, and the file's epoch.
@@ -368,6 +369,10 @@ where
 
     fn now_ms(&self) -> u64 {
         CacheInner::now_ms(self)
+    }
+
+    fn on_manual_clock(&self) -> bool {
+        self.clock.is_manual()
     }
 }
 

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::hash::Hash;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -343,6 +343,11 @@ impl CacheManager {
             return Err(self.already_registered(name));
         }
         caches.insert(name.to_owned(), inner.clone());
+        drop(caches);
+        if inner.autosync.policy().is_enabled() {
+            let watched: Weak<dyn ErasedCache> = Arc::downgrade(&inner) as _;
+            crate::autosync::watch(watched);
+        }
         Ok(Cache { inner })
     }
 

@@ -207,3 +207,99 @@ fn a_failing_saver_keeps_the_changes_and_retries_after_the_delay() {
     assert_eq!(manager.run_due_saves().saved, vec!["c"]);
     assert_eq!(cache.pending_changes(), 0);
 }
+
+/// Real processes: what is saved at exit, and that the background thread never holds a
+/// program open.
+mod processes {
+    use std::process::{Command, Output};
+
+    const CHILD: &str = env!("CARGO_BIN_EXE_autosync_child");
+
+    fn run(dir: &tempfile::TempDir, mode: &str, arg: &str) -> Output {
+        Command::new(CHILD)
+            .args([mode, arg])
+            .env("CACHEMAN_DIR", dir.path())
+            .env_remove("RUST_BACKTRACE")
+            .output()
+            .unwrap()
+    }
+
+    fn saved_count(dir: &tempfile::TempDir, cache: &str) -> u64 {
+        let out = run(dir, "count", cache);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    #[test]
+    fn returning_from_main_without_save_is_seen_complete_by_the_next_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = run(&dir, "insert", "1000");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(saved_count(&dir, "numbers"), 1000);
+    }
+
+    #[test]
+    fn process_exit_saves_too() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(run(&dir, "exit", "500").status.success());
+        assert_eq!(saved_count(&dir, "numbers"), 500);
+    }
+
+    #[test]
+    fn a_panic_out_of_main_saves_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = run(&dir, "panic", "300");
+        assert_eq!(out.status.code(), Some(101), "the child did not panic");
+        assert_eq!(saved_count(&dir, "numbers"), 300);
+    }
+
+    #[test]
+    fn the_guard_saves_a_cache_that_exit_handlers_would_not_see() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = run(&dir, "guard", "200");
+        assert_eq!(out.status.code(), Some(101), "the child did not panic");
+        assert_eq!(saved_count(&dir, "numbers"), 200);
+    }
+
+    #[test]
+    fn the_background_thread_saves_without_being_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = run(&dir, "ticker", "100");
+        // The child aborts once saved: no exit handler ran, so the thread did it.
+        assert!(
+            !out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(saved_count(&dir, "numbers"), 100);
+    }
+
+    #[test]
+    fn the_background_thread_does_not_keep_a_program_from_exiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = run(&dir, "linger", "10");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(saved_count(&dir, "numbers"), 10);
+    }
+}

@@ -1,19 +1,36 @@
-//! Autosync: when a cache saves itself. [`AutoSync`] holds the save points, [`SaveState`] the
-//! per-cache record of the last save, and the `ticker` module the process-wide thread that
-//! checks them.
+//! Autosync: caches that save themselves, and nothing lost at exit.
 //!
-//! The rule is Redis's RDB snapshot rule: a cache is saved when, for some save point
-//! `(after, changes)`, at least `changes` changes happened since its last save and at least
-//! `after` has passed since that save.
+//! [`AutoSync`] holds a cache's save points. The rule is Redis's RDB snapshot rule: a cache is
+//! saved when, for some save point `(after, changes)`, at least `changes` changes happened
+//! since its last save and at least `after` has passed since that save. One background thread
+//! per process checks every autosyncing cache about once a second ([`set_tick_interval`]);
+//! at exit, an `atexit` hook saves what is still dirty ([`flush_all`], [`flush_on_drop`]).
+//!
+//! ```
+//! use std::time::Duration;
+//! use cacheman::{AutoSync, CacheManager};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let manager = CacheManager::new("docs", dir.path());
+//! // Every cache of this manager: saved 5 s after any change.
+//! manager.set_autosync(AutoSync::disabled().save_point(Duration::from_secs(5), 1));
+//! let cache = manager.register_cache::<String, u64>("counts").unwrap();
+//! cache.insert("a".into(), 1);
+//! ```
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::lifecycle::ErasedCache;
 
+mod exit;
 mod manager;
+mod ticker;
 
+pub use exit::{FlushGuard, flush_all, flush_on_drop};
 pub use manager::DueSaves;
+pub(crate) use ticker::watch;
+pub use ticker::{set_tick_interval, tick_interval};
 
 /// How long a cache waits after a failed automatic save before the next try (Redis waits
 /// 5 s too).
@@ -61,7 +78,8 @@ impl SavePoint {
     }
 }
 
-/// When a cache saves itself: a list of save points.
+/// When a cache saves itself: a list of save points, checked about once a second by one
+/// background thread per process.
 ///
 /// The default points are those of Redis's old sample configuration (`save 900 1`,
 /// `save 300 10`, `save 60 10000`): a cache is saved 15 minutes after a single change,
@@ -70,7 +88,7 @@ impl SavePoint {
 /// with [`CacheOptions::autosync`](crate::CacheOptions::autosync).
 ///
 /// [`AutoSync::disabled`] caches are saved only when asked (`save()`, the manager's save
-/// calls); they are not saved at exit either.
+/// calls, [`flush_all`]); they are not saved at exit either.
 ///
 /// ```
 /// use std::time::Duration;
@@ -272,6 +290,18 @@ pub(crate) fn save_if_due(cache: &dyn ErasedCache) -> Option<Result<(), crate::E
         );
     }
     Some(result)
+}
+
+/// [`save_if_due`] for the background thread, which must outlive a panicking saver hook.
+pub(crate) fn save_if_due_catching(cache: &dyn ErasedCache) {
+    let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| save_if_due(cache)));
+    if attempt.is_err() {
+        cache.save_state().failed(cache.now_ms());
+        log::warn!(
+            "cacheman: a hook panicked while cache `{}` was saved automatically; retrying later",
+            cache.name()
+        );
+    }
 }
 
 #[cfg(test)]
