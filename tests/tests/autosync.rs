@@ -302,4 +302,37 @@ mod processes {
         );
         assert_eq!(saved_count(&dir, "numbers"), 10);
     }
+
+    /// Ctrl-C and SIGTERM flush with the `signal-flush` feature
+    /// (`cargo test -p tests --features signal-flush --test autosync`).
+    #[cfg(all(unix, feature = "signal-flush"))]
+    #[test]
+    fn sigint_and_sigterm_flush_then_end_the_process_as_the_signal_would() {
+        use std::io::{BufRead, BufReader};
+        use std::os::unix::process::ExitStatusExt;
+        use std::process::Stdio;
+
+        for (name, number) in [("INT", 2), ("TERM", 15)] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut child = Command::new(CHILD)
+                .args(["wait", "700"])
+                .env("CACHEMAN_DIR", dir.path())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut line = String::new();
+            BufReader::new(child.stdout.take().unwrap())
+                .read_line(&mut line)
+                .unwrap();
+            assert_eq!(line.trim(), "ready");
+            let killed = Command::new("kill")
+                .args([format!("-{name}"), child.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(killed.success());
+            let status = child.wait().unwrap();
+            assert_eq!(status.signal(), Some(number), "SIG{name}: {status:?}");
+            assert_eq!(saved_count(&dir, "numbers"), 700, "SIG{name} lost changes");
+        }
+    }
 }

@@ -25,6 +25,8 @@ use crate::lifecycle::ErasedCache;
 
 mod exit;
 mod manager;
+#[cfg(all(feature = "signal-flush", unix))]
+mod signals;
 mod ticker;
 
 pub use exit::{FlushGuard, flush_all, flush_on_drop};

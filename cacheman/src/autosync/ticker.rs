@@ -28,6 +28,8 @@ pub(crate) fn watch(cache: Weak<dyn ErasedCache>) {
     }
     STARTED.call_once(|| {
         super::exit::install();
+        #[cfg(all(feature = "signal-flush", unix))]
+        super::signals::install();
         let spawned = std::thread::Builder::new()
             .name("cacheman-autosync".into())
             .spawn(run);

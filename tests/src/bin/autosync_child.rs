@@ -9,6 +9,7 @@
 //! autosync_child ticker <n>   # saves every change at once; waits for the background thread to
 //!                             # save, then aborts (no exit handlers)
 //! autosync_child linger <n>   # an autosyncing cache and a busy ticker thread, then returns
+//! autosync_child wait <n>     # inserts, prints `ready`, then waits to be killed by a signal
 //! autosync_child count <name> # prints the number of entries of `<name>`
 //! ```
 
@@ -81,6 +82,14 @@ fn main() {
             if !running {
                 eprintln!("no cacheman-autosync thread is running");
                 std::process::exit(1);
+            }
+        }
+        "wait" => {
+            let cache = numbers(&get_cache_manager(), CacheOptions::new());
+            cache.extend((0..n).map(|i| (i, i)));
+            println!("ready");
+            loop {
+                std::thread::park();
             }
         }
         "count" => {
