@@ -35,6 +35,12 @@
 //! the old file or the new one, never a mix. A file that is damaged or was written for other
 //! types is never trusted: loading it is an error (or, at registration, a `log` warning and an
 //! empty cache), and it is left alone until the next save replaces it.
+//!
+//! # Autosync
+//!
+//! Persistent caches save themselves when Redis-style save points are met (by default 1 change
+//! within 900 s, 10 within 300 s, 10,000 within 60 s), from one background thread, and once
+//! more at exit; see the [`autosync`] module.
 
 pub mod autosync;
 mod builder;
@@ -71,3 +77,7 @@ pub use store::Codec;
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/AUTOSYNC.md")]
+struct AutosyncDoctests;
