@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 
 use crate::Error;
+use crate::autosync::SaveState;
 use crate::clock::{Clock, unix_millis};
 use crate::flight::{Flights, Join, Leader};
 use crate::hooks::{Contents, Hooks};
@@ -91,6 +92,8 @@ pub(crate) struct CacheInner<K, V> {
     /// Serializes saves, loads and invalidations of this cache, so a save that started before an
     /// invalidation can never write the old contents back after it.
     pub(crate) save_lock: Mutex<()>,
+    /// Save points and the time of the last save.
+    pub(crate) autosync: SaveState,
 }
 
 impl<K, V> CacheInner<K, V>
@@ -134,6 +137,10 @@ where
             Maps::Plain(s) => s.shard_count(),
             Maps::Tracked(s) => s.shard_count(),
         };
+        let autosync = SaveState::new(
+            options.autosync.clone().unwrap_or_default(),
+            unix_millis(clock.now()),
+        );
         CacheInner {
             name: name.to_owned(),
             manager,
@@ -148,6 +155,7 @@ where
             changes: AtomicU64::new(0),
             cleared: AtomicBool::new(false),
             save_lock: Mutex::new(()),
+            autosync,
         }
     }
 

@@ -10,7 +10,7 @@ mod sync;
 
 use std::collections::{BTreeMap, HashSet};
 use std::hash::{BuildHasher, Hash};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use hashbrown::HashTable;
@@ -76,11 +76,22 @@ struct Entry<K, V, M> {
 struct Shard<K, V, M> {
     table: HashTable<Entry<K, V, M>>,
     /// Keys inserted or removed since the contents were last in step with the file, for the
-    /// merge with other processes' saves (see `sync.rs`). `None` when not tracked.
-    journal: Option<HashSet<K, Hasher>>,
+    /// merge with other processes' saves (see `sync.rs`). `None` when not tracked. Behind its
+    /// own lock so that a save can drain it under the shard's read lock: lookups go on while a
+    /// save copies the shard.
+    journal: Option<Mutex<HashSet<K, Hasher>>>,
     /// Recency order of bounded caches: tick → key. Empty for unbounded caches.
     order: BTreeMap<u64, K>,
     next_tick: u64,
+}
+
+impl<K, V, M> Shard<K, V, M> {
+    /// The journal, for the holder of the shard's write lock (which needs no second lock).
+    fn journal_mut(&mut self) -> Option<&mut HashSet<K, Hasher>> {
+        // A poisoned journal is a whole set: a panic cannot stop a `HashSet` half-way.
+        let journal = self.journal.as_mut()?;
+        Some(journal.get_mut().unwrap_or_else(|e| e.into_inner()))
+    }
 }
 
 type LockedShard<K, V, M> = Padded<RwLock<Shard<K, V, M>>>;
@@ -130,7 +141,9 @@ where
             .map(|_| {
                 Padded(RwLock::new(Shard {
                     table: HashTable::new(),
-                    journal: limits.journal.then(|| HashSet::with_hasher(hasher.clone())),
+                    journal: limits
+                        .journal
+                        .then(|| Mutex::new(HashSet::with_hasher(hasher.clone()))),
                     order: BTreeMap::new(),
                     next_tick: 0,
                 }))
@@ -236,7 +249,7 @@ where
     pub(crate) fn insert(&self, key: K, value: V, now_ms: u64) -> (Option<V>, usize) {
         let hash = self.hash(&key);
         let mut shard = self.write(self.index_of(hash));
-        if let Some(journal) = &mut shard.journal {
+        if let Some(journal) = shard.journal_mut() {
             journal.insert(key.clone());
         }
         self.insert_locked(&mut shard, hash, key, value, now_ms)
@@ -302,7 +315,7 @@ where
     pub(crate) fn remove(&self, key: &K, now_ms: u64) -> Option<V> {
         let mut shard = self.write(self.shard_of(key));
         let removed = self.take_locked(&mut shard, key)?;
-        if let Some(journal) = &mut shard.journal {
+        if let Some(journal) = shard.journal_mut() {
             journal.insert(key.clone());
         }
         self.is_live(&removed.meta, now_ms).then_some(removed.value)
@@ -324,7 +337,7 @@ where
             shard.table.clear();
             shard.order.clear();
             // A clear replaces the whole contents; the caller records that, not each key.
-            if let Some(journal) = &mut shard.journal {
+            if let Some(journal) = shard.journal_mut() {
                 journal.clear();
             }
         }
@@ -379,7 +392,7 @@ where
             shard.table.clear();
             shard.order.clear();
             // Memory now equals what was loaded: nothing is changed relative to it.
-            if let Some(journal) = &mut shard.journal {
+            if let Some(journal) = shard.journal_mut() {
                 journal.clear();
             }
             shard
