@@ -35,7 +35,14 @@
 //! the old file or the new one, never a mix. A file that is damaged or was written for other
 //! types is never trusted: loading it is an error (or, at registration, a `log` warning and an
 //! empty cache), and it is left alone until the next save replaces it.
+//!
+//! # Autosync
+//!
+//! Persistent caches save themselves when Redis-style save points are met (by default 1 change
+//! within 900 s, 10 within 300 s, 10,000 within 60 s), from one background thread, and once
+//! more at exit; see the [`autosync`] module.
 
+pub mod autosync;
 mod builder;
 mod cache;
 mod clock;
@@ -52,6 +59,7 @@ mod shards;
 mod stats;
 mod store;
 
+pub use autosync::{AutoSync, flush_all, flush_on_drop};
 pub use builder::CacheBuilder;
 pub use cache::Cache;
 /// Caches a function's results in a named, persistent, dependency-aware cache.
@@ -149,6 +157,13 @@ pub use options::CacheOptions;
 pub use stats::CacheStats;
 pub use store::Codec;
 
+/// The file decoder, for the fuzz target in `fuzz/` and the hostile-file tests. Not part of the
+/// API: it may change in any release.
+#[doc(hidden)]
+pub mod __fuzz {
+    pub use crate::store::fuzz::{KINDS, decode_as, file_for, payload_for};
+}
+
 /// What `#[cached]` expands to refers to these paths; they are not a stable API.
 #[doc(hidden)]
 pub mod __private {
@@ -183,3 +198,7 @@ pub mod __private {
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/AUTOSYNC.md")]
+struct AutosyncDoctests;

@@ -1,1 +1,4 @@
-//! Integration tests of cacheman live in `tests/`; this crate has no code of its own.
+//! Integration tests of cacheman live in `tests/`; this crate holds only what the helper
+//! processes in `src/bin` share with the tests that drive them.
+
+pub mod crash;

@@ -4,6 +4,7 @@
 mod codec;
 pub(crate) mod files;
 pub(crate) mod format;
+pub(crate) mod fuzz;
 mod merge;
 
 use std::fs::{self, File};
@@ -228,6 +229,15 @@ where
             });
         }
         self.check_identity(&header).map_err(|r| self.reject(r))?;
+        // Every row takes at least one byte in every codec (only one key can encode to nothing),
+        // so a larger count is a lie, refused before any decoding.
+        if header.entries > payload.len() as u64 {
+            return Err(self.reject(Rejection::Corrupt(format!(
+                "header counts {} entries but the payload holds only {} bytes",
+                header.entries,
+                payload.len()
+            ))));
+        }
         let codec = self.identity.codec;
         let rows: Vec<(K, V, u64)> = if self.identity.stamped {
             codec.decode(payload)

@@ -1,0 +1,53 @@
+//! A process that saves one cache in a loop until it is killed, for the crash-safety test.
+//!
+//! ```text
+//! crash_writer <base dir>
+//! ```
+//!
+//! Snapshot `i` holds keys `0..batch_len(i)`, each with the value `snapshot_value(i, key)`, so
+//! a file that a kill left behind is checked to be exactly one complete snapshot. The writer
+//! resumes after whatever snapshot it finds, prints `ready` once registered, then saves
+//! snapshots `i + 1, i + 2, ...` forever.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use cacheman::CacheManager;
+use tests::crash::{CACHE, MANAGER, batch_len, snapshot_of};
+
+fn main() -> ExitCode {
+    let Some(dir) = std::env::args().nth(1) else {
+        eprintln!("usage: crash_writer DIR");
+        return ExitCode::from(2);
+    };
+    match run(&dir) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("crash_writer: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(dir: &str) -> Result<(), cacheman::Error> {
+    let manager = CacheManager::new(MANAGER, dir);
+    let cache = manager.register_cache::<u32, u64>(CACHE)?;
+    let resumed = snapshot_of(&cache.snapshot().into_iter().collect::<Vec<_>>());
+    let mut next = match resumed {
+        Ok(Some(i)) => i + 1,
+        _ => 0,
+    };
+    let mut stdout = std::io::stdout();
+    let _ = writeln!(stdout, "ready");
+    let _ = stdout.flush();
+    loop {
+        let len = batch_len(next);
+        // Drop the keys beyond this snapshot's length (the length cycles back down).
+        for key in len..batch_len(next.saturating_sub(1)).max(len) {
+            cache.remove(&key);
+        }
+        cache.extend((0..len).map(|key| (key, tests::crash::snapshot_value(next, key))));
+        cache.save()?;
+        next += 1;
+    }
+}

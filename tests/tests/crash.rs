@@ -1,0 +1,136 @@
+//! Crash safety: a process saving in a loop is killed with SIGKILL at random instants. After
+//! every kill the file holds exactly one complete snapshot that was saved (never older than the
+//! one found after the previous kill), and the temporary file a kill leaves behind is removed
+//! when the cache is next opened.
+//!
+//! `CACHEMAN_CRASH_KILLS` sets the number of kills (50 by default; the ignored test runs 200).
+//! `CACHEMAN_CRASH_SEED` replays the kill instants of a failed run, whose seed it prints.
+#![cfg(unix)]
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use cacheman::CacheManager;
+use tests::crash::{CACHE, MANAGER, snapshot_of};
+
+const WRITER: &str = env!("CARGO_BIN_EXE_crash_writer");
+/// Kill instants are drawn uniformly from this window after the writer reports ready.
+const KILL_WINDOW_MICROS: u64 = 30_000;
+const SIGKILL: i32 = 9;
+
+#[test]
+fn a_killed_writer_leaves_exactly_one_complete_snapshot() {
+    let kills = std::env::var("CACHEMAN_CRASH_KILLS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(50);
+    kill_repeatedly(kills);
+}
+
+#[test]
+#[ignore = "the full 200 kills; run with --ignored"]
+fn two_hundred_kills_leave_exactly_one_complete_snapshot() {
+    kill_repeatedly(200);
+}
+
+fn kill_repeatedly(kills: u32) {
+    let seed = std::env::var("CACHEMAN_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+                | 1
+        });
+    eprintln!("crash test: {kills} kills, CACHEMAN_CRASH_SEED={seed}");
+    let mut random = XorShift(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let cache_dir = dir.path().join(MANAGER);
+    let mut last: Option<u64> = None;
+    let mut interrupted_saves = 0;
+    for kill in 0..kills {
+        let delay = Duration::from_micros(random.next() % KILL_WINDOW_MICROS);
+        run_and_kill(dir.path(), delay);
+
+        let orphans = temporaries(&cache_dir);
+        if orphans > 0 {
+            interrupted_saves += 1;
+        }
+        // Opening the cache cleans orphans and loads (a corrupt file would only be a warning
+        // there); the reload reports a corrupt file as an error.
+        let manager = CacheManager::new(MANAGER, dir.path());
+        let cache = manager.register_cache::<u32, u64>(CACHE).unwrap();
+        if let Err(err) = cache.reload() {
+            panic!("kill {kill} (seed {seed}): the file does not load: {err}");
+        }
+        let rows: Vec<(u32, u64)> = cache.snapshot().into_iter().collect();
+        let found = snapshot_of(&rows).unwrap_or_else(|reason| {
+            panic!("kill {kill} (seed {seed}): not one complete snapshot: {reason}")
+        });
+        assert!(
+            found >= last,
+            "kill {kill} (seed {seed}): snapshot {found:?} is older than {last:?}, saved before"
+        );
+        assert_eq!(
+            temporaries(&cache_dir),
+            0,
+            "kill {kill} (seed {seed}): temporary files survived the next open"
+        );
+        last = found;
+    }
+    eprintln!(
+        "crash test: {kills} kills, {interrupted_saves} left a temporary file, last snapshot {last:?}"
+    );
+    assert!(
+        last.is_some_and(|i| i > 0),
+        "the writer never saved twice: the kills tested nothing"
+    );
+}
+
+/// Starts the writer, waits until it is ready, lets it run for `delay`, and kills it.
+fn run_and_kill(dir: &Path, delay: Duration) {
+    let mut child = Command::new(WRITER)
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut ready)
+        .unwrap();
+    assert_eq!(ready.trim(), "ready", "the writer failed to start");
+    // The delay is what makes the kill instant random, not a wait for something to happen.
+    std::thread::sleep(delay);
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.signal(),
+        Some(SIGKILL),
+        "the writer stopped by itself ({status}) before it was killed"
+    );
+}
+
+fn temporaries(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |entries| {
+        entries
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().contains(".tmp."))
+            .count()
+    })
+}
+
+/// xorshift64: enough randomness for kill instants, and replayable from its seed.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
