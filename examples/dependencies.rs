@@ -8,7 +8,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use cacheman::{CacheManager, cached};
+use cacheman::{AutoSync, CacheManager, cached};
 
 /// Stands for data read from somewhere that can change under us.
 static SOURCE: AtomicU64 = AtomicU64::new(1);
@@ -30,6 +30,8 @@ fn main() -> Result<(), cacheman::Error> {
     // A demo directory of its own, installed before the first call.
     let dir = std::env::temp_dir().join(format!("cacheman-deps-demo-{}", std::process::id()));
     let manager = CacheManager::new(cacheman::DEFAULT_MANAGER, &dir);
+    // The demo removes its directory at the end; an exit flush would bring it back.
+    manager.set_autosync(AutoSync::disabled());
     cacheman::set_cache_manager(manager.clone())?;
     manager.check_declarations()?;
     println!(

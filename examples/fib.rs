@@ -57,7 +57,7 @@ fn main() -> Result<(), cacheman::Error> {
         started.elapsed()
     );
 
-    // Saved by hand here, so the demo does not depend on when an autosave happens.
+    // Autosync would save at exit anyway; saving here shows where the files are.
     let manager = cacheman::get_cache_manager();
     manager.save_all_cache_contents()?;
     println!("saved in {}; run me again.", manager.directory().display());

@@ -67,7 +67,9 @@ pub use cache::Cache;
 /// ```
 /// use cacheman::cached;
 /// # let dir = tempfile::tempdir().unwrap();
-/// # cacheman::set_cache_manager(cacheman::CacheManager::new("general_cache", dir.path())).unwrap();
+/// # let manager = cacheman::CacheManager::new("general_cache", dir.path());
+/// # manager.set_autosync(cacheman::AutoSync::disabled()); // `dir` is gone at exit
+/// # cacheman::set_cache_manager(manager).unwrap();
 ///
 /// #[cached] // cache "fib" of the default manager, saved to <cache dir>/general_cache/fib.cache
 /// fn fib(n: u64) -> u64 {

@@ -3,12 +3,14 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use cacheman::{CacheManager, cached};
+use cacheman::{AutoSync, CacheManager, cached};
 
 /// Installs manager `name` in a fresh temporary directory, before its first use.
 fn install(name: &str) -> (tempfile::TempDir, CacheManager) {
     let dir = tempfile::tempdir().unwrap();
     let manager = CacheManager::new(name, dir.path());
+    // The exit flush would run after `dir` is gone and create it again.
+    manager.set_autosync(AutoSync::disabled());
     cacheman::set_cache_manager(manager.clone()).unwrap();
     (dir, manager)
 }

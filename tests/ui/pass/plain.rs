@@ -11,7 +11,9 @@ pub fn fib(n: u64) -> u64 {
 
 fn main() {
     let dir = tempfile::tempdir().unwrap();
-    cacheman::set_cache_manager(CacheManager::new(cacheman::DEFAULT_MANAGER, dir.path())).unwrap();
+    let manager = CacheManager::new(cacheman::DEFAULT_MANAGER, dir.path());
+    manager.set_autosync(cacheman::AutoSync::disabled()); // saved by hand below
+    cacheman::set_cache_manager(manager).unwrap();
     assert_eq!(fib(50), 12_586_269_025);
     assert_eq!(fib_cache().len(), 51);
     assert_eq!(fib_uncached(10), 55);
