@@ -343,6 +343,19 @@ fn bind_args(
             derived
         }
     };
+    // A key made from the signature cannot own a trait object; one from `key_type` is the
+    // user's to choose.
+    if args.key_type.is_none()
+        && let Some((ty, _)) = &key
+        && let Some(span) = find_ident(ty.to_token_stream(), "dyn")
+    {
+        errors.push(
+            span,
+            "a `dyn Trait` argument cannot be part of the key (the key is an owned, hashable \
+             copy of the arguments): leave it out with `key = (other, args)`, or give \
+             `key = <expr>, key_type = <type>`",
+        );
+    }
     if let Some((ty, _)) = &key
         && let Some(span) = find_self(ty.to_token_stream())
     {
@@ -397,9 +410,13 @@ fn find_reference(ty: &Type) -> Option<Span> {
 }
 
 fn find_self(tokens: TokenStream) -> Option<Span> {
+    find_ident(tokens, "Self")
+}
+
+fn find_ident(tokens: TokenStream, name: &str) -> Option<Span> {
     tokens.into_iter().find_map(|tt| match tt {
-        TokenTree::Ident(i) if i == "Self" => Some(i.span()),
-        TokenTree::Group(g) => find_self(g.stream()),
+        TokenTree::Ident(i) if i == name => Some(i.span()),
+        TokenTree::Group(g) => find_ident(g.stream(), name),
         _ => None,
     })
 }

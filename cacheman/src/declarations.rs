@@ -293,6 +293,30 @@ fn fail(decl: &Declaration, err: Error) -> ! {
     )
 }
 
+/// Fails compilation when a `depends_on` path names a function of another manager.
+#[doc(hidden)]
+pub const fn assert_same_manager(dependency: &Declaration, manager: &str) {
+    let (a, b) = (dependency.manager.as_bytes(), manager.as_bytes());
+    let mut same = a.len() == b.len();
+    let mut i = 0;
+    while same && i < a.len() {
+        same = a[i] == b[i];
+        i += 1;
+    }
+    if !same {
+        panic!(
+            "`depends_on` names a #[cached] function of another manager; dependency edges \
+             join caches of one manager: give both functions the same `manager = \"...\"`"
+        );
+    }
+}
+
+/// Fixes the output type of an async block, so that `?` inside it knows its error type.
+#[doc(hidden)]
+pub fn typed_future<T, F: Future<Output = T>>(future: F) -> F {
+    future
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -169,31 +169,11 @@ pub mod __fuzz {
 /// What `#[cached]` expands to refers to these paths; they are not a stable API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::declarations::{Declaration, open_memory, open_persistent};
+    pub use crate::declarations::{
+        Declaration, assert_same_manager, open_memory, open_persistent, typed_future,
+    };
     pub use inventory;
     pub use std::sync::OnceLock;
-
-    /// Fails compilation when a `depends_on` path names a function of another manager.
-    pub const fn assert_same_manager(dependency: &Declaration, manager: &str) {
-        let (a, b) = (dependency.manager.as_bytes(), manager.as_bytes());
-        let mut same = a.len() == b.len();
-        let mut i = 0;
-        while same && i < a.len() {
-            same = a[i] == b[i];
-            i += 1;
-        }
-        if !same {
-            panic!(
-                "`depends_on` names a #[cached] function of another manager; dependency edges \
-                 join caches of one manager: give both functions the same `manager = \"...\"`"
-            );
-        }
-    }
-
-    /// Fixes the output type of an async block, so that `?` inside it knows its error type.
-    pub fn typed_future<T, F: Future<Output = T>>(future: F) -> F {
-        future
-    }
 }
 
 // The README's examples are compiled and run as doctests, so they cannot drift from the API.
