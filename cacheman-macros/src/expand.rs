@@ -201,6 +201,7 @@ fn declaration(args: &Args, plan: &Plan, func: &ItemFn, persistent: bool) -> Tok
             manager: #manager,
             depends_on: &[#(#deps),*],
             function: ::core::concat!(::core::module_path!(), "::", #function),
+            location: ::core::concat!(::core::file!(), ":", ::core::line!()),
             key_type: #key_type,
             value_type: #value_type,
             fn_fingerprint: #fingerprint,

@@ -23,6 +23,8 @@ pub struct Declaration {
     pub depends_on: &'static [&'static str],
     /// `module::path::function`, for messages.
     pub function: &'static str,
+    /// `file:line` of the attribute, for messages (methods of two types share a path).
+    pub location: &'static str,
     /// The key type as written, for messages.
     pub key_type: &'static str,
     /// The value type as written, for messages.
@@ -97,7 +99,10 @@ fn problems(manager: &CacheManager) -> Vec<Problem> {
     }
     for (cache, decls) in &by_name {
         if decls.len() > 1 {
-            let mut functions: Vec<String> = decls.iter().map(|d| d.function.to_owned()).collect();
+            let mut functions: Vec<String> = decls
+                .iter()
+                .map(|d| format!("{} at {}", d.function, d.location))
+                .collect();
             functions.sort();
             problems.push(Problem {
                 involves: vec![decls[0].cache],

@@ -225,7 +225,7 @@ pub enum Error {
         manager: String,
         /// The cache name declared twice.
         cache: String,
-        /// The declaring functions, sorted.
+        /// The declaring functions, as `path at file:line`, sorted.
         functions: Vec<String>,
     },
 

@@ -66,6 +66,41 @@ fn second(id: u32) -> u32 {
     id + 1
 }
 
+struct Circle;
+struct Square;
+
+impl Circle {
+    #[cached(manager = "same_method_name")]
+    fn area(&self, r: u32) -> u32 {
+        3 * r * r
+    }
+}
+
+impl Square {
+    #[cached(manager = "same_method_name")]
+    fn area(&self, side: u32) -> u32 {
+        side * side
+    }
+}
+
+#[test]
+fn methods_of_two_types_are_told_apart_by_their_location() {
+    let (_dir, manager) = install("same_method_name");
+    let err = manager.check_declarations().unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("cache `area`"), "{text}");
+    assert!(
+        text.contains("declarations::area at tests/tests/declarations.rs:"),
+        "{text}"
+    );
+    let Error::DuplicateDeclaration { functions, .. } = &err else {
+        panic!("unexpected: {err:?}");
+    };
+    assert_ne!(functions[0], functions[1]);
+    assert!(catch_unwind(|| Circle.area(1)).is_err());
+    assert!(catch_unwind(|| Square.area(1)).is_err());
+}
+
 #[test]
 fn two_functions_cannot_declare_one_name() {
     let (_dir, manager) = install("dupes");
@@ -77,7 +112,9 @@ fn two_functions_cannot_declare_one_name() {
         panic!("unexpected: {err:?}");
     };
     assert_eq!(cache, "same");
-    assert_eq!(functions, &["declarations::first", "declarations::second"]);
+    assert_eq!(functions.len(), 2);
+    assert!(functions[0].starts_with("declarations::first at tests/tests/declarations.rs:"));
+    assert!(functions[1].starts_with("declarations::second at tests/tests/declarations.rs:"));
     assert!(catch_unwind(|| first(1)).is_err());
     assert!(catch_unwind(|| second(1)).is_err());
 }
