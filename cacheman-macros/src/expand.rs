@@ -75,12 +75,23 @@ fn expand(args: &Args, plan: &Plan, func: &ItemFn) -> TokenStream {
         });
     };
 
-    let rebinds = plan.args.iter().filter_map(|arg| {
-        let pat = arg.rebind.as_ref()?;
-        let binding = &arg.binding;
-        Some(quote!(let #pat = #binding;))
-    });
-    let body = quote!({ #(#rebinds)* #block });
+    let rebinds: Vec<TokenStream> = plan
+        .args
+        .iter()
+        .filter_map(|arg| {
+            let pat = arg.rebind.as_ref()?;
+            let binding = &arg.binding;
+            Some(quote!(let #pat = #binding;))
+        })
+        .collect();
+    // Braces of our own only when there is something to put before the body: `{ { expr } }`
+    // would trip the `unused_braces` lint on the user's code where spans are not marked as
+    // coming from a macro (functions brought in by `include!`, for one).
+    let body = if rebinds.is_empty() {
+        quote!(#block)
+    } else {
+        quote!({ #(#rebinds)* #block })
+    };
     let is_async = func.sig.asyncness.is_some();
     let call = match (plan.mode, is_async) {
         (Mode::Plain, false) => quote! {

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::hash::Hash;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -347,10 +347,7 @@ impl CacheManager {
         }
         caches.insert(name.to_owned(), inner.clone());
         drop(caches);
-        if inner.autosync.policy().is_enabled() {
-            let watched: Weak<dyn ErasedCache> = Arc::downgrade(&inner) as _;
-            crate::autosync::watch(watched);
-        }
+        crate::autosync::watch_if_saving(inner.clone());
         Ok(Cache { inner })
     }
 

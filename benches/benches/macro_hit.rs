@@ -2,7 +2,7 @@
 //! against the same lookup through the `Cache` handle and against calling the body directly.
 //! The macro's share is the `OnceLock` read and building the owned key (a `String` for `&str`).
 //!
-//! `cargo bench -p benches --bench cached -- --warm-up-time 1 --measurement-time 3`
+//! `cargo bench -p benches --bench macro_hit -- --warm-up-time 1 --measurement-time 3`
 
 use std::hint::black_box;
 
