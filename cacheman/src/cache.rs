@@ -3,7 +3,7 @@
 use std::fmt;
 use std::future::Future;
 use std::hash::Hash;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 
 use crate::Error;
@@ -84,8 +84,11 @@ pub(crate) struct CacheInner<K, V> {
     pub(crate) clock: Arc<dyn Clock>,
     /// Bumped by every invalidation; saved in the file header.
     pub(crate) epoch: AtomicU64,
-    /// Changes since the last save (inserts, removals, clears, invalidations).
-    pub(crate) changes: AtomicU64,
+    /// How many of the changes counted in `counters` (inserts, removals, clears,
+    /// invalidations) are in the file: the rest are pending. Counting per thread and settling
+    /// here keeps a shared write off every insert. Negative when more is pending than was ever
+    /// counted (built contents not saved yet).
+    pub(crate) settled: AtomicI64,
     /// `clear()` was called since the last save: the next save does not merge in entries
     /// other processes saved before it.
     pub(crate) cleared: AtomicBool,
@@ -152,7 +155,7 @@ where
             options,
             clock,
             epoch: AtomicU64::new(0),
-            changes: AtomicU64::new(0),
+            settled: AtomicI64::new(0),
             cleared: AtomicBool::new(false),
             save_lock: Mutex::new(()),
             autosync,
@@ -165,8 +168,26 @@ where
 
     pub(crate) fn note_changes(&self, n: u64) {
         if n > 0 {
-            self.changes.fetch_add(n, Ordering::Relaxed);
+            self.counters.changed(n);
         }
+    }
+
+    /// Changes not yet in the file.
+    pub(crate) fn pending_changes(&self) -> u64 {
+        let settled = self.settled.load(Ordering::Acquire);
+        (self.counters.changes_made() as i64 - settled).max(0) as u64
+    }
+
+    /// Marks the changes up to `made` (a `changes_made()` read before a snapshot) as saved;
+    /// changes counted since stay pending.
+    pub(crate) fn settle(&self, made: u64) {
+        self.settled.fetch_max(made as i64, Ordering::AcqRel);
+    }
+
+    /// Leaves exactly `pending` changes pending (a load: none; a build: what it built).
+    pub(crate) fn set_pending(&self, pending: u64) {
+        let made = self.counters.changes_made() as i64;
+        self.settled.store(made - pending as i64, Ordering::Release);
     }
 
     fn shard_of(&self, key: &K) -> usize {

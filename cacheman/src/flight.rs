@@ -1,9 +1,10 @@
 //! Single-flight: when many callers miss one key at once, the first computes and the others wait
 //! for its value, instead of all of them running the same expensive closure.
 //!
-//! Each key being computed has a [`Flight`] in a small sharded map. The leader holds a
-//! [`Leader`] guard; dropping it without a value (the closure panicked, or an async leader was
-//! cancelled) marks the flight abandoned, and waiters go back and try again.
+//! Each key being computed has an entry in a small sharded map. The leader holds a [`Leader`]
+//! guard; dropping it without a value (the closure panicked, or an async leader was cancelled)
+//! marks the flight abandoned, and waiters go back and try again. The [`Flight`] that waiters
+//! block on is allocated by the first waiter: most misses have none, and cost no allocation.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -11,28 +12,51 @@ use std::hash::Hash;
 use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
-use std::thread::{self, ThreadId};
 
 use crate::shards::Hasher;
 
 enum State<V> {
-    Running { wakers: Vec<Waker> },
+    /// `sleepers`: threads blocked in [`Flight::wait`]; the condvar is signalled only if any,
+    /// since signalling costs a system call even with nobody waiting.
+    Running {
+        wakers: Vec<Waker>,
+        sleepers: usize,
+    },
     Done(V),
     Abandoned,
 }
 
-/// One key being computed.
+/// What waiters of one key block on.
 pub(crate) struct Flight<V> {
     state: Mutex<State<V>>,
     finished: Condvar,
+}
+
+/// A key being computed.
+struct InFlight<V> {
     /// The thread of a synchronous leader, to catch a closure asking for its own key.
-    owner: Option<ThreadId>,
+    owner: Option<ThreadMark>,
+    /// Made by the first waiter.
+    flight: Option<Arc<Flight<V>>>,
+}
+
+/// Names a live thread cheaply: the address of a thread-local (`thread::current()` would cost
+/// two atomic operations on a shared count). A leader's thread outlives its flight, so the
+/// address cannot be reused by another thread while the flight exists.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct ThreadMark(usize);
+
+impl ThreadMark {
+    fn current() -> Self {
+        thread_local!(static MARK: u8 = const { 0 });
+        ThreadMark(MARK.with(|mark| mark as *const u8 as usize))
+    }
 }
 
 #[repr(align(128))]
 struct Padded<T>(T);
 
-type Slot<K, V> = Mutex<HashMap<K, Arc<Flight<V>>, Hasher>>;
+type Slot<K, V> = Mutex<HashMap<K, InFlight<V>, Hasher>>;
 
 pub(crate) struct Flights<K, V> {
     slots: Box<[Padded<Slot<K, V>>]>,
@@ -80,35 +104,42 @@ impl<K: Hash + Eq + Clone, V: Clone> Flights<K, V> {
         recheck: impl FnOnce() -> Option<V>,
     ) -> Result<Join<'_, K, V>, Reentrant> {
         let mut slot = lock(&self.slots[index].0);
-        if let Some(flight) = slot.get(key) {
-            if sync_caller
-                && flight.owner == Some(thread::current().id())
-                && matches!(*lock(&flight.state), State::Running { .. })
-            {
+        if let Some(in_flight) = slot.get_mut(key) {
+            // The entry leaves the map before its leader's closure returns, so an entry owned
+            // by this thread means the closure is asking for its own key.
+            if sync_caller && in_flight.owner == Some(ThreadMark::current()) {
                 return Err(Reentrant);
             }
+            let flight = in_flight.flight.get_or_insert_with(|| {
+                Arc::new(Flight {
+                    state: Mutex::new(State::Running {
+                        wakers: Vec::new(),
+                        sleepers: 0,
+                    }),
+                    finished: Condvar::new(),
+                })
+            });
             return Ok(Join::Follower(Arc::clone(flight)));
         }
         if let Some(value) = recheck() {
             return Ok(Join::Ready(value));
         }
-        let flight = Arc::new(Flight {
-            state: Mutex::new(State::Running { wakers: Vec::new() }),
-            finished: Condvar::new(),
-            owner: sync_caller.then(|| thread::current().id()),
-        });
-        slot.insert(key.clone(), Arc::clone(&flight));
+        let in_flight = InFlight {
+            owner: sync_caller.then(ThreadMark::current),
+            flight: None,
+        };
+        slot.insert(key.clone(), in_flight);
         Ok(Join::Leader(Leader {
             flights: self,
             index,
             key: key.clone(),
-            flight,
             completed: false,
         }))
     }
 
-    fn leave(&self, index: usize, key: &K) {
-        lock(&self.slots[index].0).remove(key);
+    /// Removes the key's entry; returns its flight if anybody waits on it.
+    fn leave(&self, index: usize, key: &K) -> Option<Arc<Flight<V>>> {
+        lock(&self.slots[index].0).remove(key)?.flight
     }
 }
 
@@ -118,31 +149,37 @@ pub(crate) struct Leader<'a, K: Hash + Eq + Clone, V: Clone> {
     flights: &'a Flights<K, V>,
     index: usize,
     key: K,
-    flight: Arc<Flight<V>>,
     completed: bool,
 }
 
 impl<K: Hash + Eq + Clone, V: Clone> Leader<'_, K, V> {
     /// Hands `value` to the waiters. Call after the value is in the cache.
     pub(crate) fn complete(mut self, value: &V) {
-        self.finish(State::Done(value.clone()));
+        self.finish(|| State::Done(value.clone()));
         self.completed = true;
     }
 
-    fn finish(&self, end: State<V>) {
-        let previous = std::mem::replace(&mut *lock(&self.flight.state), end);
-        self.flight.finished.notify_all();
-        if let State::Running { wakers } = previous {
+    fn finish(&self, end: impl FnOnce() -> State<V>) {
+        // Leave the slot first: from now on a caller finds the value in the cache (stored before
+        // `complete`), or leads a new flight if this one was abandoned. Waiters made the flight
+        // under the slot's lock, so after leaving none can appear: none means nobody to tell.
+        let Some(flight) = self.flights.leave(self.index, &self.key) else {
+            return;
+        };
+        let previous = std::mem::replace(&mut *lock(&flight.state), end());
+        if let State::Running { wakers, sleepers } = previous {
+            if sleepers > 0 {
+                flight.finished.notify_all();
+            }
             wakers.into_iter().for_each(Waker::wake);
         }
-        self.flights.leave(self.index, &self.key);
     }
 }
 
 impl<K: Hash + Eq + Clone, V: Clone> Drop for Leader<'_, K, V> {
     fn drop(&mut self) {
         if !self.completed {
-            self.finish(State::Abandoned);
+            self.finish(|| State::Abandoned);
         }
     }
 }
@@ -151,9 +188,14 @@ impl<V: Clone> Flight<V> {
     /// Blocks until the leader finishes: `Some(value)`, or `None` if it gave up.
     pub(crate) fn wait(&self) -> Option<V> {
         let mut state = lock(&self.state);
+        let mut counted = false;
         loop {
-            match &*state {
-                State::Running { .. } => {
+            match &mut *state {
+                State::Running { sleepers, .. } => {
+                    if !counted {
+                        *sleepers += 1;
+                        counted = true;
+                    }
                     state = self.finished.wait(state).unwrap_or_else(|e| e.into_inner());
                 }
                 State::Done(value) => return Some(value.clone()),
@@ -179,7 +221,7 @@ impl<V: Clone> Future for WaitFlight<V> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut state = lock(&self.flight.state);
         match &mut *state {
-            State::Running { wakers } => {
+            State::Running { wakers, .. } => {
                 if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
                     wakers.push(cx.waker().clone());
                 }

@@ -76,12 +76,12 @@ where
         let hooks = self.hooks();
         if self.persistence.is_none() && hooks.saver.is_none() {
             // Non-persistent without a custom saver: nothing to write, nothing is pending.
-            self.changes.store(0, Ordering::Relaxed);
+            self.set_pending(0);
             self.autosync.saved(self.now_ms());
             return Ok(());
         }
         let _saving = self.lock_saves();
-        let covered = self.changes.load(Ordering::Acquire);
+        let covered = self.counters.changes_made();
         let (rows, touched) = on_maps!(self, s, now => s.snapshot_with_journal(now));
         let cleared = self.cleared.swap(false, Ordering::AcqRel);
         let restore = |touched: Vec<K>| {
@@ -93,7 +93,7 @@ where
         if rows.is_empty() && !self.options.save_on_blank {
             // Nothing written: the file is as out of step with memory as before.
             restore(touched);
-            self.changes.fetch_sub(covered, Ordering::AcqRel);
+            self.settle(covered);
             self.autosync.saved(self.now_ms());
             return Ok(());
         }
@@ -121,7 +121,7 @@ where
             }
         }
         // Changes made while we were writing were not in the snapshot: they stay pending.
-        self.changes.fetch_sub(covered, Ordering::AcqRel);
+        self.settle(covered);
         self.autosync.saved(self.now_ms());
         self.counters.saved();
         Ok(())
@@ -251,7 +251,7 @@ where
                 self.replace_contents(source.rows);
                 // Memory now equals storage.
                 self.cleared.store(false, Ordering::Release);
-                self.changes.store(0, Ordering::Release);
+                self.set_pending(0);
             }
             None => {
                 let rows = match self.build(&hooks) {
@@ -265,7 +265,7 @@ where
                 let built = rows.len() as u64;
                 self.replace_contents(rows);
                 // Built contents are not stored yet: count them so that they get saved.
-                self.changes.store(built, Ordering::Release);
+                self.set_pending(built);
             }
         }
         self.counters.loaded();
@@ -352,7 +352,7 @@ where
     }
 
     fn changes_since_save(&self) -> u64 {
-        self.changes.load(Ordering::Acquire)
+        self.pending_changes()
     }
 
     fn is_persistent(&self) -> bool {
@@ -456,7 +456,7 @@ where
     /// assert_eq!(cache.pending_changes(), 0);
     /// ```
     pub fn pending_changes(&self) -> u64 {
-        self.inner.changes.load(Ordering::Acquire)
+        self.inner.pending_changes()
     }
 }
 

@@ -60,6 +60,8 @@ struct Slot {
     hits: AtomicU64,
     misses: AtomicU64,
     inserts: AtomicU64,
+    /// Inserts, removals, clears and invalidations, for autosync (not part of `CacheStats`).
+    changes: AtomicU64,
 }
 
 impl Slot {
@@ -69,6 +71,7 @@ impl Slot {
             Event::Hit => &self.hits,
             Event::Miss => &self.misses,
             Event::Insert => &self.inserts,
+            Event::Change => &self.changes,
         }
     }
 
@@ -97,6 +100,7 @@ enum Event {
     Hit,
     Miss,
     Insert,
+    Change,
 }
 
 impl Counters {
@@ -111,30 +115,44 @@ impl Counters {
     }
 
     #[inline]
-    fn count(&self, event: Event) {
+    fn count(&self, event: Event, n: u64) {
+        // Release: a save that reads a change's count (with Acquire) then locks a shard sees
+        // the change itself, which was made before it was counted.
         match thread_slot().and_then(|i| self.owned.get(i)) {
             Some(slot) => {
                 // This thread is the slot's only writer: no other write can fall in between.
                 let counter = slot.counter(event);
-                counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+                counter.store(counter.load(Ordering::Relaxed) + n, Ordering::Release);
             }
             None => {
-                self.shared.counter(event).fetch_add(1, Ordering::Relaxed);
+                self.shared.counter(event).fetch_add(n, Ordering::Release);
             }
         }
     }
 
+    /// Counts `n` changes (inserts, removals, clears, invalidations).
+    #[inline]
+    pub(crate) fn changed(&self, n: u64) {
+        self.count(Event::Change, n);
+    }
+
+    /// Every change counted so far; saves settle them up to a total (see `CacheInner`).
+    pub(crate) fn changes_made(&self) -> u64 {
+        let sum = |slot: &Slot| slot.changes.load(Ordering::Acquire);
+        sum(&self.shared) + self.owned.iter().map(sum).sum::<u64>()
+    }
+
     #[inline]
     pub(crate) fn hit(&self) {
-        self.count(Event::Hit);
+        self.count(Event::Hit, 1);
     }
     #[inline]
     pub(crate) fn miss(&self) {
-        self.count(Event::Miss);
+        self.count(Event::Miss, 1);
     }
     #[inline]
     pub(crate) fn inserted(&self, evicted: usize) {
-        self.count(Event::Insert);
+        self.count(Event::Insert, 1);
         if evicted > 0 {
             self.evicted(evicted);
         }
