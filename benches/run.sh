@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs the whole benchmark suite in one go (about 10 minutes on 2 cores), CacheMan (Python)
+# included, and writes the results into BENCHMARKS.md and docs/benchmarks.svg.
+#
+#   benches/run.sh            # everything
+#   BENCH_TIME=1 benches/run.sh   # shorter measurements, for a quick look
+#
+# Run it on a quiet machine: only ratios between figures of one run are meaningful.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+out=target/bench-results
+mkdir -p "$out"
+rm -rf target/criterion
+time="${BENCH_TIME:-3}"
+
+{
+  echo "date:    $(date -u +%Y-%m-%dT%H:%MZ)"
+  echo "cpu:     $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores"
+  echo "memory:  $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)"
+  echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min) at start"
+  echo "rustc:   $(rustc -V)"
+  echo "python:  $(python3 -V 2>&1), CacheMan 2.2.0"
+  for crate in cached moka quick_cache criterion postcard; do
+    version=$(awk -v c="$crate" '$0 == "name = \"" c "\"" { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+    echo "crate:   $crate $version"
+  done
+} > "$out/machine.txt"
+cat "$out/machine.txt"
+
+cargo bench -p benches --bench hits --bench misses --bench startup --bench save_load --bench autosync \
+  -- --warm-up-time 1 --measurement-time "$time"
+
+python3 benches/python/cacheman_bench.py --out "$out/cacheman_py.json"
+
+cargo build --release -p benches --bin memory
+for kind in hashmap cacheman cacheman_persistent; do
+  ./target/release/memory "$kind" | tee "$out/memory_$kind.json"
+done
+
+python3 benches/report.py
