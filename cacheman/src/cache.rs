@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 
 use crate::Error;
+use crate::autosync::SaveState;
 use crate::clock::{Clock, unix_millis};
 use crate::flight::{Flights, Join, Leader};
 use crate::hooks::{Contents, Hooks};
@@ -91,6 +92,8 @@ pub(crate) struct CacheInner<K, V> {
     /// Serializes saves, loads and invalidations of this cache, so a save that started before an
     /// invalidation can never write the old contents back after it.
     pub(crate) save_lock: Mutex<()>,
+    /// Save points and the time of the last save.
+    pub(crate) autosync: SaveState,
 }
 
 impl<K, V> CacheInner<K, V>
@@ -134,12 +137,16 @@ where
             Maps::Plain(s) => s.shard_count(),
             Maps::Tracked(s) => s.shard_count(),
         };
+        let autosync = SaveState::new(
+            options.autosync.clone().unwrap_or_default(),
+            unix_millis(clock.now()),
+        );
         CacheInner {
             name: name.to_owned(),
             manager,
             maps,
             flights: Flights::new(shard_count, &hasher),
-            counters: Counters::new(shard_count),
+            counters: Counters::new(),
             hooks: RwLock::new(hooks),
             persistence,
             options,
@@ -148,6 +155,7 @@ where
             changes: AtomicU64::new(0),
             cleared: AtomicBool::new(false),
             save_lock: Mutex::new(()),
+            autosync,
         }
     }
 
@@ -166,18 +174,15 @@ where
     }
 
     /// A lookup that counts a hit or a miss.
+    #[inline]
     fn lookup(&self, key: &K) -> Option<V> {
-        let (found, shard) = on_maps!(self, s, now => {
-            let shard = s.shard_of(key);
-            (s.get_at(shard, key, now), shard)
-        });
-        match found {
+        match on_maps!(self, s, now => s.get(key, now)) {
             Lookup::Hit(value) => {
-                self.counters.hit(shard);
+                self.counters.hit();
                 Some(value)
             }
             Lookup::Miss => {
-                self.counters.miss(shard);
+                self.counters.miss();
                 None
             }
         }
@@ -192,9 +197,8 @@ where
     }
 
     fn store(&self, key: K, value: V) -> Option<V> {
-        let shard = self.shard_of(&key);
         let (previous, evicted) = on_maps!(self, s, now => s.insert(key, value, now));
-        self.counters.inserted(shard, evicted);
+        self.counters.inserted(evicted);
         self.note_changes(1);
         previous
     }
@@ -417,6 +421,7 @@ where
     /// assert_eq!(cache.get_or_insert_with(12, || 12 * 12), 144);
     /// assert_eq!(cache.get_or_insert_with(12, || unreachable!()), 144);
     /// ```
+    #[inline]
     pub fn get_or_insert_with(&self, key: K, compute: impl FnOnce() -> V) -> V {
         match self.get_or_try_insert_with(key, || Ok::<V, std::convert::Infallible>(compute())) {
             Ok(value) => value,
@@ -440,14 +445,23 @@ where
     /// assert!(parse("forty-two").is_err());
     /// assert_eq!(cache.len(), 1);
     /// ```
+    #[inline]
     pub fn get_or_try_insert_with<E>(
         &self,
         key: K,
         compute: impl FnOnce() -> Result<V, E>,
     ) -> Result<V, E> {
-        if let Some(value) = self.inner.lookup(&key) {
-            return Ok(value);
+        // The hit path stays small enough to inline into callers (the `#[cached]` functions).
+        match self.inner.lookup(&key) {
+            Some(value) => Ok(value),
+            None => self.compute_missing(key, compute),
         }
+    }
+
+    /// The miss path of [`get_or_try_insert_with`](Self::get_or_try_insert_with): joins or
+    /// leads the key's single flight.
+    #[inline(never)]
+    fn compute_missing<E>(&self, key: K, compute: impl FnOnce() -> Result<V, E>) -> Result<V, E> {
         let inner = &*self.inner;
         let index = inner.shard_of(&key);
         let outcome = loop {

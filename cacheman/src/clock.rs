@@ -21,6 +21,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub trait Clock: Send + Sync + fmt::Debug + 'static {
     /// The current time.
     fn now(&self) -> SystemTime;
+
+    /// Whether time moves only when a test says so. The background autosync thread leaves
+    /// caches on such a clock alone: the test runs their due saves itself with
+    /// [`CacheManager::run_due_saves`](crate::CacheManager::run_due_saves). Default `false`.
+    fn is_manual(&self) -> bool {
+        false
+    }
 }
 
 /// The real clock of the machine.
@@ -85,6 +92,10 @@ impl Default for ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> SystemTime {
         UNIX_EPOCH + Duration::from_millis(self.millis.load(Ordering::SeqCst))
+    }
+
+    fn is_manual(&self) -> bool {
+        true
     }
 }
 

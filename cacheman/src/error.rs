@@ -194,6 +194,41 @@ pub enum Error {
         source: HookError,
     },
 
+    /// A `#[cached]` function's `depends_on` names a cache that no function declares and the
+    /// manager has not registered.
+    #[error(
+        "cache `{cache}` of manager `{manager}` (declared by `{function}`) depends on \
+         `{dependency}`, which no `#[cached]` function declares and nobody registered{suggestion}; \
+         fix the name, or register `{dependency}` before the first call"
+    )]
+    UnknownDependency {
+        /// The manager of the declaration.
+        manager: String,
+        /// The declared cache.
+        cache: String,
+        /// The function that declared it.
+        function: String,
+        /// The unknown name.
+        dependency: String,
+        /// `"; did you mean `x`?"`, or empty.
+        suggestion: String,
+    },
+
+    /// Two `#[cached]` functions declare the same cache name in one manager.
+    #[error(
+        "cache `{cache}` of manager `{manager}` is declared by more than one function ({}); \
+         give each its own `name = \"...\"` or `manager = \"...\"`",
+        functions.join(", ")
+    )]
+    DuplicateDeclaration {
+        /// The manager.
+        manager: String,
+        /// The cache name declared twice.
+        cache: String,
+        /// The declaring functions, sorted.
+        functions: Vec<String>,
+    },
+
     /// A thread asked for a key that it is itself computing, from inside the computation.
     #[error(
         "re-entrant computation of one key in cache `{cache}`: the closure computing a key asked \

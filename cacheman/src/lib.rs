@@ -35,10 +35,18 @@
 //! the old file or the new one, never a mix. A file that is damaged or was written for other
 //! types is never trusted: loading it is an error (or, at registration, a `log` warning and an
 //! empty cache), and it is left alone until the next save replaces it.
+//!
+//! # Autosync
+//!
+//! Persistent caches save themselves when Redis-style save points are met (by default 1 change
+//! within 900 s, 10 within 300 s, 10,000 within 60 s), from one background thread, and once
+//! more at exit; see the [`autosync`] module.
 
+pub mod autosync;
 mod builder;
 mod cache;
 mod clock;
+mod declarations;
 mod error;
 mod flight;
 mod global;
@@ -51,8 +59,10 @@ mod shards;
 mod stats;
 mod store;
 
+pub use autosync::{AutoSync, flush_all, flush_on_drop};
 pub use builder::CacheBuilder;
 pub use cache::Cache;
+pub use cacheman_macros::cached;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, HookError};
 pub use global::{
@@ -72,7 +82,41 @@ pub mod __fuzz {
     pub use crate::store::fuzz::{KINDS, decode_as, file_for, payload_for};
 }
 
+/// What `#[cached]` expands to refers to these paths; they are not a stable API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::declarations::{Declaration, open_memory, open_persistent};
+    pub use inventory;
+    pub use std::sync::OnceLock;
+
+    /// Fails compilation when a `depends_on` path names a function of another manager.
+    pub const fn assert_same_manager(dependency: &Declaration, manager: &str) {
+        let (a, b) = (dependency.manager.as_bytes(), manager.as_bytes());
+        let mut same = a.len() == b.len();
+        let mut i = 0;
+        while same && i < a.len() {
+            same = a[i] == b[i];
+            i += 1;
+        }
+        if !same {
+            panic!(
+                "`depends_on` names a #[cached] function of another manager; dependency edges \
+                 join caches of one manager: give both functions the same `manager = \"...\"`"
+            );
+        }
+    }
+
+    /// Fixes the output type of an async block, so that `?` inside it knows its error type.
+    pub fn typed_future<T, F: Future<Output = T>>(future: F) -> F {
+        future
+    }
+}
+
 // The README's examples are compiled and run as doctests, so they cannot drift from the API.
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/AUTOSYNC.md")]
+struct AutosyncDoctests;

@@ -29,6 +29,12 @@ pub(crate) trait ErasedCache: Send + Sync + 'static {
     fn rebuild(&self) -> Result<(), Error>;
     fn changes_since_save(&self) -> u64;
     fn is_persistent(&self) -> bool;
+    /// Whether a save writes anything: a file, or a custom saver.
+    fn writes_somewhere(&self) -> bool;
+    fn save_state(&self) -> &crate::autosync::SaveState;
+    /// The cache's clock, in Unix milliseconds.
+    fn now_ms(&self) -> u64;
+    fn on_manual_clock(&self) -> bool;
 }
 
 /// Contents that came from somewhere: rows with their stamps, and the file's epoch.
@@ -71,6 +77,7 @@ where
         if self.persistence.is_none() && hooks.saver.is_none() {
             // Non-persistent without a custom saver: nothing to write, nothing is pending.
             self.changes.store(0, Ordering::Relaxed);
+            self.autosync.saved(self.now_ms());
             return Ok(());
         }
         let _saving = self.lock_saves();
@@ -87,6 +94,7 @@ where
             // Nothing written: the file is as out of step with memory as before.
             restore(touched);
             self.changes.fetch_sub(covered, Ordering::AcqRel);
+            self.autosync.saved(self.now_ms());
             return Ok(());
         }
         let epoch = self.epoch.load(Ordering::Acquire);
@@ -114,6 +122,7 @@ where
         }
         // Changes made while we were writing were not in the snapshot: they stay pending.
         self.changes.fetch_sub(covered, Ordering::AcqRel);
+        self.autosync.saved(self.now_ms());
         self.counters.saved();
         Ok(())
     }
@@ -349,6 +358,22 @@ where
     fn is_persistent(&self) -> bool {
         self.persistence.is_some()
     }
+
+    fn writes_somewhere(&self) -> bool {
+        self.persistence.is_some() || self.hooks().saver.is_some()
+    }
+
+    fn save_state(&self) -> &crate::autosync::SaveState {
+        &self.autosync
+    }
+
+    fn now_ms(&self) -> u64 {
+        CacheInner::now_ms(self)
+    }
+
+    fn on_manual_clock(&self) -> bool {
+        self.clock.is_manual()
+    }
 }
 
 impl<K, V> crate::Cache<K, V>
@@ -452,6 +477,15 @@ mod tests {
         failing: Arc<AtomicBool>,
         errno: i32,
     ) -> CacheInner<u64, String> {
+        cache_with_faulty_disk_on(dir, failing, errno, Arc::new(crate::SystemClock))
+    }
+
+    fn cache_with_faulty_disk_on(
+        dir: &std::path::Path,
+        failing: Arc<AtomicBool>,
+        errno: i32,
+        clock: Arc<dyn crate::Clock>,
+    ) -> CacheInner<u64, String> {
         let identity = Identity::new::<u64, String>(Codec::Postcard, 0, false);
         let store = FileStore::new("c", cache_path(dir, "c"), identity).with_fault(move |so_far| {
             if so_far > 0 && failing.load(Ordering::SeqCst) {
@@ -464,7 +498,7 @@ mod tests {
             "c",
             Weak::new(),
             CacheOptions::new(),
-            Arc::new(crate::SystemClock),
+            clock,
             Hooks::default(),
             Some(Box::new(store)),
         );
@@ -514,5 +548,46 @@ mod tests {
             cache.load_or_build(true).unwrap();
             assert_eq!(cache.snapshot_rows().len(), 2, "errno {errno}");
         }
+    }
+
+    #[test]
+    fn a_failed_automatic_save_keeps_the_old_file_and_retries_after_the_delay() {
+        use crate::autosync::save_if_due;
+        use std::time::Duration;
+
+        let dir = tempfile::tempdir().unwrap();
+        let failing = Arc::new(AtomicBool::new(false));
+        let clock = crate::ManualClock::new();
+        let cache = cache_with_faulty_disk_on(
+            dir.path(),
+            Arc::clone(&failing),
+            28, /* ENOSPC */
+            Arc::new(clock.clone()),
+        );
+        insert(&cache, 1);
+        clock.advance(Duration::from_secs(900));
+        assert!(matches!(save_if_due(&cache), Some(Ok(()))));
+        let path = cache_path(dir.path(), "c");
+        let good_file = std::fs::read(&path).unwrap();
+
+        failing.store(true, Ordering::SeqCst);
+        insert(&cache, 2);
+        clock.advance(Duration::from_secs(900));
+        assert!(matches!(save_if_due(&cache), Some(Err(_))));
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            good_file,
+            "the old file was damaged"
+        );
+        assert_eq!(cache.changes_since_save(), 1);
+        clock.advance(Duration::from_secs(4));
+        assert!(save_if_due(&cache).is_none(), "retried before the delay");
+
+        failing.store(false, Ordering::SeqCst);
+        clock.advance(Duration::from_secs(1));
+        assert!(matches!(save_if_due(&cache), Some(Ok(()))));
+        assert_eq!(cache.changes_since_save(), 0);
+        cache.load_or_build(true).unwrap();
+        assert_eq!(cache.snapshot_rows().len(), 2);
     }
 }

@@ -5,12 +5,13 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::hash::Hash;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::Error;
+use crate::autosync::AutoSync;
 use crate::cache::{Cache, CacheInner};
 use crate::clock::{Clock, SystemClock};
 use crate::graph::DependencyGraph;
@@ -58,6 +59,8 @@ pub(crate) struct ManagerShared {
     declared: RwLock<HashSet<String>>,
     /// The clock of caches whose options name none.
     clock: RwLock<Arc<dyn Clock>>,
+    /// The autosync policy of caches whose options name none.
+    pub(crate) autosync: RwLock<AutoSync>,
 }
 
 /// A registry of named caches whose files live in one directory, and of the dependencies
@@ -103,7 +106,7 @@ impl CacheManager {
     /// assert_eq!(manager.directory(), dir.path().join("tests"));
     /// ```
     pub fn new(name: &str, base_dir: impl Into<PathBuf>) -> CacheManager {
-        CacheManager {
+        let manager = CacheManager {
             shared: Arc::new(ManagerShared {
                 name: name.to_owned(),
                 dir: base_dir.into().join(name),
@@ -111,8 +114,12 @@ impl CacheManager {
                 graph: RwLock::new(DependencyGraph::default()),
                 declared: RwLock::new(HashSet::new()),
                 clock: RwLock::new(Arc::new(SystemClock)),
+                autosync: RwLock::new(AutoSync::default()),
             }),
-        }
+        };
+        // Every cache a `#[cached]` function declares for this manager is known from the start.
+        crate::declarations::apply(&manager);
+        manager
     }
 
     /// The manager's name.
@@ -301,7 +308,7 @@ impl CacheManager {
     fn register_erased<K, V>(
         &self,
         name: &str,
-        options: CacheOptions,
+        mut options: CacheOptions,
         hooks: Hooks<K, V>,
         persistence: Option<Box<dyn Persistence<K, V>>>,
     ) -> Result<Cache<K, V>, Error>
@@ -321,6 +328,9 @@ impl CacheManager {
             return Err(self.already_registered(name));
         }
         let clock = options.clock.clone().unwrap_or_else(|| self.clock());
+        if options.autosync.is_none() {
+            options.autosync = Some(self.autosync());
+        }
         let inner = Arc::new(CacheInner::new(
             name,
             Arc::downgrade(&self.shared),
@@ -336,6 +346,11 @@ impl CacheManager {
             return Err(self.already_registered(name));
         }
         caches.insert(name.to_owned(), inner.clone());
+        drop(caches);
+        if inner.autosync.policy().is_enabled() {
+            let watched: Weak<dyn ErasedCache> = Arc::downgrade(&inner) as _;
+            crate::autosync::watch(watched);
+        }
         Ok(Cache { inner })
     }
 
@@ -400,6 +415,11 @@ impl CacheManager {
                 requested_value: std::any::type_name::<V>(),
             }),
         }
+    }
+
+    /// Every registered cache, for a pass over all of them outside the registry lock.
+    pub(crate) fn registered_caches(&self) -> Vec<Arc<dyn ErasedCache>> {
+        read(&self.shared.caches).values().cloned().collect()
     }
 
     pub(crate) fn erased(&self, name: &str) -> Result<Arc<dyn ErasedCache>, Error> {
@@ -483,7 +503,6 @@ impl CacheManager {
 
     /// Records that a cache of this name exists in the program even though it is not registered
     /// yet, so that invalidation finds its file.
-    #[allow(dead_code)] // used by `#[cached]` declarations
     pub(crate) fn declare_cache_name(&self, name: &str) {
         write(&self.shared.declared).insert(name.to_owned());
     }

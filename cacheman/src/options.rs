@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::autosync::AutoSync;
 use crate::clock::Clock;
 use crate::store::Codec;
 
@@ -47,6 +48,8 @@ pub struct CacheOptions {
     pub(crate) fn_fingerprint: u64,
     /// `None`: the manager's clock.
     pub(crate) clock: Option<Arc<dyn Clock>>,
+    /// `None`: the manager's autosync.
+    pub(crate) autosync: Option<AutoSync>,
 }
 
 impl Default for CacheOptions {
@@ -59,6 +62,7 @@ impl Default for CacheOptions {
             save_on_blank: true,
             fn_fingerprint: 0,
             clock: None,
+            autosync: None,
         }
     }
 }
@@ -119,6 +123,26 @@ impl CacheOptions {
     /// [`CacheManager::set_clock`](crate::CacheManager::set_clock)).
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// When the cache saves itself (default: the manager's, see
+    /// [`CacheManager::set_autosync`](crate::CacheManager::set_autosync)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cacheman::{AutoSync, CacheManager, CacheOptions};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let manager = CacheManager::new("docs", dir.path());
+    /// let eager = AutoSync::disabled().save_point(Duration::from_secs(1), 1);
+    /// let cache = manager
+    ///     .register_custom_cache::<u8, u8>("eager", CacheOptions::new().autosync(eager))
+    ///     .unwrap();
+    /// # drop(cache);
+    /// ```
+    pub fn autosync(mut self, autosync: AutoSync) -> Self {
+        self.autosync = Some(autosync);
         self
     }
 

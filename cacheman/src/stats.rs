@@ -1,7 +1,8 @@
-//! Counters of what a cache did. Hit, miss and insert counters are striped by shard, so threads
-//! working on different shards never write to the same cache line.
+//! Counters of what a cache did. Hits, misses and inserts are counted in per-thread slots, so the
+//! hit path does no locked read-modify-write and threads never write to the same cache line.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 /// What a cache did since it was registered: a snapshot of its counters.
 ///
@@ -51,65 +52,91 @@ impl CacheStats {
     }
 }
 
+/// Counters of one thread (or of every thread without a slot of its own), on a cache line of
+/// their own so two threads never write to the same line.
 #[repr(align(128))]
 #[derive(Default)]
-struct Cell(AtomicU64);
-
-/// A counter split into cells, one per shard.
-struct Striped {
-    cells: Box<[Cell]>,
+struct Slot {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    inserts: AtomicU64,
 }
 
-impl Striped {
-    fn new(cells: usize) -> Self {
-        Striped {
-            cells: (0..cells).map(|_| Cell::default()).collect(),
+impl Slot {
+    #[inline]
+    fn counter(&self, event: Event) -> &AtomicU64 {
+        match event {
+            Event::Hit => &self.hits,
+            Event::Miss => &self.misses,
+            Event::Insert => &self.inserts,
         }
     }
 
-    fn add(&self, cell: usize, n: u64) {
-        self.cells[cell & (self.cells.len() - 1)]
-            .0
-            .fetch_add(n, Ordering::Relaxed);
-    }
-
-    fn sum(&self) -> u64 {
-        self.cells.iter().map(|c| c.0.load(Ordering::Relaxed)).sum()
+    fn sum_into(&self, stats: &mut CacheStats) {
+        stats.hits += self.hits.load(Ordering::Relaxed);
+        stats.misses += self.misses.load(Ordering::Relaxed);
+        stats.inserts += self.inserts.load(Ordering::Relaxed);
     }
 }
 
+/// The counters of a cache. Hits, misses and inserts are counted per thread: a thread owns one
+/// slot (see [`thread_slot`]) and is its only writer, so counting is a plain load and store with
+/// no locked read-modify-write on the hit path; threads beyond the owned slots share `shared`,
+/// with atomic adds.
 pub(crate) struct Counters {
-    hits: Striped,
-    misses: Striped,
-    inserts: Striped,
+    owned: Box<[Slot]>,
+    shared: Slot,
     evictions: AtomicU64,
     loads: AtomicU64,
     saves: AtomicU64,
 }
 
+/// Which counter of a [`Slot`] to bump.
+#[derive(Clone, Copy)]
+enum Event {
+    Hit,
+    Miss,
+    Insert,
+}
+
 impl Counters {
-    /// `stripes` must be a power of two (the shard count is).
-    pub(crate) fn new(stripes: usize) -> Self {
+    pub(crate) fn new() -> Self {
         Counters {
-            hits: Striped::new(stripes),
-            misses: Striped::new(stripes),
-            inserts: Striped::new(stripes),
+            owned: (0..owned_slots()).map(|_| Slot::default()).collect(),
+            shared: Slot::default(),
             evictions: AtomicU64::new(0),
             loads: AtomicU64::new(0),
             saves: AtomicU64::new(0),
         }
     }
 
-    pub(crate) fn hit(&self, shard: usize) {
-        self.hits.add(shard, 1);
+    #[inline]
+    fn count(&self, event: Event) {
+        match thread_slot().and_then(|i| self.owned.get(i)) {
+            Some(slot) => {
+                // This thread is the slot's only writer: no other write can fall in between.
+                let counter = slot.counter(event);
+                counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            }
+            None => {
+                self.shared.counter(event).fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
-    pub(crate) fn miss(&self, shard: usize) {
-        self.misses.add(shard, 1);
+
+    #[inline]
+    pub(crate) fn hit(&self) {
+        self.count(Event::Hit);
     }
-    pub(crate) fn inserted(&self, shard: usize, evicted: usize) {
-        self.inserts.add(shard, 1);
+    #[inline]
+    pub(crate) fn miss(&self) {
+        self.count(Event::Miss);
+    }
+    #[inline]
+    pub(crate) fn inserted(&self, evicted: usize) {
+        self.count(Event::Insert);
         if evicted > 0 {
-            self.evictions.fetch_add(evicted as u64, Ordering::Relaxed);
+            self.evicted(evicted);
         }
     }
     pub(crate) fn evicted(&self, n: usize) {
@@ -123,13 +150,115 @@ impl Counters {
     }
 
     pub(crate) fn snapshot(&self) -> CacheStats {
-        CacheStats {
-            hits: self.hits.sum(),
-            misses: self.misses.sum(),
-            inserts: self.inserts.sum(),
+        let mut stats = CacheStats {
             evictions: self.evictions.load(Ordering::Relaxed),
             loads: self.loads.load(Ordering::Relaxed),
             saves: self.saves.load(Ordering::Relaxed),
+            ..CacheStats::default()
+        };
+        self.shared.sum_into(&mut stats);
+        for slot in &self.owned {
+            slot.sum_into(&mut stats);
         }
+        stats
+    }
+}
+
+/// How many threads at once own a slot in every cache's counters: a few per core, since threads
+/// beyond the cores mostly wait anyway.
+fn owned_slots() -> usize {
+    static SLOTS: OnceLock<usize> = OnceLock::new();
+    *SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
+        (cores * 4).clamp(8, 64)
+    })
+}
+
+/// Slot indices not owned by a live thread. A thread takes the lowest free one and gives it back
+/// when it exits, so programs that start many short-lived threads do not run out. The mutex also
+/// orders the exited thread's last counts before the next owner's first.
+static FREE_SLOTS: Mutex<FreeSlots> = Mutex::new(FreeSlots {
+    next: 0,
+    returned: Vec::new(),
+});
+
+struct FreeSlots {
+    next: usize,
+    returned: Vec<usize>,
+}
+
+/// A thread's ownership of a slot index, returned when the thread exits.
+struct SlotLease(usize);
+
+impl SlotLease {
+    fn take() -> Self {
+        let mut free = FREE_SLOTS.lock().unwrap_or_else(|e| e.into_inner());
+        // Lowest first, so live threads stay within the owned slots where they can.
+        let index = match free.returned.iter().enumerate().min_by_key(|(_, i)| **i) {
+            Some((at, _)) => free.returned.swap_remove(at),
+            None => {
+                free.next += 1;
+                free.next - 1
+            }
+        };
+        SlotLease(index)
+    }
+}
+
+impl Drop for SlotLease {
+    fn drop(&mut self) {
+        let mut free = FREE_SLOTS.lock().unwrap_or_else(|e| e.into_inner());
+        free.returned.push(self.0);
+    }
+}
+
+thread_local! {
+    static LEASE: SlotLease = SlotLease::take();
+}
+
+/// This thread's slot index, or `None` while its thread-locals are being torn down.
+#[inline]
+fn thread_slot() -> Option<usize> {
+    LEASE.try_with(|lease| lease.0).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_from_many_threads_add_up() {
+        let counters = Counters::new();
+        // More threads than owned slots, several rounds, so slots are shared, returned and reused.
+        for _ in 0..3 {
+            std::thread::scope(|s| {
+                for _ in 0..owned_slots() + 4 {
+                    s.spawn(|| {
+                        for _ in 0..1000 {
+                            counters.hit();
+                        }
+                        counters.miss();
+                        counters.inserted(2);
+                    });
+                }
+            });
+        }
+        let threads = 3 * (owned_slots() as u64 + 4);
+        let stats = counters.snapshot();
+        assert_eq!(stats.hits, threads * 1000);
+        assert_eq!(stats.misses, threads);
+        assert_eq!(stats.inserts, threads);
+        assert_eq!(stats.evictions, threads * 2);
+    }
+
+    #[test]
+    fn exited_threads_give_their_slot_back() {
+        // Without reuse, 500 threads one after another would take indices up to 500 and more.
+        let highest = (0..500)
+            .map(|_| std::thread::spawn(thread_slot).join().unwrap().unwrap())
+            .max()
+            .unwrap();
+        // Other tests run threads at the same time, so allow some, but far fewer than 500.
+        assert!(highest < 200, "slot indices are not reused: {highest}");
     }
 }

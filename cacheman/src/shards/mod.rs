@@ -1,15 +1,20 @@
-//! The in-memory map behind a cache: a fixed number of shards, each a `RwLock<HashMap>`, so that
-//! hits only take a shared lock on one shard and misses on different keys rarely meet.
+//! The in-memory map behind a cache: a fixed number of shards, each a `RwLock` around a hash
+//! table, so that hits only take a shared lock on one shard and misses on different keys rarely
+//! meet. A key is hashed once: the high bits of its hash pick the shard, the same hash finds the
+//! entry in the shard's table.
 //!
 //! Entries carry a `Meta`: `()` for plain caches (no cost at all) or [`Tracked`] for caches
 //! with a time-to-live or a capacity, which need an insertion time and a recency order.
 
 mod sync;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::hash::{BuildHasher, Hash};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
+
+use hashbrown::HashTable;
+use hashbrown::hash_table::Entry as Slot;
 
 /// The hasher of every cache map: fast, and seeded per process so keys cannot be chosen to
 /// collide (unlike a fixed-seed hasher).
@@ -62,19 +67,31 @@ impl Meta for Tracked {
     }
 }
 
-struct Entry<V, M> {
+struct Entry<K, V, M> {
+    key: K,
     value: V,
     meta: M,
 }
 
 struct Shard<K, V, M> {
-    map: HashMap<K, Entry<V, M>, Hasher>,
+    table: HashTable<Entry<K, V, M>>,
     /// Keys inserted or removed since the contents were last in step with the file, for the
-    /// merge with other processes' saves (see `sync.rs`). `None` when not tracked.
-    journal: Option<HashSet<K, Hasher>>,
+    /// merge with other processes' saves (see `sync.rs`). `None` when not tracked. Behind its
+    /// own lock so that a save can drain it under the shard's read lock: lookups go on while a
+    /// save copies the shard.
+    journal: Option<Mutex<HashSet<K, Hasher>>>,
     /// Recency order of bounded caches: tick → key. Empty for unbounded caches.
     order: BTreeMap<u64, K>,
     next_tick: u64,
+}
+
+impl<K, V, M> Shard<K, V, M> {
+    /// The journal, for the holder of the shard's write lock (which needs no second lock).
+    fn journal_mut(&mut self) -> Option<&mut HashSet<K, Hasher>> {
+        // A poisoned journal is a whole set: a panic cannot stop a `HashSet` half-way.
+        let journal = self.journal.as_mut()?;
+        Some(journal.get_mut().unwrap_or_else(|e| e.into_inner()))
+    }
 }
 
 type LockedShard<K, V, M> = Padded<RwLock<Shard<K, V, M>>>;
@@ -123,8 +140,10 @@ where
         let shards = (0..shard_count)
             .map(|_| {
                 Padded(RwLock::new(Shard {
-                    map: HashMap::with_hasher(hasher.clone()),
-                    journal: limits.journal.then(|| HashSet::with_hasher(hasher.clone())),
+                    table: HashTable::new(),
+                    journal: limits
+                        .journal
+                        .then(|| Mutex::new(HashSet::with_hasher(hasher.clone()))),
                     order: BTreeMap::new(),
                     next_tick: 0,
                 }))
@@ -137,11 +156,18 @@ where
         }
     }
 
-    /// Index of the shard holding `key`; the same hash picks the slot in [`crate::flight`].
-    pub(crate) fn shard_of(&self, key: &K) -> usize {
-        // The high bits: the low ones also pick the bucket inside the shard's own map.
-        let hash = self.hasher.hash_one(key);
+    fn hash(&self, key: &K) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    fn index_of(&self, hash: u64) -> usize {
+        // The high bits: the low ones pick the bucket inside the shard's table.
         (hash >> 32) as usize & (self.shards.len() - 1)
+    }
+
+    /// Index of the shard holding `key`; the same index picks the slot in [`crate::flight`].
+    pub(crate) fn shard_of(&self, key: &K) -> usize {
+        self.index_of(self.hash(key))
     }
 
     pub(crate) fn shard_count(&self) -> usize {
@@ -175,17 +201,13 @@ where
         self.limits.shard_capacity.is_some()
     }
 
+    #[inline]
     pub(crate) fn get(&self, key: &K, now_ms: u64) -> Lookup<V> {
-        self.get_at(self.shard_of(key), key, now_ms)
-    }
-
-    /// [`get`](Self::get) in shard `index`, which the caller computed with
-    /// [`shard_of`](Self::shard_of) (to count the lookup in that shard's stripe without hashing
-    /// the key twice).
-    pub(crate) fn get_at(&self, index: usize, key: &K, now_ms: u64) -> Lookup<V> {
+        let hash = self.hash(key);
+        let index = self.index_of(hash);
         if !self.bounded() {
             let shard = self.read(index);
-            return match shard.map.get(key) {
+            return match shard.table.find(hash, |e| e.key == *key) {
                 Some(entry) if self.is_live(&entry.meta, now_ms) => {
                     Lookup::Hit(entry.value.clone())
                 }
@@ -195,7 +217,7 @@ where
         // A hit on a bounded cache moves the key to the front of the recency order.
         let mut guard = self.write(index);
         let shard = &mut *guard;
-        let Some(entry) = shard.map.get_mut(key) else {
+        let Some(entry) = shard.table.find_mut(hash, |e| e.key == *key) else {
             return Lookup::Miss;
         };
         if !self.is_live(&entry.meta, now_ms) {
@@ -215,26 +237,28 @@ where
     }
 
     pub(crate) fn contains_key(&self, key: &K, now_ms: u64) -> bool {
-        let shard = self.read(self.shard_of(key));
+        let hash = self.hash(key);
+        let shard = self.read(self.index_of(hash));
         shard
-            .map
-            .get(key)
+            .table
+            .find(hash, |e| e.key == *key)
             .is_some_and(|entry| self.is_live(&entry.meta, now_ms))
     }
 
     /// Inserts and returns the previous live value, and how many entries were evicted.
     pub(crate) fn insert(&self, key: K, value: V, now_ms: u64) -> (Option<V>, usize) {
-        let index = self.shard_of(&key);
-        let mut shard = self.write(index);
-        if let Some(journal) = &mut shard.journal {
+        let hash = self.hash(&key);
+        let mut shard = self.write(self.index_of(hash));
+        if let Some(journal) = shard.journal_mut() {
             journal.insert(key.clone());
         }
-        self.insert_locked(&mut shard, key, value, now_ms)
+        self.insert_locked(&mut shard, hash, key, value, now_ms)
     }
 
     fn insert_locked(
         &self,
         shard: &mut Shard<K, V, M>,
+        hash: u64,
         key: K,
         value: V,
         now_ms: u64,
@@ -244,46 +268,64 @@ where
         if self.bounded() {
             shard.order.insert(tick, key.clone());
         }
-        let entry = Entry {
-            value,
-            meta: M::stamped(now_ms, tick),
-        };
-        let previous = shard.map.insert(key, entry);
-        let previous = previous.and_then(|old| {
-            if let Some(t) = old.meta.tick() {
-                shard.order.remove(&t);
+        let meta = M::stamped(now_ms, tick);
+        let rehash = |e: &Entry<K, V, M>| self.hash(&e.key);
+        let previous = match shard.table.entry(hash, |e| e.key == key, rehash) {
+            Slot::Occupied(mut slot) => {
+                let old = std::mem::replace(slot.get_mut(), Entry { key, value, meta });
+                if let Some(t) = old.meta.tick() {
+                    shard.order.remove(&t);
+                }
+                self.is_live(&old.meta, now_ms).then_some(old.value)
             }
-            self.is_live(&old.meta, now_ms).then_some(old.value)
-        });
+            Slot::Vacant(slot) => {
+                slot.insert(Entry { key, value, meta });
+                None
+            }
+        };
         let mut evicted = 0;
         if let Some(capacity) = self.limits.shard_capacity {
-            while shard.map.len() > capacity {
+            while shard.table.len() > capacity {
                 let Some((_, oldest)) = shard.order.pop_first() else {
                     break;
                 };
-                shard.map.remove(&oldest);
+                let hash = self.hash(&oldest);
+                if let Ok(slot) = shard.table.find_entry(hash, |e| e.key == oldest) {
+                    slot.remove();
+                }
                 evicted += 1;
             }
         }
         (previous, evicted)
     }
 
-    pub(crate) fn remove(&self, key: &K, now_ms: u64) -> Option<V> {
-        let index = self.shard_of(key);
-        let mut shard = self.write(index);
-        let removed = shard.map.remove(key)?;
-        if let Some(journal) = &mut shard.journal {
-            journal.insert(key.clone());
-        }
+    /// Removes `key` from a locked shard's table and recency order.
+    fn take_locked(&self, shard: &mut Shard<K, V, M>, key: &K) -> Option<Entry<K, V, M>> {
+        let slot = shard
+            .table
+            .find_entry(self.hash(key), |e| e.key == *key)
+            .ok()?;
+        let (removed, _) = slot.remove();
         if let Some(t) = removed.meta.tick() {
             shard.order.remove(&t);
+        }
+        Some(removed)
+    }
+
+    pub(crate) fn remove(&self, key: &K, now_ms: u64) -> Option<V> {
+        let mut shard = self.write(self.shard_of(key));
+        let removed = self.take_locked(&mut shard, key)?;
+        if let Some(journal) = shard.journal_mut() {
+            journal.insert(key.clone());
         }
         self.is_live(&removed.meta, now_ms).then_some(removed.value)
     }
 
     /// Entries held, counting expired ones that were not yet dropped.
     pub(crate) fn len(&self) -> usize {
-        (0..self.shards.len()).map(|i| self.read(i).map.len()).sum()
+        (0..self.shards.len())
+            .map(|i| self.read(i).table.len())
+            .sum()
     }
 
     /// Empties every shard; returns how many entries were dropped.
@@ -291,11 +333,11 @@ where
         let mut dropped = 0;
         for i in 0..self.shards.len() {
             let mut shard = self.write(i);
-            dropped += shard.map.len();
-            shard.map.clear();
+            dropped += shard.table.len();
+            shard.table.clear();
             shard.order.clear();
             // A clear replaces the whole contents; the caller records that, not each key.
-            if let Some(journal) = &mut shard.journal {
+            if let Some(journal) = shard.journal_mut() {
                 journal.clear();
             }
         }
@@ -310,10 +352,10 @@ where
             let shard = self.read(i);
             rows.extend(
                 shard
-                    .map
+                    .table
                     .iter()
-                    .filter(|(_, e)| self.is_live(&e.meta, now_ms))
-                    .map(|(k, e)| (k.clone(), e.value.clone(), e.meta.stamp_ms())),
+                    .filter(|e| self.is_live(&e.meta, now_ms))
+                    .map(|e| (e.key.clone(), e.value.clone(), e.meta.stamp_ms())),
             );
         }
         rows
@@ -326,10 +368,10 @@ where
             let shard = self.read(i);
             keys.extend(
                 shard
-                    .map
+                    .table
                     .iter()
-                    .filter(|(_, e)| self.is_live(&e.meta, now_ms))
-                    .map(|(k, _)| k.clone()),
+                    .filter(|e| self.is_live(&e.meta, now_ms))
+                    .map(|e| e.key.clone()),
             );
         }
         keys
@@ -339,24 +381,26 @@ where
     /// "now"). Returns how many entries were dropped by capacity.
     pub(crate) fn replace_all(&self, rows: Vec<(K, V, u64)>, now_ms: u64) -> usize {
         let count = self.shards.len();
-        let mut buckets: Vec<Vec<(K, V, u64)>> = (0..count).map(|_| Vec::new()).collect();
-        for row in rows {
-            let index = self.shard_of(&row.0);
-            buckets[index].push(row);
+        let mut buckets: Vec<Vec<(u64, K, V, u64)>> = (0..count).map(|_| Vec::new()).collect();
+        for (key, value, stamp) in rows {
+            let hash = self.hash(&key);
+            buckets[self.index_of(hash)].push((hash, key, value, stamp));
         }
         let mut evicted = 0;
         for (i, bucket) in buckets.into_iter().enumerate() {
             let mut shard = self.write(i);
-            shard.map.clear();
+            shard.table.clear();
             shard.order.clear();
             // Memory now equals what was loaded: nothing is changed relative to it.
-            if let Some(journal) = &mut shard.journal {
+            if let Some(journal) = shard.journal_mut() {
                 journal.clear();
             }
-            shard.map.reserve(bucket.len());
-            for (key, value, stamp) in bucket {
+            shard
+                .table
+                .reserve(bucket.len(), |e| self.hasher.hash_one(&e.key));
+            for (hash, key, value, stamp) in bucket {
                 let stamp = if stamp == 0 { now_ms } else { stamp };
-                evicted += self.insert_locked(&mut shard, key, value, stamp).1;
+                evicted += self.insert_locked(&mut shard, hash, key, value, stamp).1;
             }
         }
         evicted
@@ -427,8 +471,8 @@ mod tests {
     #[test]
     fn plain_entries_cost_nothing_extra() {
         assert_eq!(
-            std::mem::size_of::<Entry<u64, ()>>(),
-            std::mem::size_of::<u64>()
+            std::mem::size_of::<Entry<u64, u64, ()>>(),
+            std::mem::size_of::<(u64, u64)>()
         );
     }
 }

@@ -13,20 +13,22 @@ where
     M: Meta,
 {
     /// The live entries and the journaled keys, drained. Each shard is copied and drained under
-    /// its write lock, so a change lands either in this snapshot and journal or in the next.
+    /// its read lock, which keeps out every change (changes take the write lock), so a change
+    /// lands either in this snapshot and journal or in the next; lookups go on meanwhile.
     pub(crate) fn snapshot_with_journal(&self, now_ms: u64) -> (Vec<(K, V, u64)>, Vec<K>) {
         let mut rows = Vec::with_capacity(self.len());
         let mut touched = Vec::new();
         for i in 0..self.shards.len() {
-            let mut shard = self.write(i);
+            let shard = self.read(i);
             rows.extend(
                 shard
-                    .map
+                    .table
                     .iter()
-                    .filter(|(_, e)| self.is_live(&e.meta, now_ms))
-                    .map(|(k, e)| (k.clone(), e.value.clone(), e.meta.stamp_ms())),
+                    .filter(|e| self.is_live(&e.meta, now_ms))
+                    .map(|e| (e.key.clone(), e.value.clone(), e.meta.stamp_ms())),
             );
-            if let Some(journal) = &mut shard.journal {
+            if let Some(journal) = &shard.journal {
+                let mut journal = journal.lock().unwrap_or_else(|e| e.into_inner());
                 touched.extend(journal.drain());
             }
         }
@@ -37,7 +39,7 @@ where
     pub(crate) fn restore_journal(&self, keys: Vec<K>) {
         for key in keys {
             let index = self.shard_of(&key);
-            if let Some(journal) = &mut self.write(index).journal {
+            if let Some(journal) = self.write(index).journal_mut() {
                 journal.insert(key);
             }
         }
@@ -47,27 +49,22 @@ where
     /// keys changed here since the snapshot (they are newer, and the next save carries them).
     /// Returns how many entries capacity evicted.
     pub(crate) fn adopt(&self, rows: Vec<(K, V, u64)>, gone: Vec<K>, now_ms: u64) -> usize {
-        let changed_here = |journal: &Option<std::collections::HashSet<K, super::Hasher>>,
-                            key: &K| {
-            journal.as_ref().is_some_and(|j| j.contains(key))
+        let changed_here = |shard: &mut super::Shard<K, V, M>, key: &K| {
+            shard.journal_mut().is_some_and(|j| j.contains(key))
         };
         let mut evicted = 0;
         for (key, value, stamp) in rows {
-            let index = self.shard_of(&key);
-            let mut shard = self.write(index);
-            if !changed_here(&shard.journal, &key) {
+            let hash = self.hash(&key);
+            let mut shard = self.write(self.index_of(hash));
+            if !changed_here(&mut shard, &key) {
                 let stamp = if stamp == 0 { now_ms } else { stamp };
-                evicted += self.insert_locked(&mut shard, key, value, stamp).1;
+                evicted += self.insert_locked(&mut shard, hash, key, value, stamp).1;
             }
         }
         for key in gone {
-            let index = self.shard_of(&key);
-            let mut shard = self.write(index);
-            if !changed_here(&shard.journal, &key)
-                && let Some(entry) = shard.map.remove(&key)
-                && let Some(tick) = entry.meta.tick()
-            {
-                shard.order.remove(&tick);
+            let mut shard = self.write(self.shard_of(&key));
+            if !changed_here(&mut shard, &key) {
+                self.take_locked(&mut shard, &key);
             }
         }
         evicted

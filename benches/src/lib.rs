@@ -1,0 +1,1 @@
+//! Criterion benchmarks of cacheman live in `benches/`; this crate has no code of its own.

@@ -1,0 +1,251 @@
+//! Code generation: the cached function, its `_cache()` handle, its `_uncached` body and the
+//! hidden declaration that `depends_on = path` resolves to.
+
+use proc_macro2::TokenStream;
+use quote::{ToTokens, format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{AttrStyle, Attribute, FnArg, ItemFn, Signature};
+
+use crate::check::{self, Mode, Plan};
+use crate::parse::{self, Args};
+
+/// Expands `#[cached(attr)] item`. On any error the function is emitted unchanged beside the
+/// errors, so the user sees them and not a cascade of "cannot find function" at call sites.
+pub(crate) fn cached(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let mut func: ItemFn = match syn::parse2(item.clone()) {
+        Ok(func) => func,
+        Err(_) => {
+            let err = syn::Error::new_spanned(
+                &item,
+                "#[cached] goes on a function (`fn`, `async fn`, or a method in an `impl` block)",
+            )
+            .to_compile_error();
+            return quote!(#err #item);
+        }
+    };
+    // Inner attributes of the body apply to the whole function: move them out of the body.
+    for attr in &mut func.attrs {
+        attr.style = AttrStyle::Outer;
+    }
+    let (args, parse_errors) = parse::parse_args(attr);
+    let checked = check::check(&args, &func);
+    match (parse_errors, checked) {
+        (None, Ok(plan)) => expand(&args, &plan, &func),
+        (Some(mut err), Err(more)) => {
+            err.combine(more);
+            fallback(err, &func)
+        }
+        (Some(err), Ok(_)) | (None, Err(err)) => fallback(err, &func),
+    }
+}
+
+fn fallback(err: syn::Error, func: &ItemFn) -> TokenStream {
+    let err = err.to_compile_error();
+    quote!(#err #func)
+}
+
+fn expand(args: &Args, plan: &Plan, func: &ItemFn) -> TokenStream {
+    let vis = &func.vis;
+    let ident = &func.sig.ident;
+    let cache_fn = format_ident!("{}_cache", ident);
+    let uncached_fn = format_ident!("{}_uncached", ident);
+    let decl_const = format_ident!("__cacheman_decl_{}", ident);
+    let (key_type, value_type, return_type) = (&plan.key_type, &plan.value_type, &plan.return_type);
+    let key_expr = &plan.key_expr;
+    let block = &func.block;
+    let attrs = &func.attrs;
+    let lint_attrs: Vec<&Attribute> = func.attrs.iter().filter(|a| is_carried(a)).collect();
+
+    let persistent = args.persistent.as_ref().is_none_or(|b| b.value);
+    let decl = declaration(args, plan, func, persistent);
+    let open = if persistent {
+        quote!(open_persistent)
+    } else {
+        quote!(open_memory)
+    };
+    // A `OnceLock` rather than a `LazyLock`: if opening panics (a failed declaration check),
+    // the next call tries again and panics with the same message, not "poisoned".
+    let statics = quote! {
+        static __CACHEMAN_CACHE: ::cacheman::__private::OnceLock<
+            ::cacheman::Cache<#key_type, #value_type>,
+        > = ::cacheman::__private::OnceLock::new();
+        const __CACHEMAN_DECL: ::cacheman::__private::Declaration = #decl;
+        let __cacheman_cache = __CACHEMAN_CACHE.get_or_init(|| {
+            ::cacheman::__private::#open::<#key_type, #value_type>(&__CACHEMAN_DECL)
+        });
+    };
+
+    let rebinds = plan.args.iter().filter_map(|arg| {
+        let pat = arg.rebind.as_ref()?;
+        let binding = &arg.binding;
+        Some(quote!(let #pat = #binding;))
+    });
+    let body = quote!({ #(#rebinds)* #block });
+    let is_async = func.sig.asyncness.is_some();
+    let call = match (plan.mode, is_async) {
+        (Mode::Plain, false) => quote! {
+            __cacheman_cache.get_or_insert_with(__cacheman_key, move || -> #return_type #body)
+        },
+        (Mode::Result, false) => quote! {
+            __cacheman_cache.get_or_try_insert_with(__cacheman_key, move || -> #return_type #body)
+        },
+        (Mode::Option, false) => quote! {
+            let __cacheman_compute = move || -> #return_type #body;
+            __cacheman_cache
+                .get_or_try_insert_with(__cacheman_key, move || {
+                    ::core::option::Option::ok_or(__cacheman_compute(), ())
+                })
+                .ok()
+        },
+        (Mode::Plain, true) => quote! {
+            __cacheman_cache
+                .get_or_insert_with_async(__cacheman_key, move || {
+                    ::cacheman::__private::typed_future::<#return_type, _>(async move #body)
+                })
+                .await
+        },
+        (Mode::Result, true) => quote! {
+            __cacheman_cache
+                .get_or_try_insert_with_async(__cacheman_key, move || {
+                    ::cacheman::__private::typed_future::<#return_type, _>(async move #body)
+                })
+                .await
+        },
+        (Mode::Option, true) => quote! {
+            __cacheman_cache
+                .get_or_try_insert_with_async(__cacheman_key, move || {
+                    let __cacheman_compute =
+                        ::cacheman::__private::typed_future::<#return_type, _>(async move #body);
+                    async move { ::core::option::Option::ok_or(__cacheman_compute.await, ()) }
+                })
+                .await
+                .ok()
+        },
+    };
+
+    let wrapper_sig = wrapper_signature(&func.sig, plan);
+    let mut uncached_sig = func.sig.clone();
+    uncached_sig.ident = uncached_fn.clone();
+
+    // The function path first, so a typo gets rustc's "cannot find" with its suggestion.
+    let dependencies = plan.dependency_decls.iter().map(|dep| {
+        let (function, decl) = (&dep.function, &dep.decl);
+        quote_spanned! {function.span()=>
+            const _: () = {
+                let _ = #function;
+                ::cacheman::__private::assert_same_manager(&#decl, __CACHEMAN_DECL.manager)
+            };
+        }
+    });
+    let cache_doc = format!(
+        " The cache of `{ident}` (cache `{}`): clear, invalidate, save or inspect it.\n\n \
+         Every call returns a handle to the same cache; methods share one cache across \
+         instances.",
+        plan.cache_name
+    );
+    let uncached_doc = format!(" Runs the body of `{ident}` without the cache.");
+
+    quote! {
+        #(#attrs)*
+        #vis #wrapper_sig {
+            #(#dependencies)*
+            #statics
+            let __cacheman_key: #key_type = #key_expr;
+            #call
+        }
+
+        #[doc = #cache_doc]
+        #[allow(dead_code)]
+        #(#lint_attrs)*
+        #vis fn #cache_fn() -> ::cacheman::Cache<#key_type, #value_type> {
+            #statics
+            ::cacheman::__private::inventory::submit! { #decl }
+            ::core::clone::Clone::clone(__cacheman_cache)
+        }
+
+        #[doc = #uncached_doc]
+        #[allow(dead_code)]
+        #(#lint_attrs)*
+        #vis #uncached_sig #block
+
+        #[doc(hidden)]
+        #[allow(dead_code, non_upper_case_globals)]
+        #(#lint_attrs)*
+        #vis const #decl_const: ::cacheman::__private::Declaration = #decl;
+    }
+}
+
+/// The `Declaration` constant of this function.
+fn declaration(args: &Args, plan: &Plan, func: &ItemFn, persistent: bool) -> TokenStream {
+    let cache = &plan.cache_name;
+    let manager = &plan.manager;
+    let deps = &plan.dependency_names;
+    let function = func.sig.ident.to_string();
+    let key_type = plan.key_type.to_token_stream().to_string();
+    let value_type = plan.value_type.to_token_stream().to_string();
+    let fingerprint = fingerprint(args, func);
+    let capacity = match &args.capacity {
+        Some(n) => quote!(::core::option::Option::Some(#n)),
+        None => quote!(::core::option::Option::None),
+    };
+    let ttl = match &args.ttl_secs {
+        Some(n) => quote!(::core::option::Option::Some(#n)),
+        None => quote!(::core::option::Option::None),
+    };
+    quote! {
+        ::cacheman::__private::Declaration {
+            cache: #cache,
+            manager: #manager,
+            depends_on: &[#(#deps),*],
+            function: ::core::concat!(::core::module_path!(), "::", #function),
+            key_type: #key_type,
+            value_type: #value_type,
+            fn_fingerprint: #fingerprint,
+            persistent: #persistent,
+            capacity: #capacity,
+            ttl_secs: #ttl,
+        }
+    }
+}
+
+/// FNV-1a of the signature, the body, and the arguments that change what is cached. Doc
+/// comments and other attributes are left out: editing them keeps the saved entries.
+fn fingerprint(args: &Args, func: &ItemFn) -> u64 {
+    let text = format!(
+        "{}\n{}\n{}",
+        func.sig.to_token_stream(),
+        func.block.to_token_stream(),
+        args.fingerprint_tokens
+    );
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in text.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
+/// The user's signature, with each argument that is not a plain name bound to a generated
+/// one (its pattern is rebound inside the body).
+fn wrapper_signature(sig: &Signature, plan: &Plan) -> Signature {
+    let mut sig = sig.clone();
+    let mut bound = plan.args.iter();
+    for input in &mut sig.inputs {
+        if let FnArg::Typed(pat_type) = input
+            && let Some(arg) = bound.next()
+            && arg.rebind.is_some()
+        {
+            let binding = &arg.binding;
+            *pat_type.pat = syn::parse_quote!(#binding);
+        }
+    }
+    sig
+}
+
+/// Attributes the generated items share with the function: conditional compilation and lint
+/// levels.
+fn is_carried(attr: &Attribute) -> bool {
+    ["cfg", "cfg_attr", "allow", "warn", "deny", "forbid"]
+        .iter()
+        .any(|name| attr.path().is_ident(name))
+}

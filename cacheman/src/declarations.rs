@@ -1,0 +1,308 @@
+//! Caches declared by `#[cached]` functions: collected at startup with `inventory`, applied to
+//! a manager when it is created, and checked (unknown dependencies, duplicate names, cycles).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::Hash;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::graph::DependencyGraph;
+use crate::{Cache, CacheManager, CacheOptions, Error};
+
+/// What one `#[cached]` function declares. Built by the macro as a constant; not a stable API.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Declaration {
+    /// The cache name.
+    pub cache: &'static str,
+    /// The manager name.
+    pub manager: &'static str,
+    /// Names of the caches this one is derived from.
+    pub depends_on: &'static [&'static str],
+    /// `module::path::function`, for messages.
+    pub function: &'static str,
+    /// The key type as written, for messages.
+    pub key_type: &'static str,
+    /// The value type as written, for messages.
+    pub value_type: &'static str,
+    /// Hash of the function's signature and body (and `version`).
+    pub fn_fingerprint: u64,
+    /// Whether the cache is saved to a file.
+    pub persistent: bool,
+    /// Bound on the number of entries.
+    pub capacity: Option<usize>,
+    /// Time-to-live of entries, in seconds.
+    pub ttl_secs: Option<u64>,
+}
+
+inventory::collect!(Declaration);
+
+impl Declaration {
+    fn options(&self) -> CacheOptions {
+        let mut options = CacheOptions::new()
+            .persistent(self.persistent)
+            .fn_fingerprint(self.fn_fingerprint);
+        if let Some(capacity) = self.capacity {
+            options = options.capacity(capacity);
+        }
+        if let Some(secs) = self.ttl_secs {
+            options = options.ttl(Duration::from_secs(secs));
+        }
+        options
+    }
+}
+
+/// Every declaration of manager `manager` in this binary.
+fn declarations_of(manager: &str) -> impl Iterator<Item = &'static Declaration> + '_ {
+    inventory::iter::<Declaration>
+        .into_iter()
+        .filter(move |d| d.manager == manager)
+}
+
+/// Records the declared names and edges of `manager`, so that invalidation finds declared
+/// dependents before their functions are first called. Problems are left for
+/// [`CacheManager::check_declarations`]: an edge that would close a cycle is skipped here.
+pub(crate) fn apply(manager: &CacheManager) {
+    for decl in declarations_of(manager.name()) {
+        manager.declare_cache_name(decl.cache);
+        for dependency in decl.depends_on {
+            // A refused edge (a cycle, a bad name) is reported by `check_declarations`.
+            let _ = manager.register_dependent_cache(dependency, decl.cache);
+        }
+    }
+}
+
+/// One problem found among the declarations of a manager, with the caches it involves.
+struct Problem {
+    involves: Vec<&'static str>,
+    error: Error,
+}
+
+/// Every problem among the declarations of `manager`, in a stable order.
+fn problems(manager: &CacheManager) -> Vec<Problem> {
+    let declared: Vec<&'static Declaration> = declarations_of(manager.name()).collect();
+    let mut problems = Vec::new();
+
+    let mut by_name: BTreeMap<&str, Vec<&Declaration>> = BTreeMap::new();
+    for decl in &declared {
+        by_name.entry(decl.cache).or_default().push(decl);
+    }
+    for (cache, decls) in &by_name {
+        if decls.len() > 1 {
+            let mut functions: Vec<String> = decls.iter().map(|d| d.function.to_owned()).collect();
+            functions.sort();
+            problems.push(Problem {
+                involves: vec![decls[0].cache],
+                error: Error::DuplicateDeclaration {
+                    manager: manager.name().to_owned(),
+                    cache: (*cache).to_owned(),
+                    functions,
+                },
+            });
+        }
+    }
+
+    let registered = manager.cache_names();
+    let mut known: BTreeSet<&str> = by_name.keys().copied().collect();
+    known.extend(registered.iter().map(String::as_str));
+    for decl in &declared {
+        for dependency in decl.depends_on {
+            if !known.contains(dependency) {
+                problems.push(Problem {
+                    involves: vec![decl.cache],
+                    error: Error::UnknownDependency {
+                        manager: manager.name().to_owned(),
+                        cache: decl.cache.to_owned(),
+                        function: decl.function.to_owned(),
+                        dependency: (*dependency).to_owned(),
+                        suggestion: closest(dependency, known.iter().copied())
+                            .map(|s| format!("; did you mean `{s}`?"))
+                            .unwrap_or_default(),
+                    },
+                });
+            }
+        }
+    }
+
+    // Cycles among the declared edges alone, in a graph of their own.
+    let mut graph = DependencyGraph::default();
+    for decl in &declared {
+        for dependency in decl.depends_on {
+            if let Err(path) = graph.add_edge(dependency, decl.cache) {
+                let involves = path
+                    .iter()
+                    .filter_map(|n| by_name.get_key_value(n.as_str()).map(|(k, _)| *k))
+                    .collect();
+                problems.push(Problem {
+                    involves,
+                    error: Error::DependencyCycle {
+                        manager: manager.name().to_owned(),
+                        path,
+                    },
+                });
+            }
+        }
+    }
+    problems
+}
+
+/// The known name closest to `name` by edit distance, if it is close enough to be a typo.
+fn closest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = (name.chars().count() / 3).max(1);
+    known
+        .map(|k| (edit_distance(name, k), k))
+        .filter(|(d, _)| *d <= limit)
+        .min()
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
+}
+
+impl CacheManager {
+    /// Checks the caches that `#[cached]` functions declare for this manager: each
+    /// `depends_on` names a cache that is declared or registered, no two functions declare one
+    /// name, and the declared dependencies have no cycle. Returns the first problem found.
+    ///
+    /// A `#[cached]` function runs the checks that concern its own cache at its first call,
+    /// and panics with the error's message if one fails (its signature cannot return it); call
+    /// this at startup, or in a test, to see every problem as an `Error` instead.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let manager = cacheman::CacheManager::new("docs", dir.path());
+    /// manager.check_declarations().unwrap(); // no `#[cached]` function declares for "docs"
+    /// ```
+    pub fn check_declarations(&self) -> Result<(), Error> {
+        match problems(self).into_iter().next() {
+            Some(problem) => Err(problem.error),
+            None => Ok(()),
+        }
+    }
+
+    /// The names of the caches that `#[cached]` functions declare for this manager, sorted.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let manager = cacheman::CacheManager::new("docs", dir.path());
+    /// assert!(manager.declared_cache_names().is_empty());
+    /// ```
+    pub fn declared_cache_names(&self) -> Vec<String> {
+        let names: BTreeSet<&str> = declarations_of(self.name()).map(|d| d.cache).collect();
+        names.into_iter().map(str::to_owned).collect()
+    }
+
+    /// The first problem that involves the cache `decl` declares.
+    fn check_one(&self, decl: &Declaration) -> Result<(), Error> {
+        match problems(self)
+            .into_iter()
+            .find(|p| p.involves.contains(&decl.cache))
+        {
+            Some(problem) => Err(problem.error),
+            None => Ok(()),
+        }
+    }
+
+    /// The cache of `decl`, registered with its options unless it already is.
+    fn open_declared<K, V>(
+        &self,
+        decl: &Declaration,
+        register: impl Fn(&CacheManager, &str, CacheOptions) -> Result<Cache<K, V>, Error>,
+    ) -> Result<Cache<K, V>, Error>
+    where
+        K: Hash + Eq + Clone + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+    {
+        self.check_one(decl)?;
+        loop {
+            match self.registered_cache(decl.cache) {
+                Err(Error::CacheNotFound { .. }) => {}
+                found => return found,
+            }
+            match register(self, decl.cache, decl.options()) {
+                // Another thread registered it between our look and our registration.
+                Err(Error::AlreadyRegistered { .. }) => continue,
+                registered => return registered,
+            }
+        }
+    }
+}
+
+/// Opens the persistent cache of a `#[cached]` function at its first call.
+///
+/// # Panics
+///
+/// With the error's message, if the declaration fails its checks or the cache cannot be
+/// registered: the function's signature has no room for the error.
+#[doc(hidden)]
+pub fn open_persistent<K, V>(decl: &Declaration) -> Cache<K, V>
+where
+    K: Hash + Eq + Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+    V: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+{
+    let manager = crate::get_cache_manager_named(decl.manager);
+    let opened = manager.open_declared(decl, |m, name, options| {
+        m.register_custom_cache(name, options)
+    });
+    opened.unwrap_or_else(|err| fail(decl, err))
+}
+
+/// Opens the in-memory cache of a `#[cached(persistent = false)]` function at its first call.
+///
+/// # Panics
+///
+/// As [`open_persistent`].
+#[doc(hidden)]
+pub fn open_memory<K, V>(decl: &Declaration) -> Cache<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    let manager = crate::get_cache_manager_named(decl.manager);
+    let opened = manager.open_declared(decl, |m, name, options| {
+        m.register_memory_cache(name, options)
+    });
+    opened.unwrap_or_else(|err| fail(decl, err))
+}
+
+fn fail(decl: &Declaration, err: Error) -> ! {
+    panic!(
+        "#[cached] function `{}` (cache `{}` of manager `{}`, {} -> {}): {err}",
+        decl.function, decl.cache, decl.manager, decl.key_type, decl.value_type
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edit_distance_counts_single_edits() {
+        assert_eq!(edit_distance("root", "root"), 0);
+        assert_eq!(edit_distance("roto", "root"), 2);
+        assert_eq!(edit_distance("rot", "root"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+    }
+
+    #[test]
+    fn closest_suggests_only_near_names() {
+        let known = ["root", "edge", "report"];
+        assert_eq!(closest("rooot", known.iter().copied()), Some("root"));
+        assert_eq!(closest("zzzzzz", known.iter().copied()), None);
+    }
+}

@@ -1,0 +1,30 @@
+//! The second version of `body_v1`: `compute` has another body, `versioned` a new `version`
+//! (the same body). Prints "compute = X, versioned = Y, body runs: R" and saves.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use cacheman::cached;
+
+static RUNS: AtomicU64 = AtomicU64::new(0);
+
+#[cached(name = "compute")]
+fn compute(x: u32) -> u32 {
+    RUNS.fetch_add(1, Ordering::Relaxed);
+    x + 2
+}
+
+#[cached(name = "versioned", version = 2)]
+fn versioned(x: u32) -> u32 {
+    RUNS.fetch_add(1, Ordering::Relaxed);
+    x * 10
+}
+
+fn main() -> Result<(), cacheman::Error> {
+    let (a, b) = (compute(1), versioned(1));
+    cacheman::get_cache_manager().save_all_cache_contents()?;
+    println!(
+        "compute = {a}, versioned = {b}, body runs: {}",
+        RUNS.load(Ordering::Relaxed)
+    );
+    Ok(())
+}

@@ -1,0 +1,10 @@
+use cacheman::cached;
+
+#[cached]
+fn first_word(text: &str) -> &str {
+    text.split(' ').next().unwrap_or("")
+}
+
+fn main() {
+    first_word("a b");
+}
