@@ -1,1 +1,92 @@
-//! Criterion benchmarks of cacheman live in `benches/`; this crate has no code of its own.
+//! What the benchmarks in `benches/` share: the workloads' keys, a private cache directory, and a
+//! runner that times the same work on one or more threads at once.
+//!
+//! Run the whole suite, with the Python CacheMan and the report, through `benches/run.sh`.
+
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+/// Warm keys of the hit workloads.
+pub const HOT_KEYS: u64 = 1_024;
+
+/// The hot keys in a scattered order, so a run of lookups does not walk memory in key order.
+pub fn hot_keys() -> Vec<u64> {
+    // 7919 is odd, so multiplying modulo a power of two is a permutation.
+    (0..HOT_KEYS).map(|k| (k * 7_919) % HOT_KEYS).collect()
+}
+
+/// Points `CACHEMAN_DIR` at a fresh temporary directory, so caches on the default manager (as
+/// `#[cached]` functions use) never touch the user's cache directory. Call first thing in
+/// `main`, before any thread starts; keep the directory alive for the whole run.
+pub fn private_cache_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("a temporary directory for the benchmark's caches");
+    // SAFETY: called before the benchmark starts any thread, so nothing reads the environment.
+    unsafe { std::env::set_var("CACHEMAN_DIR", dir.path()) };
+    dir
+}
+
+/// Runs `work(thread, iters)` on `threads` threads started together, and returns the wall time
+/// until the last one finished (what criterion's `iter_custom` expects).
+pub fn timed_on_threads<F>(threads: usize, iters: u64, work: F) -> Duration
+where
+    F: Fn(usize, u64) + Sync,
+{
+    let start_line = Barrier::new(threads + 1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (start_line, work) = (&start_line, &work);
+                scope.spawn(move || {
+                    start_line.wait();
+                    work(t, iters);
+                })
+            })
+            .collect();
+        start_line.wait();
+        let started = Instant::now();
+        for handle in handles {
+            handle.join().expect("a benchmark thread panicked");
+        }
+        started.elapsed()
+    })
+}
+
+/// The 100-byte value stored under `key` by the save and load workloads (the Python script
+/// stores the same bytes).
+pub fn value_of(key: u64) -> Vec<u8> {
+    key.to_le_bytes()
+        .iter()
+        .copied()
+        .cycle()
+        .take(100)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hot_keys_are_a_permutation() {
+        let mut keys = hot_keys();
+        keys.sort_unstable();
+        assert_eq!(keys, (0..HOT_KEYS).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn every_thread_runs_the_work() {
+        let ran = std::sync::atomic::AtomicU64::new(0);
+        timed_on_threads(3, 5, |_, iters| {
+            ran.fetch_add(iters, std::sync::atomic::Ordering::Relaxed);
+        });
+        assert_eq!(ran.into_inner(), 15);
+    }
+
+    #[test]
+    fn values_are_100_bytes_of_the_key() {
+        let v = value_of(0x0102_0304_0506_0708);
+        assert_eq!(v.len(), 100);
+        assert_eq!(&v[..8], &0x0102_0304_0506_0708u64.to_le_bytes());
+        assert_eq!(&v[96..], &v[..4]);
+    }
+}

@@ -75,12 +75,23 @@ fn expand(args: &Args, plan: &Plan, func: &ItemFn) -> TokenStream {
         });
     };
 
-    let rebinds = plan.args.iter().filter_map(|arg| {
-        let pat = arg.rebind.as_ref()?;
-        let binding = &arg.binding;
-        Some(quote!(let #pat = #binding;))
-    });
-    let body = quote!({ #(#rebinds)* #block });
+    let rebinds: Vec<TokenStream> = plan
+        .args
+        .iter()
+        .filter_map(|arg| {
+            let pat = arg.rebind.as_ref()?;
+            let binding = &arg.binding;
+            Some(quote!(let #pat = #binding;))
+        })
+        .collect();
+    // Braces of our own only when there is something to put before the body: `{ { expr } }`
+    // would trip the `unused_braces` lint on the user's code where spans are not marked as
+    // coming from a macro (functions brought in by `include!`, for one).
+    let body = if rebinds.is_empty() {
+        quote!(#block)
+    } else {
+        quote!({ #(#rebinds)* #block })
+    };
     let is_async = func.sig.asyncness.is_some();
     let call = match (plan.mode, is_async) {
         (Mode::Plain, false) => quote! {
@@ -164,7 +175,8 @@ fn expand(args: &Args, plan: &Plan, func: &ItemFn) -> TokenStream {
         }
 
         #[doc = #uncached_doc]
-        #[allow(dead_code)]
+        // An argument read only by `key = ...` is unused here, and rightly so.
+        #[allow(dead_code, unused_variables)]
         #(#lint_attrs)*
         #vis #uncached_sig #block
 
@@ -184,14 +196,16 @@ fn declaration(args: &Args, plan: &Plan, func: &ItemFn, persistent: bool) -> Tok
     let key_type = plan.key_type.to_token_stream().to_string();
     let value_type = plan.value_type.to_token_stream().to_string();
     let fingerprint = fingerprint(args, func);
-    let capacity = match &args.capacity {
-        Some(n) => quote!(::core::option::Option::Some(#n)),
-        None => quote!(::core::option::Option::None),
-    };
-    let ttl = match &args.ttl_secs {
-        Some(n) => quote!(::core::option::Option::Some(#n)),
-        None => quote!(::core::option::Option::None),
-    };
+    // Unsuffixed, so `capacity = 10u8` still fits the declaration's field types.
+    let optional =
+        |lit: &Option<syn::LitInt>| match lit.as_ref().and_then(|n| n.base10_parse().ok()) {
+            Some(n) => {
+                let n = proc_macro2::Literal::u64_unsuffixed(n);
+                quote!(::core::option::Option::Some(#n))
+            }
+            None => quote!(::core::option::Option::None),
+        };
+    let (capacity, ttl) = (optional(&args.capacity), optional(&args.ttl_secs));
     quote! {
         ::cacheman::__private::Declaration {
             cache: #cache,

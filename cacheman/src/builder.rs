@@ -171,8 +171,9 @@ impl CacheManager {
         V: Clone + Send + Sync + 'static,
     {
         let cache = self.registered_cache::<K, V>(name)?;
-        let mut hooks = cache.inner.hooks.write().unwrap_or_else(|e| e.into_inner());
-        set(&mut hooks);
+        set(&mut cache.inner.hooks.write().unwrap_or_else(|e| e.into_inner()));
+        // A saver gives a memory cache somewhere to save to: autosync starts watching it.
+        crate::autosync::watch_if_saving(cache.inner);
         Ok(())
     }
 

@@ -61,6 +61,12 @@ fn declarations_of(manager: &str) -> impl Iterator<Item = &'static Declaration> 
         .filter(move |d| d.manager == manager)
 }
 
+/// Whether cache `cache` of manager `manager` is declared `persistent = false` (and so has no
+/// file).
+pub(crate) fn declared_in_memory(manager: &str, cache: &str) -> bool {
+    declarations_of(manager).any(|d| d.cache == cache && !d.persistent)
+}
+
 /// Records the declared names and edges of `manager`, so that invalidation finds declared
 /// dependents before their functions are first called. Problems are left for
 /// [`CacheManager::check_declarations`]: an edge that would close a cycle is skipped here.

@@ -62,6 +62,88 @@ mod store;
 pub use autosync::{AutoSync, flush_all, flush_on_drop};
 pub use builder::CacheBuilder;
 pub use cache::Cache;
+/// Caches a function's results in a named, persistent, dependency-aware cache.
+///
+/// ```
+/// use cacheman::cached;
+/// # let dir = tempfile::tempdir().unwrap();
+/// # cacheman::set_cache_manager(cacheman::CacheManager::new("general_cache", dir.path())).unwrap();
+///
+/// #[cached] // cache "fib" of the default manager, saved to <cache dir>/general_cache/fib.cache
+/// fn fib(n: u64) -> u64 {
+///     if n < 2 { n } else { fib(n - 1) + fib(n - 2) }
+/// }
+///
+/// assert_eq!(fib(90), 2_880_067_194_370_816_120); // each n computed once
+/// assert_eq!(fib_cache().len(), 91);
+/// fib_cache().save().unwrap();
+/// ```
+///
+/// The body runs only on a miss; concurrent callers of one key wait for a single run, and
+/// recursion goes through the cache. The arguments form the key, as a tuple of owned values
+/// (`&str` → `String`, `&[T]` → `Vec<T>`, `&T` → `T::Owned`); values are returned by clone, so
+/// return an `Arc<T>` for big values.
+///
+/// # Arguments
+///
+/// | argument | default | example |
+/// |---|---|---|
+/// | `name = "..."` | the function's name | `#[cached(name = "root")]` |
+/// | `manager = "..."` | [`DEFAULT_MANAGER`] | `#[cached(manager = "reports")]` |
+/// | `depends_on = ...` | none | `depends_on = "root"`, `depends_on = [raw, "edge"]` |
+/// | `persistent = bool` | `true` | `#[cached(persistent = false)]` (values need no serde) |
+/// | `capacity = N` | unbounded | `#[cached(capacity = 10_000)]` (least recently used out) |
+/// | `ttl_secs = N` | no expiry | `#[cached(ttl_secs = 3600)]` |
+/// | `result` | off | cache only the `Ok` values of a `Result<T, E>` |
+/// | `option` | off | cache only the `Some` values of an `Option<T>` |
+/// | `key = <expr>` | every argument | `key = id`, `key = (self.id, n)` |
+/// | `key_type = <type>` | from the signature | `key = format!("{a}/{b}"), key_type = String` |
+/// | `version = N` | 0 | `#[cached(version = 2)]`: start afresh by hand |
+///
+/// A `depends_on` string names a cache, checked when the manager is first used; a path names
+/// another `#[cached]` function and is checked by the compiler. Invalidating a cache clears
+/// every cache declared to depend on it, even one whose function was never called.
+///
+/// # What it generates
+///
+/// Beside the function itself (same signature, visibility, attributes and docs):
+/// `<fn>_cache()`, a [`Cache`] handle to clear, invalidate, save or inspect the cache;
+/// `<fn>_uncached(...)`, the original body without the cache; and a hidden
+/// `__cacheman_decl_<fn>` constant that `depends_on = <fn>` refers to.
+///
+/// ```
+/// use cacheman::cached;
+///
+/// struct Pricing {
+///     rate: u64,
+/// }
+///
+/// impl Pricing {
+///     // `self` is not part of the key: every `Pricing` shares this cache.
+///     #[cached(persistent = false, result)]
+///     fn quote(&self, sku: &str) -> Result<u64, String> {
+///         if sku.is_empty() { Err("no sku".into()) } else { Ok(sku.len() as u64 * self.rate) }
+///     }
+/// }
+///
+/// let pricing = Pricing { rate: 3 };
+/// assert_eq!(pricing.quote("abc"), Ok(9));
+/// assert!(pricing.quote("").is_err()); // errors are not cached
+/// assert_eq!(Pricing::quote_cache().keys(), vec![("abc".to_owned(),)]);
+/// assert_eq!(Pricing::quote_uncached(&pricing, "ab"), Ok(6));
+/// ```
+///
+/// `async fn` works the same way, with no async runtime needed by cacheman.
+///
+/// # Errors
+///
+/// Mistakes in the attribute, generic functions and `impl Trait` arguments are compile errors
+/// that show the fix. Problems among the declarations (an unknown `depends_on` name, two
+/// functions declaring one name, a cycle) are found when the manager is first used: the
+/// function panics with the [`Error`]'s message at its first call, since its signature has no
+/// room for it, and [`CacheManager::check_declarations`] returns them as errors, for a startup
+/// check or a test. The function's tokens (signature and body) and `version` are hashed into
+/// the cache file's function fingerprint, so entries saved by an older body are not served.
 pub use cacheman_macros::cached;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, HookError};

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::hash::Hash;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -347,10 +347,7 @@ impl CacheManager {
         }
         caches.insert(name.to_owned(), inner.clone());
         drop(caches);
-        if inner.autosync.policy().is_enabled() {
-            let watched: Weak<dyn ErasedCache> = Arc::downgrade(&inner) as _;
-            crate::autosync::watch(watched);
-        }
+        crate::autosync::watch_if_saving(inner.clone());
         Ok(Cache { inner })
     }
 
@@ -552,6 +549,9 @@ impl CacheManager {
 
     /// Invalidates the default file of a cache that is not registered in this process.
     fn invalidate_unregistered_file(&self, name: &str) -> Result<(), Error> {
+        if crate::declarations::declared_in_memory(self.name(), name) {
+            return Ok(()); // a `persistent = false` cache has no file to invalidate
+        }
         let path = self.cache_file_path(name)?;
         let now_ms = crate::clock::unix_millis(self.clock().now());
         crate::store::write_invalidation_marker(name, &path, now_ms)

@@ -153,14 +153,22 @@ fn report(id: u32, label: &str) -> String {
     format!("{label}: {}", processed(id))
 }
 
+#[cached(manager = "graph", depends_on = raw, persistent = false)]
+fn scratch(id: u32) -> u64 {
+    raw(id) + 1
+}
+
 #[test]
 fn declared_dependencies_are_known_before_any_call() {
     let (dir, manager) = install("graph");
     assert_eq!(
         manager.declared_cache_names(),
-        vec!["edge", "report", "root"]
+        vec!["edge", "report", "root", "scratch"]
     );
-    assert_eq!(manager.dependents_of("root"), vec!["edge", "report"]);
+    assert_eq!(
+        manager.dependents_of("root"),
+        vec!["edge", "report", "scratch"]
+    );
     manager.check_declarations().unwrap();
 
     // A previous run left entries for `edge` on disk; this run never calls `processed`.

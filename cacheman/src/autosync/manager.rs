@@ -1,8 +1,6 @@
 //! A manager's side of autosync: the default policy of its caches, and running their due
 //! saves by hand (what the background thread does, for tests on a manual clock).
 
-use std::sync::Arc;
-
 use super::{AutoSync, save_if_due};
 use crate::CacheManager;
 
@@ -88,7 +86,6 @@ impl CacheManager {
                 Some(Err(_)) => report.failed.push(cache.name().to_owned()),
                 None => {}
             }
-            drop::<Arc<_>>(cache);
         }
         report
     }

@@ -18,7 +18,7 @@
 //! cache.insert("a".into(), 1);
 //! ```
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::lifecycle::ErasedCache;
@@ -31,7 +31,7 @@ mod ticker;
 
 pub use exit::{FlushGuard, flush_all, flush_on_drop};
 pub use manager::DueSaves;
-pub(crate) use ticker::watch;
+pub(crate) use ticker::watch_if_saving;
 pub use ticker::{set_tick_interval, tick_interval};
 
 /// How long a cache waits after a failed automatic save before the next try (Redis waits
@@ -230,6 +230,8 @@ pub(crate) struct SaveState {
     last_save_ms: AtomicU64,
     /// 0 while the last automatic save (if any) succeeded.
     failed_at_ms: AtomicU64,
+    /// On the background thread's list already.
+    watched: AtomicBool,
 }
 
 impl SaveState {
@@ -239,7 +241,13 @@ impl SaveState {
             policy,
             last_save_ms: AtomicU64::new(now_ms),
             failed_at_ms: AtomicU64::new(0),
+            watched: AtomicBool::new(false),
         }
+    }
+
+    /// `true` the first time only.
+    pub(crate) fn mark_watched(&self) -> bool {
+        !self.watched.swap(true, Ordering::AcqRel)
     }
 
     pub(crate) fn policy(&self) -> &AutoSync {

@@ -19,8 +19,17 @@ fn watched() -> MutexGuard<'static, Vec<Weak<dyn ErasedCache>>> {
     WATCHED.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Watches `cache` if it autosyncs and a save would write something (a file, or a saver
+/// hook), once per cache.
+pub(crate) fn watch_if_saving(cache: Arc<dyn ErasedCache>) {
+    let state = cache.save_state();
+    if state.policy().is_enabled() && cache.writes_somewhere() && state.mark_watched() {
+        watch(Arc::downgrade(&cache));
+    }
+}
+
 /// Starts watching `cache`; the first call starts the thread and installs the exit flush.
-pub(crate) fn watch(cache: Weak<dyn ErasedCache>) {
+fn watch(cache: Weak<dyn ErasedCache>) {
     {
         let mut watched = watched();
         watched.retain(|c| c.strong_count() > 0);
@@ -73,11 +82,57 @@ pub fn tick_interval() -> Duration {
 /// after the thread's current wait. Save points are rarely finer than seconds, so the default
 /// of 1 s rarely needs changing.
 ///
-/// ```no_run
+/// ```
 /// use std::time::Duration;
 /// cacheman::autosync::set_tick_interval(Duration::from_millis(200));
+/// assert_eq!(cacheman::autosync::tick_interval(), Duration::from_millis(200));
 /// ```
 pub fn set_tick_interval(interval: Duration) {
     let millis = u64::try_from(interval.as_millis()).unwrap_or(u64::MAX);
     TICK_MILLIS.store(millis.max(10), Ordering::Relaxed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{AutoSync, CacheManager, CacheOptions, Contents};
+
+    fn is_watched(cache: &crate::Cache<u8, u8>) -> bool {
+        let target: Arc<dyn ErasedCache> = cache.inner.clone();
+        live_caches().iter().any(|c| Arc::ptr_eq(c, &target))
+    }
+
+    #[test]
+    fn only_caches_that_autosync_and_write_somewhere_are_watched() {
+        let dir = tempfile::tempdir().unwrap();
+        let manager = CacheManager::new("m", dir.path());
+        let file = manager.register_cache::<u8, u8>("file").unwrap();
+        let off = manager
+            .register_custom_cache::<u8, u8>(
+                "off",
+                CacheOptions::new().autosync(AutoSync::disabled()),
+            )
+            .unwrap();
+        let memory = manager
+            .register_memory_cache::<u8, u8>("memory", CacheOptions::new())
+            .unwrap();
+        assert!(is_watched(&file));
+        assert!(!is_watched(&off));
+        assert!(!is_watched(&memory));
+
+        // A saver gives the memory cache somewhere to save to.
+        manager
+            .register_saver("memory", |_: &str, _: &Contents<u8, u8>| Ok(()))
+            .unwrap();
+        manager
+            .register_saver("memory", |_: &str, _: &Contents<u8, u8>| Ok(()))
+            .unwrap();
+        assert!(is_watched(&memory));
+        let target: Arc<dyn ErasedCache> = memory.inner.clone();
+        let entries = live_caches()
+            .iter()
+            .filter(|c| Arc::ptr_eq(c, &target))
+            .count();
+        assert_eq!(entries, 1, "watched twice");
+    }
 }

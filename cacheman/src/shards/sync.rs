@@ -2,6 +2,7 @@
 //! changed since the last sync is taken together with the snapshot, and what other processes
 //! saved is adopted only for keys this process did not change since.
 
+use std::collections::HashSet;
 use std::hash::Hash;
 
 use super::{Meta, Shards};
@@ -29,7 +30,10 @@ where
             );
             if let Some(journal) = &shard.journal {
                 let mut journal = journal.lock().unwrap_or_else(|e| e.into_inner());
-                touched.extend(journal.drain());
+                // Taken, not drained: a drained set keeps its capacity, as much memory as the
+                // largest batch of changes ever made between two saves.
+                let empty = HashSet::with_hasher(self.hasher.clone());
+                touched.extend(std::mem::replace(&mut *journal, empty));
             }
         }
         (rows, touched)

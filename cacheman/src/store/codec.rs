@@ -46,11 +46,19 @@ impl Codec {
         }
     }
 
-    pub(crate) fn encode<R: Serialize>(self, rows: &[R]) -> Result<Vec<u8>, String> {
+    /// Encodes `rows` into a buffer that starts with room for `expected` bytes (the size of the
+    /// last save is a good guess): a large payload then grows without copying itself over and
+    /// over.
+    pub(crate) fn encode<R: Serialize>(
+        self,
+        rows: &[R],
+        expected: usize,
+    ) -> Result<Vec<u8>, String> {
+        let out = Vec::with_capacity(expected);
         match self {
-            Codec::Postcard => Postcard::encode(rows),
-            Codec::Json => Json::encode(rows),
-            Codec::Csv => Csv::encode(rows),
+            Codec::Postcard => Postcard::encode(rows, out),
+            Codec::Json => Json::encode(rows, out),
+            Codec::Csv => Csv::encode(rows, out),
         }
     }
 
@@ -67,7 +75,7 @@ impl Codec {
 /// them as hostile: errors, never panics, and no allocation beyond what the bytes justify.
 trait Encoding {
     const NAME: &'static str;
-    fn encode<R: Serialize>(rows: &[R]) -> Result<Vec<u8>, String>;
+    fn encode<R: Serialize>(rows: &[R], out: Vec<u8>) -> Result<Vec<u8>, String>;
     fn decode<R: DeserializeOwned>(bytes: &[u8]) -> Result<Vec<R>, String>;
 }
 
@@ -76,8 +84,8 @@ struct Postcard;
 impl Encoding for Postcard {
     const NAME: &'static str = "postcard";
 
-    fn encode<R: Serialize>(rows: &[R]) -> Result<Vec<u8>, String> {
-        postcard::to_stdvec(rows).map_err(|e| e.to_string())
+    fn encode<R: Serialize>(rows: &[R], out: Vec<u8>) -> Result<Vec<u8>, String> {
+        postcard::to_extend(rows, out).map_err(|e| e.to_string())
     }
 
     fn decode<R: DeserializeOwned>(bytes: &[u8]) -> Result<Vec<R>, String> {
@@ -147,8 +155,9 @@ struct Json;
 impl Encoding for Json {
     const NAME: &'static str = "JSON";
 
-    fn encode<R: Serialize>(rows: &[R]) -> Result<Vec<u8>, String> {
-        serde_json::to_vec(rows).map_err(|e| e.to_string())
+    fn encode<R: Serialize>(rows: &[R], mut out: Vec<u8>) -> Result<Vec<u8>, String> {
+        serde_json::to_writer(&mut out, rows).map_err(|e| e.to_string())?;
+        Ok(out)
     }
 
     fn decode<R: DeserializeOwned>(bytes: &[u8]) -> Result<Vec<R>, String> {
@@ -161,10 +170,10 @@ struct Csv;
 impl Encoding for Csv {
     const NAME: &'static str = "CSV";
 
-    fn encode<R: Serialize>(rows: &[R]) -> Result<Vec<u8>, String> {
+    fn encode<R: Serialize>(rows: &[R], out: Vec<u8>) -> Result<Vec<u8>, String> {
         let mut writer = csv::WriterBuilder::new()
             .has_headers(false)
-            .from_writer(Vec::new());
+            .from_writer(out);
         for row in rows {
             writer.serialize(row).map_err(|e| e.to_string())?;
         }
@@ -191,7 +200,7 @@ mod tests {
     fn every_codec_round_trips_flat_rows() {
         let rows = vec![(1u64, "one".to_string()), (2, "two, with a comma".into())];
         for codec in ALL {
-            let bytes = codec.encode(&rows).unwrap();
+            let bytes = codec.encode(&rows, 0).unwrap();
             let back: Vec<(u64, String)> = codec.decode(&bytes).unwrap();
             assert_eq!(back, rows, "{codec:?}");
         }

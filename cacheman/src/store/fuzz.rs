@@ -64,7 +64,7 @@ pub fn payload_for(kind: u8, rows: &[(u64, String)]) -> Vec<u8> {
 }
 
 fn encode<R: Serialize>(codec: Codec, rows: &[R]) -> Vec<u8> {
-    codec.encode(rows).unwrap_or_default()
+    codec.encode(rows, 0).unwrap_or_default()
 }
 
 fn identity_of(kind: u8) -> Identity {

@@ -39,6 +39,11 @@ pub(crate) struct FileStamp {
 }
 
 impl FileStamp {
+    /// The file's size in bytes.
+    pub(crate) fn len(&self) -> u64 {
+        self.len
+    }
+
     pub(crate) fn of(meta: &Metadata) -> Self {
         #[cfg(unix)]
         let inode = {

@@ -271,11 +271,14 @@ where
     /// Encodes and atomically writes `rows`; the caller holds the save lock.
     fn write(&self, rows: &[(K, V, u64)], epoch: u64) -> Result<(), Error> {
         let codec = self.identity.codec;
+        // Room for as much as the file held last time, and a little more for growth.
+        let expected = self.seen().map_or(0, |stamp| stamp.len() as usize);
+        let expected = expected.saturating_add(expected / 8).min(1 << 30);
         let payload = if self.identity.stamped {
-            codec.encode(rows)
+            codec.encode(rows, expected)
         } else {
             let pairs: Vec<(&K, &V)> = rows.iter().map(|(k, v, _)| (k, v)).collect();
-            codec.encode(&pairs)
+            codec.encode(&pairs, expected)
         }
         .map_err(|message| self.codec_error("encode", message))?;
         let header = Header {

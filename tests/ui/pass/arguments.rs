@@ -37,4 +37,14 @@ fn main() {
     assert_eq!(nothing(), 7);
     assert_eq!(nothing_cache().keys(), vec![()]);
     unit(1);
+    let mut buffer = vec![1];
+    assert_eq!(appended(&mut buffer, 2), 2);
+    assert_eq!(appended(&mut vec![1], 2), 2, "keyed on the buffer's contents");
+    assert_eq!(buffer, vec![1, 2]);
+}
+
+#[cached(persistent = false)]
+fn appended(buffer: &mut Vec<u8>, byte: u8) -> usize {
+    buffer.push(byte);
+    buffer.len()
 }

@@ -7,7 +7,7 @@ use cacheman::cached;
     name = "tuned",
     manager = "pass_options",
     persistent = false,
-    capacity = 100,
+    capacity = 100u16,
     ttl_secs = 3600,
     version = 2
 )]
@@ -31,6 +31,10 @@ fn joined(a: u32, b: u32) -> u32 {
 }
 
 fn main() {
+    // Persistent caches are saved at exit: keep them in a temporary directory.
+    let dir = tempfile::tempdir().unwrap();
+    let manager = cacheman::CacheManager::new("pass_options", dir.path());
+    cacheman::set_cache_manager(manager).unwrap();
     assert_eq!(tuned(1), 2);
     assert_eq!(tuned_cache().name(), "tuned");
     assert_eq!(by_id(3, true), 3);
