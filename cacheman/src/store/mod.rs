@@ -251,7 +251,8 @@ where
             // key and value types (a changed struct keeps its name, and so its fingerprint).
             self.reject(Rejection::Incompatible(format!(
                 "key or value types of another serialized layout ({} could not decode it: \
-                 {message}); if a stored type changed, change the cache's fn_fingerprint too",
+                 {message}); if a stored type changed, change the cache's fn_fingerprint \
+                 (`version` in #[cached]) too",
                 codec.name()
             )))
         })?;
