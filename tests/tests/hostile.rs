@@ -1,7 +1,7 @@
 //! Damaged and hostile cache files: bit flips, truncations, extensions, headers with huge
 //! count and length fields (with their checksums forged), files of other types and random
 //! bytes. Opening one never panics: the cache starts empty with a logged warning, and
-//! `reload` returns an error naming the cache.
+//! `reload` returns an error naming the cache and its file.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -112,11 +112,9 @@ fn open(bytes: &[u8], codec: Codec) -> Opened {
             assert!(warned_about(&name), "{name}: no warning at registration");
             let message = err.to_string();
             assert!(message.contains(&format!("`{name}`")), "{message}");
+            assert!(message.contains(&path.display().to_string()), "{message}");
             assert!(
-                matches!(
-                    err,
-                    Error::Corrupt { .. } | Error::Incompatible { .. } | Error::Codec { .. }
-                ),
+                matches!(err, Error::Corrupt { .. } | Error::Incompatible { .. }),
                 "{name}: unexpected kind of error: {err:?}"
             );
             untouched(&path, bytes);

@@ -246,7 +246,16 @@ where
                 .decode::<(K, V)>(payload)
                 .map(|pairs| pairs.into_iter().map(|(k, v)| (k, v, 0)).collect())
         }
-        .map_err(|message| self.codec_error("decode", message))?;
+        .map_err(|message| {
+            // The checksum matched, so the file is whole: what it holds is not this build's
+            // key and value types (a changed struct keeps its name, and so its fingerprint).
+            self.reject(Rejection::Incompatible(format!(
+                "key or value types of another serialized layout ({} could not decode it: \
+                 {message}); if a stored type changed, change the cache's fn_fingerprint \
+                 (`version` in #[cached]) too",
+                codec.name()
+            )))
+        })?;
         if rows.len() as u64 != header.entries {
             return Err(self.reject(Rejection::Corrupt(format!(
                 "header counts {} entries but the payload holds {}",
