@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, RwLock, Weak};
 use crate::Error;
 use crate::autosync::SaveState;
 use crate::clock::{Clock, unix_millis};
-use crate::flight::{Flights, Join, Leader};
+use crate::flight::{Begin, Reentrant};
 use crate::hooks::{Contents, Hooks};
 use crate::manager::ManagerShared;
 use crate::options::CacheOptions;
@@ -76,7 +76,6 @@ pub(crate) struct CacheInner<K, V> {
     pub(crate) name: String,
     pub(crate) manager: Weak<ManagerShared>,
     pub(crate) maps: Maps<K, V>,
-    flights: Flights<K, V>,
     pub(crate) counters: Counters,
     pub(crate) hooks: RwLock<Hooks<K, V>>,
     pub(crate) persistence: Option<Box<dyn Persistence<K, V>>>,
@@ -136,10 +135,6 @@ where
             };
             Maps::Tracked(Shards::new(shard_count, hasher.clone(), limits))
         };
-        let shard_count = match &maps {
-            Maps::Plain(s) => s.shard_count(),
-            Maps::Tracked(s) => s.shard_count(),
-        };
         let autosync = SaveState::new(
             options.autosync.clone().unwrap_or_default(),
             unix_millis(clock.now()),
@@ -148,7 +143,6 @@ where
             name: name.to_owned(),
             manager,
             maps,
-            flights: Flights::new(shard_count, &hasher),
             counters: Counters::new(),
             hooks: RwLock::new(hooks),
             persistence,
@@ -190,10 +184,6 @@ where
         self.settled.store(made - pending as i64, Ordering::Release);
     }
 
-    fn shard_of(&self, key: &K) -> usize {
-        on_maps!(self, s, _now => s.shard_of(key))
-    }
-
     /// A lookup that counts a hit or a miss.
     #[inline]
     fn lookup(&self, key: &K) -> Option<V> {
@@ -209,14 +199,6 @@ where
         }
     }
 
-    /// A lookup that counts nothing (for rechecks).
-    fn peek(&self, key: &K) -> Option<V> {
-        match on_maps!(self, s, now => s.get(key, now)) {
-            Lookup::Hit(value) => Some(value),
-            Lookup::Miss => None,
-        }
-    }
-
     fn store(&self, key: K, value: V) -> Option<V> {
         let (previous, evicted) = on_maps!(self, s, now => s.insert(key, value, now));
         self.counters.inserted(evicted);
@@ -224,11 +206,34 @@ where
         previous
     }
 
-    /// Stores a computed value unless the cache was invalidated while it was being computed: a
-    /// value derived from data that was since invalidated must not outlive the invalidation.
-    fn store_computed(&self, key: K, value: &V, epoch_before: u64) {
-        if self.epoch.load(Ordering::Acquire) == epoch_before {
-            self.store(key, value.clone());
+    /// The guard of a caller that leads the computation of `key`.
+    fn leader(&self, key: K) -> Leader<'_, K, V> {
+        Leader {
+            inner: self,
+            key: Some(key),
+            epoch: self.epoch.load(Ordering::Acquire),
+        }
+    }
+
+    /// Starts a miss: the value if it appeared meanwhile, a flight to wait on, or the lead.
+    fn begin_miss(&self, key: &K, sync_caller: bool) -> Result<Begin<V>, Reentrant> {
+        on_maps!(self, s, now => s.begin_miss(key, now, sync_caller))
+    }
+
+    /// Ends a miss: stores a computed value, unless the cache was invalidated while it was
+    /// being computed (a value derived from data that was since invalidated must not outlive
+    /// the invalidation), and hands the outcome to the waiters.
+    fn finish_miss(&self, key: K, value: Option<&V>, epoch_before: u64) {
+        let current = self.epoch.load(Ordering::Acquire) == epoch_before;
+        let store = value.filter(|_| current).cloned();
+        let stored = store.is_some();
+        let (in_flight, evicted) = on_maps!(self, s, now => s.finish_miss(key, store, now));
+        if stored {
+            self.counters.inserted(evicted);
+            self.note_changes(1);
+        }
+        if let Some(in_flight) = in_flight {
+            in_flight.land(value);
         }
     }
 
@@ -237,9 +242,52 @@ where
     }
 }
 
-enum Outcome<'a, K: Hash + Eq + Clone, V: Clone> {
+enum Outcome<'a, K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
     Found(V),
     Lead(Leader<'a, K, V>),
+}
+
+/// The caller computing a missing key. Dropping it without [`complete`](Leader::complete) (the
+/// closure panicked, or an async leader was cancelled) abandons the flight: waiters go back and
+/// try again.
+struct Leader<'a, K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    inner: &'a CacheInner<K, V>,
+    /// Taken by `complete` or `drop`.
+    key: Option<K>,
+    /// The cache's epoch when the computation started.
+    epoch: u64,
+}
+
+impl<K, V> Leader<'_, K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    fn complete(mut self, value: &V) {
+        if let Some(key) = self.key.take() {
+            self.inner.finish_miss(key, Some(value), self.epoch);
+        }
+    }
+}
+
+impl<K, V> Drop for Leader<'_, K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            self.inner.finish_miss(key, None, self.epoch);
+        }
+    }
 }
 
 impl<K, V> Cache<K, V>
@@ -484,16 +532,15 @@ where
     #[inline(never)]
     fn compute_missing<E>(&self, key: K, compute: impl FnOnce() -> Result<V, E>) -> Result<V, E> {
         let inner = &*self.inner;
-        let index = inner.shard_of(&key);
         let outcome = loop {
-            match inner.flights.join(index, &key, true, || inner.peek(&key)) {
-                Ok(Join::Ready(value)) => break Outcome::Found(value),
-                Ok(Join::Follower(flight)) => match flight.wait() {
+            match inner.begin_miss(&key, true) {
+                Ok(Begin::Ready(value)) => break Outcome::Found(value),
+                Ok(Begin::Follow(flight)) => match flight.wait() {
                     Some(value) => break Outcome::Found(value),
                     None => continue, // the leader gave up; try again
                 },
-                Ok(Join::Leader(leader)) => break Outcome::Lead(leader),
-                Err(_) => panic!(
+                Ok(Begin::Lead) => break Outcome::Lead(inner.leader(key)),
+                Err(Reentrant) => panic!(
                     "{}",
                     Error::Reentrant {
                         cache: inner.name.clone()
@@ -504,9 +551,7 @@ where
         match outcome {
             Outcome::Found(value) => Ok(value),
             Outcome::Lead(leader) => {
-                let epoch = inner.epoch.load(Ordering::Acquire);
                 let value = compute()?;
-                inner.store_computed(key, &value, epoch);
                 leader.complete(&value);
                 Ok(value)
             }
@@ -576,18 +621,16 @@ where
             return Ok(value);
         }
         let inner = &*self.inner;
-        let index = inner.shard_of(&key);
         let outcome = loop {
-            let joined = inner.flights.join(index, &key, false, || inner.peek(&key));
-            match joined {
-                Ok(Join::Ready(value)) => break Outcome::Found(value),
-                Ok(Join::Follower(flight)) => match flight.wait_async().await {
+            match inner.begin_miss(&key, false) {
+                Ok(Begin::Ready(value)) => break Outcome::Found(value),
+                Ok(Begin::Follow(flight)) => match flight.wait_async().await {
                     Some(value) => break Outcome::Found(value),
                     None => continue,
                 },
-                Ok(Join::Leader(leader)) => break Outcome::Lead(leader),
+                Ok(Begin::Lead) => break Outcome::Lead(inner.leader(key)),
                 // Not reachable: async callers skip the re-entrancy check.
-                Err(_) => panic!(
+                Err(Reentrant) => panic!(
                     "{}",
                     Error::Reentrant {
                         cache: inner.name.clone()
@@ -598,9 +641,7 @@ where
         match outcome {
             Outcome::Found(value) => Ok(value),
             Outcome::Lead(leader) => {
-                let epoch = inner.epoch.load(Ordering::Acquire);
                 let value = compute().await?;
-                inner.store_computed(key, &value, epoch);
                 leader.complete(&value);
                 Ok(value)
             }

@@ -14,6 +14,8 @@ use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use hashbrown::HashTable;
+
+use crate::flight::{Begin, InFlight, Reentrant};
 use hashbrown::hash_table::Entry as Slot;
 
 /// The hasher of every cache map: fast, and seeded per process so keys cannot be chosen to
@@ -83,6 +85,8 @@ struct Shard<K, V, M> {
     /// Recency order of bounded caches: tick → key. Empty for unbounded caches.
     order: BTreeMap<u64, K>,
     next_tick: u64,
+    /// Keys of this shard being computed by a miss (see `flight.rs`), with their key's hash.
+    flights: HashTable<(u64, K, InFlight<V>)>,
 }
 
 impl<K, V, M> Shard<K, V, M> {
@@ -146,6 +150,7 @@ where
                         .then(|| Mutex::new(HashSet::with_hasher(hasher.clone()))),
                     order: BTreeMap::new(),
                     next_tick: 0,
+                    flights: HashTable::new(),
                 }))
             })
             .collect();
@@ -165,13 +170,9 @@ where
         (hash >> 32) as usize & (self.shards.len() - 1)
     }
 
-    /// Index of the shard holding `key`; the same index picks the slot in [`crate::flight`].
-    pub(crate) fn shard_of(&self, key: &K) -> usize {
+    /// Index of the shard holding `key`.
+    fn shard_of(&self, key: &K) -> usize {
         self.index_of(self.hash(key))
-    }
-
-    pub(crate) fn shard_count(&self) -> usize {
-        self.shards.len()
     }
 
     fn read(&self, index: usize) -> RwLockReadGuard<'_, Shard<K, V, M>> {
@@ -319,6 +320,58 @@ where
             journal.insert(key.clone());
         }
         self.is_live(&removed.meta, now_ms).then_some(removed.value)
+    }
+
+    /// The first step of a miss, under the shard's write lock: the value if it appeared since
+    /// the caller looked, else the flight of whoever computes it, else the caller leads.
+    pub(crate) fn begin_miss(
+        &self,
+        key: &K,
+        now_ms: u64,
+        sync_caller: bool,
+    ) -> Result<Begin<V>, Reentrant> {
+        let hash = self.hash(key);
+        let mut guard = self.write(self.index_of(hash));
+        let shard = &mut *guard;
+        if let Some(entry) = shard.table.find(hash, |e| e.key == *key)
+            && self.is_live(&entry.meta, now_ms)
+        {
+            return Ok(Begin::Ready(entry.value.clone()));
+        }
+        if let Some((_, _, in_flight)) = shard.flights.find_mut(hash, |f| f.1 == *key) {
+            return in_flight.follow(sync_caller).map(Begin::Follow);
+        }
+        let in_flight = InFlight::new(sync_caller);
+        shard
+            .flights
+            .insert_unique(hash, (hash, key.clone(), in_flight), |f| f.0);
+        Ok(Begin::Lead)
+    }
+
+    /// The last step of a miss: ends the key's flight and, with `Some(value)`, stores the
+    /// value, both under one write lock. Returns the flight, for the caller to tell its waiters
+    /// outside the lock, and how many entries were evicted.
+    pub(crate) fn finish_miss(
+        &self,
+        key: K,
+        value: Option<V>,
+        now_ms: u64,
+    ) -> (Option<InFlight<V>>, usize) {
+        let hash = self.hash(&key);
+        let mut guard = self.write(self.index_of(hash));
+        let shard = &mut *guard;
+        let in_flight = match shard.flights.find_entry(hash, |f| f.1 == key) {
+            Ok(found) => Some(found.remove().0.2),
+            Err(_) => None,
+        };
+        let mut evicted = 0;
+        if let Some(value) = value {
+            if let Some(journal) = shard.journal_mut() {
+                journal.insert(key.clone());
+            }
+            evicted = self.insert_locked(shard, hash, key, value, now_ms).1;
+        }
+        (in_flight, evicted)
     }
 
     /// Entries held, counting expired ones that were not yet dropped.
