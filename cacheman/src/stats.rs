@@ -1,6 +1,7 @@
 //! Counters of what a cache did. Hits, misses and inserts are counted in per-thread slots, so the
 //! hit path does no locked read-modify-write and threads never write to the same cache line.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
@@ -225,19 +226,38 @@ impl SlotLease {
 
 impl Drop for SlotLease {
     fn drop(&mut self) {
+        // From here on this thread counts in the shared slot: the index goes to another thread.
+        let _ = SLOT.try_with(|slot| slot.set(NO_SLOT));
         let mut free = FREE_SLOTS.lock().unwrap_or_else(|e| e.into_inner());
         free.returned.push(self.0);
     }
 }
 
+/// `SLOT` before the lease is taken, and after it is given back.
+const NO_SLOT: usize = usize::MAX;
+
 thread_local! {
+    /// The lease, taken on first use and given back at thread exit.
     static LEASE: SlotLease = SlotLease::take();
+    /// The leased index, read on every count: a constant-initialized thread-local without a
+    /// destructor costs a plain load, where `LEASE` needs an initialization check.
+    static SLOT: Cell<usize> = const { Cell::new(NO_SLOT) };
 }
 
 /// This thread's slot index, or `None` while its thread-locals are being torn down.
 #[inline]
 fn thread_slot() -> Option<usize> {
-    LEASE.try_with(|lease| lease.0).ok()
+    match SLOT.with(Cell::get) {
+        NO_SLOT => lease_slot(),
+        index => Some(index),
+    }
+}
+
+#[cold]
+fn lease_slot() -> Option<usize> {
+    let index = LEASE.try_with(|lease| lease.0).ok()?;
+    SLOT.with(|slot| slot.set(index));
+    Some(index)
 }
 
 #[cfg(test)]
