@@ -53,7 +53,7 @@ def goal_rows():
     def ratio(workload, what, value, goal, higher_is_better):
         sign = "≥" if higher_is_better else "≤"
         rows.append(
-            (workload, what, f"{value:.2f}×", f"{sign} {goal}×", verdict(value, goal, higher_is_better))
+            (workload, what, f"{value:.3g}×", f"{sign} {goal}×", verdict(value, goal, higher_is_better))
         )
 
     hit = lambda b: ns("hit_1_thread", b)
@@ -69,7 +69,7 @@ def goal_rows():
         if name == "cacheman":
             ratio("3. misses, 2 threads", f"{label}: throughput / 1 thread", value, 1.6, True)
         else:
-            rows.append(("3. misses, 2 threads", f"{label}: throughput / 1 thread", f"{value:.2f}×", "", ""))
+            rows.append(("3. misses, 2 threads", f"{label}: throughput / 1 thread", f"{value:.3g}×", "", ""))
 
     save = ns("save_1m", "cacheman")
     fsync_cost = ns("save_1m", "std_write_fsync") - ns("save_1m", "std_write")
