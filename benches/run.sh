@@ -28,14 +28,8 @@ time="${BENCH_TIME:-3}"
 } > "$out/machine.txt"
 cat "$out/machine.txt"
 
-# One at a time, CPU-bound ones first, with the page cache written back in between: the saves of
-# save_load and autosync leave gigabytes of dirty pages whose writeback would otherwise slow down
-# whatever runs next.
-cargo bench -p benches --no-run
-for bench in hits misses startup save_load autosync; do
-  sync
-  cargo bench -p benches --bench "$bench" -- --warm-up-time 1 --measurement-time "$time"
-done
+cargo bench -p benches --bench hits --bench misses --bench startup --bench save_load --bench autosync \
+  -- --warm-up-time 1 --measurement-time "$time"
 
 python3 benches/python/cacheman_bench.py --out "$out/cacheman_py.json"
 

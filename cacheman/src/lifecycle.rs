@@ -81,9 +81,6 @@ where
             return Ok(());
         }
         let _saving = self.lock_saves();
-        if self.options.save_on_blank && !hooks.need_contents_on_save() && self.save_streamed()? {
-            return Ok(());
-        }
         let covered = self.counters.changes_made();
         let (rows, touched) = on_maps!(self, s, now => s.snapshot_with_journal(now));
         let cleared = self.cleared.swap(false, Ordering::AcqRel);
@@ -128,38 +125,6 @@ where
         self.autosync.saved(self.now_ms());
         self.counters.saved();
         Ok(())
-    }
-
-    /// Saves by encoding the entries as they are read from the shards, with no copy of the
-    /// contents; `Ok(false)` when the store cannot (a file to merge with, another codec) and
-    /// the caller must save a snapshot instead. The caller holds the save lock.
-    fn save_streamed(&self) -> Result<bool, Error> {
-        let Some(store) = &self.persistence else {
-            return Ok(false);
-        };
-        let covered = self.counters.changes_made();
-        let cleared = self.cleared.swap(false, Ordering::AcqRel);
-        let epoch = self.epoch.load(Ordering::Acquire);
-        let mut touched = Vec::new();
-        let saved = store.save_streamed(epoch, &mut |each| {
-            touched = on_maps!(self, s, now => s.for_each_with_journal(now, each));
-        });
-        let merged = match saved {
-            Ok(Some(merged)) => merged,
-            Ok(None) | Err(_) => {
-                // Not written: memory is as out of step with the file as before.
-                on_maps!(self, s, _now => s.restore_journal(touched));
-                if cleared {
-                    self.cleared.store(true, Ordering::Release);
-                }
-                return saved.map(|_| false);
-            }
-        };
-        self.adopt(merged);
-        self.settle(covered);
-        self.autosync.saved(self.now_ms());
-        self.counters.saved();
-        Ok(true)
     }
 
     /// The save path of caches with a custom saver or a pre-processor: they see whole

@@ -39,31 +39,6 @@ where
         (rows, touched)
     }
 
-    /// Hands every live entry to `each` and drains the journal, as
-    /// [`snapshot_with_journal`](Self::snapshot_with_journal) does but without copying entries:
-    /// a save encodes them as they come. Returns the drained keys.
-    pub(crate) fn for_each_with_journal(
-        &self,
-        now_ms: u64,
-        each: &mut dyn FnMut(&K, &V, u64),
-    ) -> Vec<K> {
-        let mut touched = Vec::new();
-        for i in 0..self.shards.len() {
-            let shard = self.read(i);
-            for e in shard.table.iter() {
-                if self.is_live(&e.meta, now_ms) {
-                    each(&e.key, &e.value, e.meta.stamp_ms());
-                }
-            }
-            if let Some(journal) = &shard.journal {
-                let mut journal = journal.lock().unwrap_or_else(|e| e.into_inner());
-                let empty = HashSet::with_hasher(self.hasher.clone());
-                touched.extend(std::mem::replace(&mut *journal, empty));
-            }
-        }
-        touched
-    }
-
     /// Puts drained keys back after a save that failed, so the next save still knows them.
     pub(crate) fn restore_journal(&self, keys: Vec<K>) {
         for key in keys {

@@ -39,26 +39,11 @@ pub(crate) struct Outgoing<K, V> {
     pub journal: Option<Journal<K>>,
 }
 
-/// Hands every live row (key, value, insertion stamp) of a cache to the function it is given.
-pub(crate) type RowSource<'a, K, V> = dyn FnMut(&mut dyn FnMut(&K, &V, u64)) + 'a;
-
-/// `Ok(None)`: not saved this way, nothing was read from the cache.
-pub(crate) type StreamedSave<K, V> = Result<Option<Merged<K, V>>, Error>;
-
 /// What a cache needs from its storage. Object-safe, so that a cache handle needs no serde bounds:
 /// the serde-typed [`FileStore`] is built where those bounds are known, at registration.
 pub(crate) trait Persistence<K, V>: Send + Sync {
     /// Writes atomically, merging first when the outgoing snapshot has a journal.
     fn save(&self, outgoing: Outgoing<K, V>) -> Result<Merged<K, V>, Error>;
-    /// Writes atomically, encoding rows as `rows` hands them over (it calls its argument once
-    /// per live entry), so that no copy of the contents is made. Only when nothing needs
-    /// merging: `Ok(None)` (before `rows` was called) tells the caller to use [`save`] instead.
-    ///
-    /// [`save`]: Persistence::save
-    fn save_streamed(&self, epoch: u64, rows: &mut RowSource<'_, K, V>) -> StreamedSave<K, V> {
-        let _ = (epoch, rows);
-        Ok(None)
-    }
     /// `Ok(None)` when there is no file.
     fn load(&self) -> Result<Option<Loaded<K, V>>, Error>;
     fn delete(&self) -> Result<(), Error>;
@@ -284,17 +269,12 @@ where
         })
     }
 
-    /// Room for as much as the file held last time, and a little more for growth: a large
-    /// payload then grows without copying itself over and over.
-    fn expected_payload(&self) -> usize {
-        let expected = self.seen().map_or(0, |stamp| stamp.len() as usize);
-        expected.saturating_add(expected / 8).min(1 << 30)
-    }
-
     /// Encodes and atomically writes `rows`; the caller holds the save lock.
     fn write(&self, rows: &[(K, V, u64)], epoch: u64) -> Result<(), Error> {
         let codec = self.identity.codec;
-        let expected = self.expected_payload();
+        // Room for as much as the file held last time, and a little more for growth.
+        let expected = self.seen().map_or(0, |stamp| stamp.len() as usize);
+        let expected = expected.saturating_add(expected / 8).min(1 << 30);
         let payload = if self.identity.stamped {
             codec.encode(rows, expected)
         } else {
@@ -302,43 +282,32 @@ where
             codec.encode(&pairs, expected)
         }
         .map_err(|message| self.codec_error("encode", message))?;
-        self.write_payload(&[&payload], rows.len() as u64, epoch)
-    }
-
-    /// Atomically writes a file of `entries` rows whose payload is `parts` put end to end.
-    fn write_payload(&self, parts: &[&[u8]], entries: u64, epoch: u64) -> Result<(), Error> {
-        let mut crc = crc32fast::Hasher::new();
-        parts.iter().for_each(|part| crc.update(part));
         let header = Header {
-            codec: self.identity.codec.id(),
+            codec: codec.id(),
             type_fingerprint: self.identity.type_fingerprint,
             fn_fingerprint: self.identity.fn_fingerprint,
             epoch,
-            entries,
-            payload_len: parts.iter().map(|part| part.len() as u64).sum(),
-            payload_crc: crc.finalize(),
+            entries: rows.len() as u64,
+            payload_len: payload.len() as u64,
+            payload_crc: crc32fast::hash(&payload),
         };
-        let header = header.encode();
-        let mut chunks: Vec<&[u8]> = vec![&header];
-        chunks.extend_from_slice(parts);
-        files::atomic_write(&self.path, &chunks, self.fault.as_deref())
-            .map_err(|e| self.io_error("write the cache file", e))?;
+        files::atomic_write(
+            &self.path,
+            &[&header.encode(), &payload],
+            self.fault.as_deref(),
+        )
+        .map_err(|e| self.io_error("write the cache file", e))?;
         // Under the lock nobody else can have replaced it since our rename.
         self.remember(fs::metadata(&self.path).ok().map(|m| FileStamp::of(&m)));
         Ok(())
-    }
-
-    /// Whether the file changed since this process last read or wrote it.
-    fn changed_elsewhere(&self) -> bool {
-        let current = fs::metadata(&self.path).ok().map(|m| FileStamp::of(&m));
-        current.is_some() && current != self.seen()
     }
 
     /// What another process saved since our last sync, if anything. A file we cannot use is
     /// logged and treated as absent: our save replaces it (and reports its own error if the
     /// write fails too).
     fn saved_elsewhere(&self) -> Option<Loaded<K, V>> {
-        if !self.changed_elsewhere() {
+        let current = fs::metadata(&self.path).ok().map(|m| FileStamp::of(&m));
+        if current.is_none() || current == self.seen() {
             return None;
         }
         let found = self.read_file().and_then(|file| match file {
@@ -375,44 +344,6 @@ where
         };
         self.write(&rows, epoch)?;
         Ok(merged)
-    }
-
-    fn save_streamed(&self, epoch: u64, rows: &mut RowSource<'_, K, V>) -> StreamedSave<K, V> {
-        // Postcard rows can be encoded one by one into the same bytes as the whole vector
-        // (a length, then the rows); other codecs, and a file to merge with, take `save`.
-        if self.identity.codec != Codec::Postcard {
-            return Ok(None);
-        }
-        let _lock = self.lock()?;
-        if self.changed_elsewhere() {
-            return Ok(None);
-        }
-        let stamped = self.identity.stamped;
-        let mut body = Vec::with_capacity(self.expected_payload());
-        let (mut entries, mut failure) = (0u64, None);
-        rows(&mut |key, value, stamp| {
-            if failure.is_some() {
-                return;
-            }
-            let encoded = if stamped {
-                codec::postcard_append(&(key, value, stamp), &mut body)
-            } else {
-                codec::postcard_append(&(key, value), &mut body)
-            };
-            match encoded {
-                Ok(()) => entries += 1,
-                Err(message) => failure = Some(message),
-            }
-        });
-        if let Some(message) = failure {
-            return Err(self.codec_error("encode", message));
-        }
-        // The vector's length prefix, as postcard writes it before the rows.
-        let mut count = Vec::new();
-        codec::postcard_append(&(entries as usize), &mut count)
-            .map_err(|message| self.codec_error("encode", message))?;
-        self.write_payload(&[&count, &body], entries, epoch)?;
-        Ok(Some(Merged::Written))
     }
 
     fn load(&self) -> Result<Option<Loaded<K, V>>, Error> {
@@ -490,41 +421,6 @@ mod tests {
     fn store(dir: &Path, stamped: bool) -> FileStore<String, u32> {
         let identity = Identity::new::<String, u32>(Codec::Postcard, 7, stamped);
         FileStore::new("c", files::cache_path(dir, "c"), identity)
-    }
-
-    #[test]
-    fn a_streamed_save_writes_the_same_file_as_a_snapshot_save() {
-        let rows = vec![
-            ("a".to_string(), 1, 10),
-            ("bb".into(), 300, 20),
-            ("".into(), 0, 30),
-        ];
-        for stamped in [false, true] {
-            let dir = tempfile::tempdir().unwrap();
-            let s = store(dir.path(), stamped);
-            s.save(plain(rows.clone(), 4)).unwrap();
-            let whole = fs::read(&s.path).unwrap();
-            let streamed = s.save_streamed(4, &mut |each| {
-                rows.iter().for_each(|(k, v, stamp)| each(k, v, *stamp));
-            });
-            assert!(matches!(streamed, Ok(Some(Merged::Written))));
-            assert_eq!(fs::read(&s.path).unwrap(), whole, "stamped: {stamped}");
-            let loaded = s.load().unwrap().unwrap();
-            assert_eq!(loaded.rows.len(), 3);
-        }
-    }
-
-    #[test]
-    fn a_streamed_save_declines_when_another_process_saved() {
-        let dir = tempfile::tempdir().unwrap();
-        let ours = store(dir.path(), false);
-        let theirs = store(dir.path(), false);
-        ours.save(plain(vec![("a".into(), 1, 0)], 0)).unwrap();
-        theirs.save(plain(vec![("b".into(), 2, 0)], 0)).unwrap();
-        let mut asked = false;
-        let streamed = ours.save_streamed(0, &mut |_| asked = true);
-        assert!(matches!(streamed, Ok(None)));
-        assert!(!asked, "rows must not be read when the save is declined");
     }
 
     #[test]
