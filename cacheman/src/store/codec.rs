@@ -81,11 +81,45 @@ trait Encoding {
 
 struct Postcard;
 
+/// Appends the postcard encoding of `value` to `out`.
+pub(crate) fn postcard_append<T: Serialize + ?Sized>(
+    value: &T,
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
+    postcard::serialize_with_flavor(value, Append(out)).map_err(|e| e.to_string())
+}
+
+/// A postcard output that pushes onto a borrowed vector: the stock vector output cannot start
+/// from a vector with room reserved, and the stock `Extend` output pays an `extend` call for
+/// each byte (serde hands a `Vec<u8>` over one byte at a time).
+struct Append<'a>(&'a mut Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for Append<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
+        self.0.push(byte);
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn try_extend(&mut self, bytes: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
+    }
+}
+
 impl Encoding for Postcard {
     const NAME: &'static str = "postcard";
 
-    fn encode<R: Serialize>(rows: &[R], out: Vec<u8>) -> Result<Vec<u8>, String> {
-        postcard::to_extend(rows, out).map_err(|e| e.to_string())
+    fn encode<R: Serialize>(rows: &[R], mut out: Vec<u8>) -> Result<Vec<u8>, String> {
+        postcard_append(rows, &mut out)?;
+        Ok(out)
     }
 
     fn decode<R: DeserializeOwned>(bytes: &[u8]) -> Result<Vec<R>, String> {
