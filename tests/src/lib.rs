@@ -1,4 +1,5 @@
-//! Integration tests of cacheman live in `tests/`; this crate holds only what the helper
-//! processes in `src/bin` share with the tests that drive them.
+//! Integration tests of cacheman live in `tests/`; this crate holds what the helper processes
+//! in `src/bin` share with the tests that drive them, and helpers the tests share.
 
 pub mod crash;
+pub mod support;

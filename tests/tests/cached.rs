@@ -3,17 +3,8 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use cacheman::{AutoSync, CacheManager, cached};
-
-/// Installs manager `name` in a fresh temporary directory, before its first use.
-fn install(name: &str) -> (tempfile::TempDir, CacheManager) {
-    let dir = tempfile::tempdir().unwrap();
-    let manager = CacheManager::new(name, dir.path());
-    // The exit flush would run after `dir` is gone and create it again.
-    manager.set_autosync(AutoSync::disabled());
-    cacheman::set_cache_manager(manager.clone()).unwrap();
-    (dir, manager)
-}
+use cacheman::{CacheManager, cached};
+use tests::support::install;
 
 static SQUARE_RUNS: AtomicUsize = AtomicUsize::new(0);
 

@@ -5,17 +5,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use cacheman::{AutoSync, CacheManager, ManualClock, cached};
-
-/// Installs manager `name` in a fresh temporary directory, before its first use.
-fn install(name: &str) -> (tempfile::TempDir, CacheManager) {
-    let dir = tempfile::tempdir().unwrap();
-    let manager = CacheManager::new(name, dir.path());
-    // The exit flush would run after `dir` is gone and create it again.
-    manager.set_autosync(AutoSync::disabled());
-    cacheman::set_cache_manager(manager.clone()).unwrap();
-    (dir, manager)
-}
+use cacheman::{ManualClock, cached};
+use tests::support::install;
 
 const THREADS: usize = 8;
 static HERD_ARRIVED: AtomicUsize = AtomicUsize::new(0);

@@ -15,6 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cacheman::CacheManager;
 use tests::crash::{CACHE, MANAGER, snapshot_of};
+use tests::support::XorShift;
 
 const WRITER: &str = env!("CARGO_BIN_EXE_crash_writer");
 /// Kill instants are drawn uniformly from this window after the writer reports ready.
@@ -53,7 +54,7 @@ fn kill_repeatedly(kills: u32) {
     let mut last: Option<u64> = None;
     let mut interrupted_saves = 0;
     for kill in 0..kills {
-        let delay = Duration::from_micros(random.next() % KILL_WINDOW_MICROS);
+        let delay = Duration::from_micros(random.next_u64() % KILL_WINDOW_MICROS);
         run_and_kill(dir.path(), delay);
 
         let orphans = temporaries(&cache_dir);
@@ -121,16 +122,4 @@ fn temporaries(dir: &Path) -> usize {
             .filter(|e| e.file_name().to_string_lossy().contains(".tmp."))
             .count()
     })
-}
-
-/// xorshift64: enough randomness for kill instants, and replayable from its seed.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
 }

@@ -4,16 +4,8 @@
 
 use std::panic::catch_unwind;
 
-use cacheman::{AutoSync, CacheManager, Error, cached};
-
-fn install(name: &str) -> (tempfile::TempDir, CacheManager) {
-    let dir = tempfile::tempdir().unwrap();
-    let manager = CacheManager::new(name, dir.path());
-    // The exit flush would run after `dir` is gone and create it again.
-    manager.set_autosync(AutoSync::disabled());
-    cacheman::set_cache_manager(manager.clone()).unwrap();
-    (dir, manager)
-}
+use cacheman::{CacheManager, Error, cached};
+use tests::support::install;
 
 fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
     match payload.downcast::<String>() {

@@ -13,6 +13,7 @@ use std::thread;
 use std::time::Duration;
 
 use cacheman::{AutoSync, Cache, CacheManager};
+use tests::support::XorShift;
 
 const THREADS: u64 = 8;
 /// Keys each thread owns in `main` (nobody else touches them, so each thread knows exactly
@@ -81,8 +82,8 @@ fn work(caches: &Caches, thread: u64, ops: u64, computations: &AtomicU64) -> Tal
     let mut tally = Tally::default();
     let mut random = XorShift(0x9e37_79b9_7f4a_7c15 ^ (thread + 1).wrapping_mul(0xff51_afd7));
     for _ in 0..ops {
-        let roll = random.next();
-        let own = own_key(thread, random.next() % OWN_KEYS);
+        let roll = random.next_u64();
+        let own = own_key(thread, random.next_u64() % OWN_KEYS);
         match roll % 100 {
             0..30 => {
                 tally.gets += 1;
@@ -91,7 +92,7 @@ fn work(caches: &Caches, thread: u64, ops: u64, computations: &AtomicU64) -> Tal
                 tally.get_hits += u64::from(got.is_some());
             }
             30..50 => {
-                let value = random.next();
+                let value = random.next_u64();
                 tally.inserts += 1;
                 let before = caches.main.insert(own, value);
                 assert_eq!(before, tally.model.insert(own, value), "key {own:#x}");
@@ -101,7 +102,7 @@ fn work(caches: &Caches, thread: u64, ops: u64, computations: &AtomicU64) -> Tal
                 assert_eq!(removed, tally.model.remove(&own), "key {own:#x}");
             }
             62..85 => {
-                let key = random.next() % SHARED_KEYS;
+                let key = random.next_u64() % SHARED_KEYS;
                 tally.computes_called += 1;
                 let value = caches.main.get_or_insert_with(key, || {
                     computations.fetch_add(1, Ordering::Relaxed);
@@ -111,8 +112,8 @@ fn work(caches: &Caches, thread: u64, ops: u64, computations: &AtomicU64) -> Tal
             }
             _ => {
                 // root and its dependent edge: values derived from root, cleared with it.
-                let key = random.next() % OWN_KEYS;
-                let pick = random.next();
+                let key = random.next_u64() % OWN_KEYS;
+                let pick = random.next_u64();
                 if pick.is_multiple_of(INVALIDATE_ONE_IN) {
                     tally.invalidations += 1;
                     caches.manager.invalidate_cache("root").unwrap();
@@ -223,16 +224,4 @@ fn eight_threads_of_mixed_operations_while_saving() {
         "load test: {THREADS} threads x {ops} ops, {saves} saves, {} invalidations, {computed} computations, {stats:?}",
         sum(|t| t.invalidations)
     );
-}
-
-/// xorshift64: each thread's operation sequence is fixed by its index.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
 }
