@@ -202,7 +202,6 @@ where
     fn store(&self, key: K, value: V) -> Option<V> {
         let (previous, evicted) = on_maps!(self, s, now => s.insert(key, value, now));
         self.counters.inserted(evicted);
-        self.note_changes(1);
         previous
     }
 
@@ -230,7 +229,6 @@ where
         let (in_flight, evicted) = on_maps!(self, s, now => s.finish_miss(key, store, now));
         if stored {
             self.counters.inserted(evicted);
-            self.note_changes(1);
         }
         if let Some(in_flight) = in_flight {
             in_flight.land(value);

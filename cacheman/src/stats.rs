@@ -117,16 +117,26 @@ impl Counters {
 
     #[inline]
     fn count(&self, event: Event, n: u64) {
+        self.count_each(&[event], n);
+    }
+
+    /// Adds `n` to each of `events`' counters, finding this thread's slot once.
+    #[inline]
+    fn count_each(&self, events: &[Event], n: u64) {
         // Release: a save that reads a change's count (with Acquire) then locks a shard sees
         // the change itself, which was made before it was counted.
         match thread_slot().and_then(|i| self.owned.get(i)) {
             Some(slot) => {
                 // This thread is the slot's only writer: no other write can fall in between.
-                let counter = slot.counter(event);
-                counter.store(counter.load(Ordering::Relaxed) + n, Ordering::Release);
+                for &event in events {
+                    let counter = slot.counter(event);
+                    counter.store(counter.load(Ordering::Relaxed) + n, Ordering::Release);
+                }
             }
             None => {
-                self.shared.counter(event).fetch_add(n, Ordering::Release);
+                for &event in events {
+                    self.shared.counter(event).fetch_add(n, Ordering::Release);
+                }
             }
         }
     }
@@ -152,8 +162,9 @@ impl Counters {
         self.count(Event::Miss, 1);
     }
     #[inline]
+    /// Counts an insert, which is also a change.
     pub(crate) fn inserted(&self, evicted: usize) {
-        self.count(Event::Insert, 1);
+        self.count_each(&[Event::Insert, Event::Change], 1);
         if evicted > 0 {
             self.evicted(evicted);
         }
