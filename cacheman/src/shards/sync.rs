@@ -13,28 +13,24 @@ where
     V: Clone,
     M: Meta,
 {
-    /// The live entries and the journaled keys, drained. Each shard is copied and drained under
-    /// its read lock, which keeps out every change (changes take the write lock), so a change
-    /// lands either in this snapshot and journal or in the next; lookups go on meanwhile.
+    /// The live entries and the journaled keys, taken. A shard's journal is taken under the
+    /// first hold of its read lock, before its entries are copied (a few buckets per hold, see
+    /// [`Shards::copy_shard`]), so a change made during the copy is in the next journal
+    /// whether or not the copy caught it: it wins over other processes' saves next time too.
     pub(crate) fn snapshot_with_journal(&self, now_ms: u64) -> (Vec<(K, V, u64)>, Vec<K>) {
         let mut rows = Vec::with_capacity(self.len());
         let mut touched = Vec::new();
         for i in 0..self.shards.len() {
-            let shard = self.read(i);
-            rows.extend(
-                shard
-                    .table
-                    .iter()
-                    .filter(|e| self.is_live(&e.meta, now_ms))
-                    .map(|e| (e.key.clone(), e.value.clone(), e.meta.stamp_ms())),
-            );
-            if let Some(journal) = &shard.journal {
-                let mut journal = journal.lock().unwrap_or_else(|e| e.into_inner());
-                // Taken, not drained: a drained set keeps its capacity, as much memory as the
-                // largest batch of changes ever made between two saves.
-                let empty = HashSet::with_hasher(self.hasher.clone());
-                touched.extend(std::mem::replace(&mut *journal, empty));
-            }
+            let take_journal = |shard: &super::Shard<K, V, M>| {
+                if let Some(journal) = &shard.journal {
+                    let mut journal = journal.lock().unwrap_or_else(|e| e.into_inner());
+                    // Taken, not drained: a drained set keeps its capacity, as much memory as
+                    // the largest batch of changes ever made between two saves.
+                    let empty = HashSet::with_hasher(self.hasher.clone());
+                    touched.extend(std::mem::replace(&mut *journal, empty));
+                }
+            };
+            self.copy_shard(i, now_ms, &mut rows, super::Entry::row, take_journal);
         }
         (rows, touched)
     }
