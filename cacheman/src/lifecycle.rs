@@ -9,7 +9,7 @@ use std::sync::{Arc, MutexGuard};
 use crate::Error;
 use crate::cache::{CacheInner, on_maps};
 use crate::hooks::{Contents, Hooks};
-use crate::store::{Journal, Merged, Outgoing};
+use crate::store::{Journal, Merged, Outgoing, Rows};
 
 /// What the manager needs of a cache without knowing its key and value types.
 pub(crate) trait ErasedCache: Send + Sync + 'static {
@@ -82,7 +82,31 @@ where
         }
         let _saving = self.lock_saves();
         let covered = self.counters.changes_made();
-        let (rows, touched) = on_maps!(self, s, now => s.snapshot_with_journal(now));
+        let encoder = match hooks.need_contents_on_save() {
+            true => None,
+            false => self.persistence.as_ref().and_then(|store| store.encoder()),
+        };
+        let (rows, touched) = match encoder {
+            // The store encodes the entries as they are copied: no clone of each value.
+            Some(mut encoder) => {
+                let (touched, copied) =
+                    on_maps!(self, s, now => s.snapshot_with_journal(now, &mut *encoder));
+                match copied.and_then(|()| encoder.finish()) {
+                    Ok(rows) => (rows, touched),
+                    Err(err) => {
+                        on_maps!(self, s, _now => s.restore_journal(touched));
+                        return Err(err);
+                    }
+                }
+            }
+            None => {
+                let mut rows = Vec::with_capacity(on_maps!(self, s, _now => s.len()));
+                let (touched, copied) =
+                    on_maps!(self, s, now => s.snapshot_with_journal(now, &mut rows));
+                crate::shards::infallible(copied);
+                (Rows::Decoded(rows), touched)
+            }
+        };
         let cleared = self.cleared.swap(false, Ordering::AcqRel);
         let restore = |touched: Vec<K>| {
             on_maps!(self, s, _now => s.restore_journal(touched));
@@ -90,7 +114,7 @@ where
                 self.cleared.store(true, Ordering::Release);
             }
         };
-        if rows.is_empty() && !self.options.save_on_blank {
+        if rows.count() == 0 && !self.options.save_on_blank {
             // Nothing written: the file is as out of step with memory as before.
             restore(touched);
             self.settle(covered);
@@ -98,20 +122,23 @@ where
             return Ok(());
         }
         let epoch = self.epoch.load(Ordering::Acquire);
-        let saved = if hooks.need_contents_on_save() {
-            self.save_through_hooks(&hooks, rows, epoch)
-        } else if let Some(store) = &self.persistence {
-            let journal = Journal {
-                touched: touched.clone(),
-                cleared,
-            };
-            store.save(Outgoing {
-                rows,
-                epoch,
-                journal: Some(journal),
-            })
-        } else {
-            Ok(Merged::Written)
+        let saved = match (rows, &self.persistence) {
+            // Hooks that need the contents always get cloned rows (no encoder above).
+            (Rows::Decoded(rows), _) if hooks.need_contents_on_save() => {
+                self.save_through_hooks(&hooks, rows, epoch)
+            }
+            (rows, Some(store)) => {
+                let journal = Journal {
+                    touched: touched.clone(),
+                    cleared,
+                };
+                store.save(Outgoing {
+                    rows,
+                    epoch,
+                    journal: Some(journal),
+                })
+            }
+            (_, None) => Ok(Merged::Written),
         };
         match saved {
             Ok(merged) => self.adopt(merged),
@@ -145,7 +172,7 @@ where
                 Ok(Merged::Written)
             }
             (None, Some(store)) => store.save(Outgoing {
-                rows: rows_of(contents),
+                rows: Rows::Decoded(rows_of(contents)),
                 epoch,
                 journal: None,
             }),
@@ -322,7 +349,7 @@ where
             // the old contents see the epoch at their next save or load and drop them.
             (None, Some(store)) => store
                 .save(Outgoing {
-                    rows: Vec::new(),
+                    rows: Rows::Decoded(Vec::new()),
                     epoch,
                     journal: None,
                 })

@@ -141,6 +141,24 @@ fn hostile_files() -> Vec<Hostile> {
             )
         },
         hostile(
+            "postcard: a byte vector claiming 2^40 bytes",
+            4,
+            file_for(
+                4,
+                1,
+                &concat(&[&varint(1), &varint(1), &varint(1 << 40), &garbage]),
+            ),
+        ),
+        hostile(
+            "postcard: byte vectors claiming as many bytes as there are left",
+            4,
+            file_for(
+                4,
+                2,
+                &concat(&[&varint(2), &varint(1), &varint(65_535), &garbage[..65_535]]),
+            ),
+        ),
+        hostile(
             "JSON: nesting 100,000 deep",
             2,
             file_for(2, 1, "[".repeat(100_000).as_bytes()),

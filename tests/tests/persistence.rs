@@ -262,3 +262,55 @@ fn a_failing_loader_is_an_error_on_reload_and_a_warning_on_registration() {
         "a failed reload must leave memory as it was"
     );
 }
+
+/// A value that refuses to be serialized when it is negative.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+struct Picky(i64);
+
+impl Serialize for Picky {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.0 < 0 {
+            return Err(serde::ser::Error::custom("negative values are not saved"));
+        }
+        serializer.serialize_i64(self.0)
+    }
+}
+
+#[test]
+fn a_value_that_fails_to_encode_fails_the_save_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let manager = CacheManager::new("app", dir.path());
+    let cache = manager.register_cache::<u32, Picky>("picky").unwrap();
+    // Enough entries that the snapshot is copied in many chunks before it meets the bad one.
+    cache.extend((0..5_000).map(|i| (i, Picky(i64::from(i)))));
+    cache.save().unwrap();
+    let saves = cache.stats().saves;
+    cache.insert(7, Picky(-1));
+    cache.insert(5_000, Picky(5_000));
+    let err = cache.save().unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("`picky`"), "{message}");
+    // Postcard keeps no message of a type's own serialization error, only that there was one.
+    assert!(
+        message.contains("encode") && message.contains("postcard"),
+        "{message}"
+    );
+    assert_eq!(
+        cache.stats().saves,
+        saves,
+        "a failed save counted as a save"
+    );
+
+    // The file still holds the last good save.
+    let reader = CacheManager::new("app", dir.path());
+    let seen = reader.register_cache::<u32, Picky>("picky").unwrap();
+    assert_eq!((seen.len(), seen.get(&7)), (5_000, Some(Picky(7))));
+
+    // Once the value is fixed, the next save carries both changes.
+    cache.insert(7, Picky(70));
+    cache.save().unwrap();
+    let reader = CacheManager::new("app", dir.path());
+    let seen = reader.register_cache::<u32, Picky>("picky").unwrap();
+    assert_eq!(seen.len(), 5_001);
+    assert_eq!(seen.get(&7), Some(Picky(70)));
+}

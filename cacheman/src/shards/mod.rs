@@ -75,10 +75,65 @@ pub(crate) struct Entry<K, V, M> {
     meta: M,
 }
 
-impl<K: Clone, V: Clone, M: Meta> Entry<K, V, M> {
-    /// The entry as a saved row: key, value, insertion stamp.
-    fn row(&self) -> (K, V, u64) {
-        (self.key.clone(), self.value.clone(), self.meta.stamp_ms())
+/// Where a snapshot puts the entries it copies out of the shards: cloned rows, or bytes
+/// encoded on the spot (the file store's encoder, `store::codec`).
+pub(crate) trait Sink<K, V> {
+    type Error;
+    /// How much the sink holds, to go back to when a shard must be copied again.
+    fn mark(&self) -> Mark;
+    fn rewind(&mut self, mark: Mark);
+    fn put(&mut self, key: &K, value: &V, stamp_ms: u64) -> Result<(), Self::Error>;
+}
+
+/// A position in a [`Sink`]: items and bytes held.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Mark {
+    pub items: usize,
+    pub bytes: usize,
+}
+
+impl<K: Clone, V: Clone> Sink<K, V> for Vec<(K, V, u64)> {
+    type Error = std::convert::Infallible;
+    fn mark(&self) -> Mark {
+        Mark {
+            items: self.len(),
+            bytes: 0,
+        }
+    }
+    fn rewind(&mut self, mark: Mark) {
+        self.truncate(mark.items);
+    }
+    fn put(&mut self, key: &K, value: &V, stamp_ms: u64) -> Result<(), Self::Error> {
+        self.push((key.clone(), value.clone(), stamp_ms));
+        Ok(())
+    }
+}
+
+/// The keys of a snapshot, without their values.
+struct Keys<K>(Vec<K>);
+
+impl<K: Clone, V> Sink<K, V> for Keys<K> {
+    type Error = std::convert::Infallible;
+    fn mark(&self) -> Mark {
+        Mark {
+            items: self.0.len(),
+            bytes: 0,
+        }
+    }
+    fn rewind(&mut self, mark: Mark) {
+        self.0.truncate(mark.items);
+    }
+    fn put(&mut self, key: &K, _: &V, _: u64) -> Result<(), Self::Error> {
+        self.0.push(key.clone());
+        Ok(())
+    }
+}
+
+/// The value of a result whose error cannot happen.
+pub(crate) fn infallible<T>(result: Result<T, std::convert::Infallible>) -> T {
+    match result {
+        Ok(value) => value,
+        Err(never) => match never {},
     }
 }
 
@@ -425,52 +480,51 @@ where
     pub(crate) fn snapshot(&self, now_ms: u64) -> Vec<(K, V, u64)> {
         let mut rows = Vec::with_capacity(self.len());
         for i in 0..self.shards.len() {
-            self.copy_shard(i, now_ms, &mut rows, Entry::row, |_| {});
+            infallible(self.copy_shard(i, now_ms, &mut rows, |_| {}));
         }
         rows
     }
 
     /// Clones the live keys.
     pub(crate) fn keys(&self, now_ms: u64) -> Vec<K> {
-        let mut keys = Vec::new();
+        let mut keys = Keys(Vec::new());
         for i in 0..self.shards.len() {
-            self.copy_shard(i, now_ms, &mut keys, |e| e.key.clone(), |_| {});
+            infallible(self.copy_shard(i, now_ms, &mut keys, |_| {}));
         }
-        keys
+        keys.0
     }
 
-    /// Appends `row(entry)` for each live entry of shard `index` to `rows`, holding the shard's
-    /// read lock for at most [`CHUNK_BUCKETS`] buckets at a time: a writer to the shard waits
-    /// for one chunk, not for the whole shard (which stopped inserts for most of a save). `first`
-    /// runs under the first hold.
+    /// Puts each live entry of shard `index` into `sink`, holding the shard's read lock for at
+    /// most [`CHUNK_BUCKETS`] buckets at a time: a writer to the shard waits for one chunk, not
+    /// for the whole shard (which stopped inserts for most of a save). `first` runs under the
+    /// first hold.
     ///
     /// Entries stay in their buckets between holds unless the table grows or rehashes (the
-    /// shard's `layout` changes); then the shard is copied again, whole, under that one hold.
-    /// An entry changed between holds is copied as it was or as it is, like any change made
-    /// while a save runs: it still counts toward the next save.
-    pub(crate) fn copy_shard<R>(
+    /// shard's `layout` changes); then the sink goes back to where this shard began and the
+    /// shard is copied again, whole, under that one hold. An entry changed between holds is
+    /// copied as it was or as it is, like any change made while a save runs: it still counts
+    /// toward the next save.
+    pub(crate) fn copy_shard<S: Sink<K, V> + ?Sized>(
         &self,
         index: usize,
         now_ms: u64,
-        rows: &mut Vec<R>,
-        row: impl Fn(&Entry<K, V, M>) -> R,
+        sink: &mut S,
         first: impl FnOnce(&Shard<K, V, M>),
-    ) {
-        self.copy_shard_between(index, now_ms, rows, row, first, || {});
+    ) -> Result<(), S::Error> {
+        self.copy_shard_between(index, now_ms, sink, first, || {})
     }
 
     /// [`Shards::copy_shard`], running `between` whenever the lock is let go mid-copy (tests
     /// change the shard there).
-    fn copy_shard_between<R>(
+    fn copy_shard_between<S: Sink<K, V> + ?Sized>(
         &self,
         index: usize,
         now_ms: u64,
-        rows: &mut Vec<R>,
-        row: impl Fn(&Entry<K, V, M>) -> R,
+        sink: &mut S,
         first: impl FnOnce(&Shard<K, V, M>),
         mut between: impl FnMut(),
-    ) {
-        let start = rows.len();
+    ) -> Result<(), S::Error> {
+        let start = sink.mark();
         let mut first = Some(first);
         let mut layout = None;
         let mut next = 0;
@@ -484,18 +538,17 @@ where
             let end = if layout == Some(shard.layout) {
                 (next + CHUNK_BUCKETS).min(buckets)
             } else {
-                rows.truncate(start);
+                sink.rewind(start);
                 next = 0;
                 buckets
             };
-            rows.extend(
-                (next..end)
-                    .filter_map(|b| shard.table.get_bucket(b))
-                    .filter(|e| self.is_live(&e.meta, now_ms))
-                    .map(&row),
-            );
+            for entry in (next..end).filter_map(|b| shard.table.get_bucket(b)) {
+                if self.is_live(&entry.meta, now_ms) {
+                    sink.put(&entry.key, &entry.value, entry.meta.stamp_ms())?;
+                }
+            }
             if end == buckets {
-                return;
+                return Ok(());
             }
             next = end;
             drop(shard);
@@ -623,7 +676,7 @@ mod tests {
         s.extend_for_test(0..5_000);
         let mut holds = 0;
         let mut rows = Vec::new();
-        s.copy_shard_between(0, 0, &mut rows, Entry::row, |_| {}, || holds += 1);
+        infallible(s.copy_shard_between(0, 0, &mut rows, |_| {}, || holds += 1));
         assert!(holds >= 5_000 / CHUNK_BUCKETS, "{holds} holds");
         assert_eq!(sorted_keys(&rows), (0..5_000).collect::<Vec<_>>());
     }
@@ -635,11 +688,10 @@ mod tests {
         s.remove(&999, 0); // leaves room, so the inserts below do not grow the table
         let mut rows = Vec::new();
         let mut step = 0;
-        s.copy_shard_between(
+        infallible(s.copy_shard_between(
             0,
             0,
             &mut rows,
-            Entry::row,
             |_| {},
             || {
                 // A write lock here would deadlock if the copy still held the read lock.
@@ -647,7 +699,7 @@ mod tests {
                 s.remove(&(5_000 + step), 0);
                 step += 1;
             },
-        );
+        ));
         assert!(step > 0);
         assert_eq!(sorted_keys(&rows), (0..999).collect::<Vec<_>>());
     }
@@ -659,11 +711,10 @@ mod tests {
         let layout = s.read(0).layout;
         let mut rows = Vec::new();
         let mut grown = false;
-        s.copy_shard_between(
+        infallible(s.copy_shard_between(
             0,
             0,
             &mut rows,
-            Entry::row,
             |_| {},
             || {
                 // Once, after the first chunk: enough new keys to grow the table, which moves
@@ -672,7 +723,7 @@ mod tests {
                     s.extend_for_test(10_000..12_000);
                 }
             },
-        );
+        ));
         assert!(s.read(0).layout > layout, "the table did not grow");
         let keys = sorted_keys(&rows);
         let mut unique = keys.clone();

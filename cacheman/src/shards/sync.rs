@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::hash::Hash;
 
-use super::{Meta, Shards};
+use super::{Meta, Shards, Sink};
 
 impl<K, V, M> Shards<K, V, M>
 where
@@ -13,12 +13,17 @@ where
     V: Clone,
     M: Meta,
 {
-    /// The live entries and the journaled keys, taken. A shard's journal is taken under the
-    /// first hold of its read lock, before its entries are copied (a few buckets per hold, see
-    /// [`Shards::copy_shard`]), so a change made during the copy is in the next journal
-    /// whether or not the copy caught it: it wins over other processes' saves next time too.
-    pub(crate) fn snapshot_with_journal(&self, now_ms: u64) -> (Vec<(K, V, u64)>, Vec<K>) {
-        let mut rows = Vec::with_capacity(self.len());
+    /// Puts the live entries into `sink` and returns the journaled keys, taken. A shard's
+    /// journal is taken under the first hold of its read lock, before its entries are copied (a
+    /// few buckets per hold, see [`Shards::copy_shard`]), so a change made during the copy is
+    /// in the next journal whether or not the copy caught it: it wins over other processes'
+    /// saves next time too. On the sink's error the keys taken so far come back with it, for
+    /// [`Shards::restore_journal`].
+    pub(crate) fn snapshot_with_journal<S: Sink<K, V> + ?Sized>(
+        &self,
+        now_ms: u64,
+        sink: &mut S,
+    ) -> (Vec<K>, Result<(), S::Error>) {
         let mut touched = Vec::new();
         for i in 0..self.shards.len() {
             let take_journal = |shard: &super::Shard<K, V, M>| {
@@ -30,9 +35,11 @@ where
                     touched.extend(std::mem::replace(&mut *journal, empty));
                 }
             };
-            self.copy_shard(i, now_ms, &mut rows, super::Entry::row, take_journal);
+            if let Err(err) = self.copy_shard(i, now_ms, sink, take_journal) {
+                return (touched, Err(err));
+            }
         }
-        (rows, touched)
+        (touched, Ok(()))
     }
 
     /// Puts drained keys back after a save that failed, so the next save still knows them.
@@ -87,19 +94,26 @@ mod tests {
         )
     }
 
+    fn snapshot(s: &Shards<u32, u32, ()>) -> (Vec<(u32, u32, u64)>, Vec<u32>) {
+        let mut rows = Vec::new();
+        let (touched, done) = s.snapshot_with_journal(0, &mut rows);
+        super::super::infallible(done);
+        (rows, touched)
+    }
+
     #[test]
     fn the_journal_holds_inserted_and_removed_keys_until_drained() {
         let s = journaled();
         s.insert(1, 1, 0);
         s.insert(2, 2, 0);
         s.remove(&1, 0);
-        let (rows, mut touched) = s.snapshot_with_journal(0);
+        let (rows, mut touched) = snapshot(&s);
         touched.sort();
         assert_eq!(rows, vec![(2, 2, 0)]);
         assert_eq!(touched, vec![1, 2]);
-        assert!(s.snapshot_with_journal(0).1.is_empty());
+        assert!(snapshot(&s).1.is_empty());
         s.restore_journal(touched);
-        assert_eq!(s.snapshot_with_journal(0).1.len(), 2);
+        assert_eq!(snapshot(&s).1.len(), 2);
     }
 
     #[test]
@@ -107,7 +121,7 @@ mod tests {
         let s = journaled();
         s.insert(1, 1, 0);
         s.insert(3, 3, 0);
-        s.snapshot_with_journal(0);
+        snapshot(&s);
         s.insert(1, 10, 0); // changed here after the snapshot
         s.adopt(vec![(1, 100, 0), (2, 200, 0)], vec![1, 3], 0);
         assert!(matches!(s.get(&1, 0), Lookup::Hit(10)));

@@ -1,7 +1,14 @@
-//! How entries become payload bytes: one small trait, three implementations.
+//! How entries become payload bytes: one small trait, three implementations, and postcard's
+//! row-by-row path for the file store (rows encoded while the snapshot is taken, byte vectors
+//! copied whole).
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use std::any::{Any, TypeId};
+use std::marker::PhantomData;
+
+use serde::de::{DeserializeOwned, DeserializeSeed, Error as _, SeqAccess, Visitor};
+use serde::{Deserializer, Serialize, Serializer};
+
+use crate::shards::{Mark, Sink};
 
 /// The serialization format of a cache file's payload.
 ///
@@ -123,21 +130,30 @@ impl Encoding for Postcard {
     }
 
     fn decode<R: DeserializeOwned>(bytes: &[u8]) -> Result<Vec<R>, String> {
-        let mut deserializer = postcard::Deserializer::from_bytes(bytes);
-        let rows = serde::de::DeserializeSeed::deserialize(
-            BoundedRows::<R>::within(bytes.len()),
-            &mut deserializer,
-        )
-        .map_err(|e| e.to_string())?;
-        let rest = deserializer.finalize().map_err(|e| e.to_string())?;
-        if !rest.is_empty() {
-            return Err(format!(
-                "{} unexpected bytes after the last entry",
-                rest.len()
-            ));
-        }
-        Ok(rows)
+        postcard_rows(bytes, PhantomData::<R>)
     }
+}
+
+/// Decodes a postcard payload: a sequence of rows, each read by `seed`, and nothing after.
+fn postcard_rows<'de, S>(bytes: &'de [u8], seed: S) -> Result<Vec<S::Value>, String>
+where
+    S: DeserializeSeed<'de> + Copy,
+{
+    let mut deserializer = postcard::Deserializer::from_bytes(bytes);
+    let rows = BoundedRows {
+        payload_len: bytes.len(),
+        seed,
+    }
+    .deserialize(&mut deserializer)
+    .map_err(|e| e.to_string())?;
+    let rest = deserializer.finalize().map_err(|e| e.to_string())?;
+    if !rest.is_empty() {
+        return Err(format!(
+            "{} unexpected bytes after the last entry",
+            rest.len()
+        ));
+    }
+    Ok(rows)
 }
 
 /// The rows of a payload, reserving up front at most as many bytes as the payload holds.
@@ -145,42 +161,258 @@ impl Encoding for Postcard {
 /// serde's `Vec` reserves up to 1 MiB for whatever count a length prefix claims; for a
 /// 70-byte hostile file that is 15,000 times its size. Past this reservation the vector grows
 /// only as rows really decode.
-struct BoundedRows<R> {
+struct BoundedRows<S> {
     payload_len: usize,
-    _rows: std::marker::PhantomData<fn() -> R>,
+    /// Reads one row.
+    seed: S,
 }
 
-impl<R> BoundedRows<R> {
-    fn within(payload_len: usize) -> Self {
-        BoundedRows {
-            payload_len,
-            _rows: std::marker::PhantomData,
-        }
-    }
-}
+impl<'de, S: DeserializeSeed<'de> + Copy> DeserializeSeed<'de> for BoundedRows<S> {
+    type Value = Vec<S::Value>;
 
-impl<'de, R: DeserializeOwned> serde::de::DeserializeSeed<'de> for BoundedRows<R> {
-    type Value = Vec<R>;
-
-    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Vec<R>, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_seq(self)
     }
 }
 
-impl<'de, R: DeserializeOwned> serde::de::Visitor<'de> for BoundedRows<R> {
-    type Value = Vec<R>;
+impl<'de, S: DeserializeSeed<'de> + Copy> Visitor<'de> for BoundedRows<S> {
+    type Value = Vec<S::Value>;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a sequence of cache rows")
     }
 
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<R>, A::Error> {
-        let affordable = self.payload_len / std::mem::size_of::<R>().max(1);
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let affordable = self.payload_len / std::mem::size_of::<S::Value>().max(1);
         let mut rows = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(affordable));
-        while let Some(row) = seq.next_element()? {
+        while let Some(row) = seq.next_element_seed(self.seed)? {
             rows.push(row);
         }
         Ok(rows)
+    }
+}
+
+/// A key or value on its way into postcard, a `Vec<u8>` as one byte string.
+///
+/// serde hands a `Vec<u8>` over one byte at a time (it cannot tell bytes from other elements),
+/// which makes a 100-byte value a hundred calls. Postcard writes a sequence of bytes and a byte
+/// string alike (length, then the bytes), so writing it whole changes nothing in the file:
+/// old files read, new files read with plain serde. Only postcard: CSV writes the two apart.
+struct Bytewise<'a, T>(&'a T);
+
+impl<T: Serialize + 'static> Serialize for Bytewise<'_, T> {
+    #[inline]
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match (self.0 as &dyn Any).downcast_ref::<Vec<u8>>() {
+            Some(bytes) => serializer.serialize_bytes(bytes),
+            None => self.0.serialize(serializer),
+        }
+    }
+}
+
+/// Reads what [`Bytewise`] wrote: a `Vec<u8>` in one copy, anything else through serde.
+struct BytewiseSeed<T>(PhantomData<fn() -> T>);
+
+impl<T> Clone for BytewiseSeed<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for BytewiseSeed<T> {}
+
+impl<'de, T: DeserializeOwned + 'static> DeserializeSeed<'de> for BytewiseSeed<T> {
+    type Value = T;
+
+    #[inline]
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<T, D::Error> {
+        if TypeId::of::<T>() != TypeId::of::<Vec<u8>>() {
+            return T::deserialize(deserializer);
+        }
+        let bytes = deserializer.deserialize_byte_buf(ByteBufVisitor)?;
+        // `T` is `Vec<u8>`: the cast cannot fail, and says so with an error, not a panic.
+        let mut slot = Some(bytes);
+        (&mut slot as &mut dyn Any)
+            .downcast_mut::<Option<T>>()
+            .and_then(Option::take)
+            .ok_or_else(|| D::Error::custom("a byte vector is not the value type"))
+    }
+}
+
+struct ByteBufVisitor;
+
+impl<'de> Visitor<'de> for ByteBufVisitor {
+    type Value = Vec<u8>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a byte string")
+    }
+
+    fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<Vec<u8>, E> {
+        Ok(bytes.to_vec())
+    }
+
+    fn visit_byte_buf<E: serde::de::Error>(self, bytes: Vec<u8>) -> Result<Vec<u8>, E> {
+        Ok(bytes)
+    }
+}
+
+/// Reads one row of the file store's postcard payload: key, value, and an insertion stamp
+/// when `stamped` (0 otherwise).
+struct RowSeed<K, V> {
+    stamped: bool,
+    _types: PhantomData<fn() -> (K, V)>,
+}
+
+impl<K, V> Clone for RowSeed<K, V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<K, V> Copy for RowSeed<K, V> {}
+
+impl<'de, K, V> DeserializeSeed<'de> for RowSeed<K, V>
+where
+    K: DeserializeOwned + 'static,
+    V: DeserializeOwned + 'static,
+{
+    type Value = (K, V, u64);
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_tuple(if self.stamped { 3 } else { 2 }, self)
+    }
+}
+
+impl<'de, K, V> Visitor<'de> for RowSeed<K, V>
+where
+    K: DeserializeOwned + 'static,
+    V: DeserializeOwned + 'static,
+{
+    type Value = (K, V, u64);
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(if self.stamped {
+            "a (key, value, stamp) row"
+        } else {
+            "a (key, value) row"
+        })
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let missing = |at| A::Error::invalid_length(at, &self);
+        let key = seq
+            .next_element_seed(BytewiseSeed(PhantomData))?
+            .ok_or_else(|| missing(0))?;
+        let value = seq
+            .next_element_seed(BytewiseSeed(PhantomData))?
+            .ok_or_else(|| missing(1))?;
+        let stamp = match self.stamped {
+            true => seq.next_element()?.ok_or_else(|| missing(2))?,
+            false => 0,
+        };
+        Ok((key, value, stamp))
+    }
+}
+
+/// Decodes the file store's postcard payload of `(key, value)` rows, or `(key, value, stamp)`
+/// rows when `stamped`.
+pub(crate) fn decode_postcard_rows<K, V>(
+    bytes: &[u8],
+    stamped: bool,
+) -> Result<Vec<(K, V, u64)>, String>
+where
+    K: DeserializeOwned + 'static,
+    V: DeserializeOwned + 'static,
+{
+    let seed = RowSeed::<K, V> {
+        stamped,
+        _types: PhantomData,
+    };
+    postcard_rows(bytes, seed)
+}
+
+/// Room left in front of the rows for the sequence length, which is known only at the end: a
+/// postcard varint of a `u64` takes at most 10 bytes.
+const LENGTH_ROOM: usize = 10;
+
+/// A snapshot encoded into postcard rows as the shards are copied, instead of cloned first:
+/// no allocation per entry, and one pass over the values instead of two.
+pub(crate) struct PostcardRows<K, V> {
+    bytes: Vec<u8>,
+    rows: u64,
+    stamped: bool,
+    _types: PhantomData<fn(&K, &V)>,
+}
+
+/// A payload encoded by [`PostcardRows`].
+pub(crate) struct Encoded {
+    bytes: Vec<u8>,
+    /// Where the payload starts in `bytes` (after the unused part of the length room).
+    start: usize,
+    pub rows: u64,
+}
+
+impl Encoded {
+    pub(crate) fn payload(&self) -> &[u8] {
+        &self.bytes[self.start..]
+    }
+}
+
+impl<K, V> PostcardRows<K, V> {
+    /// An empty encoder with room for `expected` bytes of rows.
+    pub(crate) fn new(stamped: bool, expected: usize) -> Self {
+        let mut bytes = Vec::with_capacity(LENGTH_ROOM + expected);
+        bytes.resize(LENGTH_ROOM, 0);
+        PostcardRows {
+            bytes,
+            rows: 0,
+            stamped,
+            _types: PhantomData,
+        }
+    }
+
+    /// The payload: the row count written just in front of the rows.
+    pub(crate) fn finish(mut self) -> Result<Encoded, String> {
+        let mut length = Vec::with_capacity(LENGTH_ROOM);
+        let rows = usize::try_from(self.rows).map_err(|e| e.to_string())?;
+        postcard_append(&rows, &mut length)?;
+        let start = LENGTH_ROOM - length.len();
+        self.bytes[start..LENGTH_ROOM].copy_from_slice(&length);
+        Ok(Encoded {
+            bytes: self.bytes,
+            start,
+            rows: self.rows,
+        })
+    }
+}
+
+impl<K, V> Sink<K, V> for PostcardRows<K, V>
+where
+    K: Serialize + 'static,
+    V: Serialize + 'static,
+{
+    type Error = String;
+
+    fn mark(&self) -> Mark {
+        Mark {
+            items: self.rows as usize,
+            bytes: self.bytes.len(),
+        }
+    }
+
+    fn rewind(&mut self, mark: Mark) {
+        self.rows = mark.items as u64;
+        self.bytes.truncate(mark.bytes);
+    }
+
+    #[inline]
+    fn put(&mut self, key: &K, value: &V, stamp_ms: u64) -> Result<(), String> {
+        let (key, value) = (Bytewise(key), Bytewise(value));
+        match self.stamped {
+            true => postcard_append(&(key, value, stamp_ms), &mut self.bytes)?,
+            false => postcard_append(&(key, value), &mut self.bytes)?,
+        }
+        self.rows += 1;
+        Ok(())
     }
 }
 
@@ -249,6 +481,59 @@ mod tests {
                 "{codec:?}"
             );
         }
+    }
+
+    #[test]
+    fn rows_encoded_as_the_snapshot_is_taken_are_the_bytes_serde_writes() {
+        let rows: Vec<(u64, Vec<u8>, u64)> = (0..300)
+            .map(|i| (i, (0..i as u8).collect(), i * 1_000))
+            .collect();
+        for stamped in [false, true] {
+            let mut sink = PostcardRows::<u64, Vec<u8>>::new(stamped, 0);
+            for (k, v, stamp) in &rows {
+                sink.put(k, v, *stamp).unwrap();
+            }
+            let encoded = sink.finish().unwrap();
+            let plain = if stamped {
+                Codec::Postcard.encode(&rows, 0).unwrap()
+            } else {
+                let pairs: Vec<_> = rows.iter().map(|(k, v, _)| (k, v)).collect();
+                Codec::Postcard.encode(&pairs, 0).unwrap()
+            };
+            assert_eq!(encoded.payload(), &plain[..], "stamped: {stamped}");
+            assert_eq!(encoded.rows, 300);
+            let back: Vec<(u64, Vec<u8>, u64)> =
+                decode_postcard_rows(encoded.payload(), stamped).unwrap();
+            let want: Vec<_> = match stamped {
+                true => rows.clone(),
+                false => rows.iter().map(|(k, v, _)| (*k, v.clone(), 0)).collect(),
+            };
+            assert_eq!(back, want);
+        }
+    }
+
+    #[test]
+    fn a_rewound_encoder_forgets_what_came_after_the_mark() {
+        let mut sink = PostcardRows::<String, Vec<u8>>::new(false, 0);
+        sink.put(&"a".to_string(), &vec![1], 0).unwrap();
+        let mark = sink.mark();
+        sink.put(&"b".to_string(), &vec![2, 3], 0).unwrap();
+        sink.rewind(mark);
+        sink.put(&"c".to_string(), &vec![], 0).unwrap();
+        let encoded = sink.finish().unwrap();
+        let back: Vec<(String, Vec<u8>, u64)> =
+            decode_postcard_rows(encoded.payload(), false).unwrap();
+        assert_eq!(
+            back,
+            vec![("a".into(), vec![1], 0), ("c".into(), vec![], 0)]
+        );
+    }
+
+    #[test]
+    fn a_byte_vector_claiming_more_bytes_than_the_payload_fails_cleanly() {
+        // One row: key 1, then a value claiming 2^20 bytes with three present.
+        let bytes = [1, 1, 0x80, 0x80, 0x40, 1, 2, 3];
+        assert!(decode_postcard_rows::<u64, Vec<u8>>(&bytes, false).is_err());
     }
 
     #[test]

@@ -14,7 +14,7 @@ use super::format::Header;
 use super::{Codec, FileStore, Identity};
 
 /// How many row kinds there are; [`file_for`] and [`decode_as`] take `kind % KINDS`.
-pub const KINDS: u8 = 4;
+pub const KINDS: u8 = 5;
 
 /// The function fingerprint every fuzzed file claims.
 const FN_FINGERPRINT: u64 = 0x00f0_22ed;
@@ -23,7 +23,8 @@ const FN_FINGERPRINT: u64 = 0x00f0_22ed;
 /// checksums, identity) and claims `entries` rows, followed by `payload` as it is.
 ///
 /// Kinds: 0 postcard `(u64, String)`; 1 postcard `(String, Vec<u32>)` with insertion stamps;
-/// 2 JSON `(u64, String)`; 3 CSV `(u64, String)`.
+/// 2 JSON `(u64, String)`; 3 CSV `(u64, String)`; 4 postcard `(u64, Vec<u8>)` (byte vectors
+/// are read whole, not byte by byte).
 pub fn file_for(kind: u8, entries: u64, payload: &[u8]) -> Vec<u8> {
     let identity = identity_of(kind);
     let header = Header {
@@ -45,7 +46,8 @@ pub fn file_for(kind: u8, entries: u64, payload: &[u8]) -> Vec<u8> {
 pub fn decode_as(kind: u8, file: &[u8]) -> Result<usize, String> {
     match kind % KINDS {
         0 | 2 | 3 => decode::<u64, String>(kind, file),
-        _ => decode::<String, Vec<u32>>(kind, file),
+        1 => decode::<String, Vec<u32>>(kind, file),
+        _ => decode::<u64, Vec<u8>>(kind, file),
     }
 }
 
@@ -58,6 +60,13 @@ pub fn payload_for(kind: u8, rows: &[(u64, String)]) -> Vec<u8> {
                 .map(|(k, v)| (v.clone(), vec![*k as u32], *k))
                 .collect();
             encode(Codec::Postcard, &stamped)
+        }
+        4 => {
+            let bytes: Vec<(u64, Vec<u8>)> = rows
+                .iter()
+                .map(|(k, v)| (*k, v.clone().into_bytes()))
+                .collect();
+            encode(Codec::Postcard, &bytes)
         }
         _ => encode(identity_of(kind).codec, rows),
     }
@@ -72,14 +81,15 @@ fn identity_of(kind: u8) -> Identity {
         0 => Identity::new::<u64, String>(Codec::Postcard, FN_FINGERPRINT, false),
         1 => Identity::new::<String, Vec<u32>>(Codec::Postcard, FN_FINGERPRINT, true),
         2 => Identity::new::<u64, String>(Codec::Json, FN_FINGERPRINT, false),
-        _ => Identity::new::<u64, String>(Codec::Csv, FN_FINGERPRINT, false),
+        3 => Identity::new::<u64, String>(Codec::Csv, FN_FINGERPRINT, false),
+        _ => Identity::new::<u64, Vec<u8>>(Codec::Postcard, FN_FINGERPRINT, false),
     }
 }
 
 fn decode<K, V>(kind: u8, file: &[u8]) -> Result<usize, String>
 where
-    K: std::hash::Hash + Eq + Clone + Serialize + DeserializeOwned + Send + Sync,
-    V: Clone + Serialize + DeserializeOwned + Send + Sync,
+    K: std::hash::Hash + Eq + Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+    V: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
 {
     let store: FileStore<K, V> =
         FileStore::new("fuzz", PathBuf::from("fuzz.cache"), identity_of(kind));

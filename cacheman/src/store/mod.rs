@@ -19,6 +19,8 @@ use serde::de::DeserializeOwned;
 pub use codec::Codec;
 pub(crate) use merge::{Journal, Merged};
 
+use crate::shards::{Mark, Sink};
+
 use crate::Error;
 use format::{Header, Rejection};
 use merge::FileStamp;
@@ -30,9 +32,30 @@ pub(crate) struct Loaded<K, V> {
     pub epoch: u64,
 }
 
+/// A snapshot's entries: cloned rows, or a payload the file store encoded while the shards
+/// were copied ([`Persistence::encoder`]).
+pub(crate) enum Rows<K, V> {
+    Decoded(Vec<(K, V, u64)>),
+    Encoded(codec::Encoded),
+}
+
+impl<K, V> Rows<K, V> {
+    pub(crate) fn count(&self) -> u64 {
+        match self {
+            Rows::Decoded(rows) => rows.len() as u64,
+            Rows::Encoded(encoded) => encoded.rows,
+        }
+    }
+}
+
+/// Takes a snapshot straight into a storage's own format.
+pub(crate) trait Encoder<K, V>: Sink<K, V, Error = Error> + Send {
+    fn finish(self: Box<Self>) -> Result<Rows<K, V>, Error>;
+}
+
 /// A snapshot on its way to storage.
 pub(crate) struct Outgoing<K, V> {
-    pub rows: Vec<(K, V, u64)>,
+    pub rows: Rows<K, V>,
     pub epoch: u64,
     /// With a journal, the save merges with what other processes saved since our last sync;
     /// without, it writes the rows as they are.
@@ -44,6 +67,12 @@ pub(crate) struct Outgoing<K, V> {
 pub(crate) trait Persistence<K, V>: Send + Sync {
     /// Writes atomically, merging first when the outgoing snapshot has a journal.
     fn save(&self, outgoing: Outgoing<K, V>) -> Result<Merged<K, V>, Error>;
+    /// An encoder for the next save's snapshot, when this storage takes one (the file store
+    /// with postcard): the entries are encoded as they are copied out of the shards, not
+    /// cloned first. `None`: the snapshot is cloned rows.
+    fn encoder(&self) -> Option<Box<dyn Encoder<K, V>>> {
+        None
+    }
     /// `Ok(None)` when there is no file.
     fn load(&self) -> Result<Option<Loaded<K, V>>, Error>;
     fn delete(&self) -> Result<(), Error>;
@@ -189,8 +218,8 @@ impl<K, V> FileStore<K, V> {
 
 impl<K, V> FileStore<K, V>
 where
-    K: std::hash::Hash + Eq + Clone + Serialize + DeserializeOwned + Send + Sync,
-    V: Clone + Serialize + DeserializeOwned + Send + Sync,
+    K: std::hash::Hash + Eq + Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+    V: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
 {
     fn remember(&self, stamp: Option<FileStamp>) {
         *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = stamp;
@@ -239,7 +268,9 @@ where
             ))));
         }
         let codec = self.identity.codec;
-        let rows: Vec<(K, V, u64)> = if self.identity.stamped {
+        let rows: Vec<(K, V, u64)> = if codec == Codec::Postcard {
+            codec::decode_postcard_rows(payload, self.identity.stamped)
+        } else if self.identity.stamped {
             codec.decode(payload)
         } else {
             codec
@@ -269,31 +300,54 @@ where
         })
     }
 
-    /// Encodes and atomically writes `rows`; the caller holds the save lock.
-    fn write(&self, rows: &[(K, V, u64)], epoch: u64) -> Result<(), Error> {
-        let codec = self.identity.codec;
-        // Room for as much as the file held last time, and a little more for growth.
+    /// Room for as much as the file held last time, and a little more for growth: a large
+    /// payload then grows without copying itself over and over.
+    fn expected_len(&self) -> usize {
         let expected = self.seen().map_or(0, |stamp| stamp.len() as usize);
-        let expected = expected.saturating_add(expected / 8).min(1 << 30);
-        let payload = if self.identity.stamped {
-            codec.encode(rows, expected)
-        } else {
-            let pairs: Vec<(&K, &V)> = rows.iter().map(|(k, v, _)| (k, v)).collect();
-            codec.encode(&pairs, expected)
+        expected.saturating_add(expected / 8).min(1 << 30)
+    }
+
+    /// Our own snapshot as rows, for a merge.
+    fn decoded(&self, rows: Rows<K, V>) -> Result<Vec<(K, V, u64)>, Error> {
+        match rows {
+            Rows::Decoded(rows) => Ok(rows),
+            Rows::Encoded(encoded) => {
+                codec::decode_postcard_rows(encoded.payload(), self.identity.stamped)
+                    .map_err(|message| self.codec_error("decode", message))
+            }
         }
-        .map_err(|message| self.codec_error("encode", message))?;
+    }
+
+    /// Encodes (unless the snapshot came encoded) and atomically writes `rows`; the caller
+    /// holds the save lock.
+    fn write(&self, rows: &Rows<K, V>, epoch: u64) -> Result<(), Error> {
+        let codec = self.identity.codec;
+        let encoded;
+        let payload = match rows {
+            Rows::Encoded(encoded) => encoded.payload(),
+            Rows::Decoded(rows) => {
+                encoded = if self.identity.stamped {
+                    codec.encode(rows, self.expected_len())
+                } else {
+                    let pairs: Vec<(&K, &V)> = rows.iter().map(|(k, v, _)| (k, v)).collect();
+                    codec.encode(&pairs, self.expected_len())
+                }
+                .map_err(|message| self.codec_error("encode", message))?;
+                &encoded[..]
+            }
+        };
         let header = Header {
             codec: codec.id(),
             type_fingerprint: self.identity.type_fingerprint,
             fn_fingerprint: self.identity.fn_fingerprint,
             epoch,
-            entries: rows.len() as u64,
+            entries: rows.count(),
             payload_len: payload.len() as u64,
-            payload_crc: crc32fast::hash(&payload),
+            payload_crc: crc32fast::hash(payload),
         };
         files::atomic_write(
             &self.path,
-            &[&header.encode(), &payload],
+            &[&header.encode(), payload],
             self.fault.as_deref(),
         )
         .map_err(|e| self.io_error("write the cache file", e))?;
@@ -326,8 +380,8 @@ where
 
 impl<K, V> Persistence<K, V> for FileStore<K, V>
 where
-    K: std::hash::Hash + Eq + Clone + Serialize + DeserializeOwned + Send + Sync,
-    V: Clone + Serialize + DeserializeOwned + Send + Sync,
+    K: std::hash::Hash + Eq + Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+    V: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
 {
     fn save(&self, outgoing: Outgoing<K, V>) -> Result<Merged<K, V>, Error> {
         let _lock = self.lock()?;
@@ -338,12 +392,24 @@ where
         } = outgoing;
         let (rows, epoch, merged) = match (journal, self.saved_elsewhere()) {
             (Some(journal), Some(disk)) => {
-                merge::merge(rows, epoch, journal, disk.rows, disk.epoch)
+                let ours = self.decoded(rows)?;
+                let (rows, epoch, merged) =
+                    merge::merge(ours, epoch, journal, disk.rows, disk.epoch);
+                (Rows::Decoded(rows), epoch, merged)
             }
             _ => (rows, epoch, Merged::Written),
         };
         self.write(&rows, epoch)?;
         Ok(merged)
+    }
+
+    fn encoder(&self) -> Option<Box<dyn Encoder<K, V>>> {
+        (self.identity.codec == Codec::Postcard).then(|| {
+            Box::new(StoreEncoder {
+                rows: codec::PostcardRows::new(self.identity.stamped, self.expected_len()),
+                cache: self.cache.clone(),
+            }) as Box<dyn Encoder<K, V>>
+        })
     }
 
     fn load(&self) -> Result<Option<Loaded<K, V>>, Error> {
@@ -366,6 +432,65 @@ where
             .map_err(|e| self.io_error("remove the cache file", e))?;
         self.remember(None);
         Ok(())
+    }
+}
+
+/// The file store's encoder: postcard rows, with errors that name the cache.
+struct StoreEncoder<K, V> {
+    rows: codec::PostcardRows<K, V>,
+    cache: String,
+}
+
+impl<K, V> StoreEncoder<K, V> {
+    fn error(&self, message: String) -> Error {
+        Error::Codec {
+            cache: self.cache.clone(),
+            action: "encode",
+            codec: Codec::Postcard.name(),
+            message,
+        }
+    }
+}
+
+impl<K, V> Sink<K, V> for StoreEncoder<K, V>
+where
+    K: Serialize + 'static,
+    V: Serialize + 'static,
+{
+    type Error = Error;
+
+    fn mark(&self) -> Mark {
+        self.rows.mark()
+    }
+
+    fn rewind(&mut self, mark: Mark) {
+        self.rows.rewind(mark);
+    }
+
+    #[inline]
+    fn put(&mut self, key: &K, value: &V, stamp_ms: u64) -> Result<(), Error> {
+        self.rows
+            .put(key, value, stamp_ms)
+            .map_err(|message| self.error(message))
+    }
+}
+
+impl<K, V> Encoder<K, V> for StoreEncoder<K, V>
+where
+    K: Serialize + Send + 'static,
+    V: Serialize + Send + 'static,
+{
+    fn finish(self: Box<Self>) -> Result<Rows<K, V>, Error> {
+        let cache = self.cache;
+        self.rows
+            .finish()
+            .map(Rows::Encoded)
+            .map_err(|message| Error::Codec {
+                cache,
+                action: "encode",
+                codec: Codec::Postcard.name(),
+                message,
+            })
     }
 }
 
@@ -412,7 +537,7 @@ mod tests {
 
     fn plain(rows: Vec<(String, u32, u64)>, epoch: u64) -> Outgoing<String, u32> {
         Outgoing {
-            rows,
+            rows: Rows::Decoded(rows),
             epoch,
             journal: None,
         }
