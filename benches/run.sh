@@ -33,7 +33,9 @@ cargo bench -p benches --bench hits --bench misses --bench startup --bench save_
 
 python3 benches/python/cacheman_bench.py --out "$out/cacheman_py.json"
 
-cargo build --release -p benches --bin memory
+cargo build --release -p benches --bin memory --bin autosync_ratio
+# Workload 5 again, in alternating windows: the ratio the goal is judged on.
+./target/release/autosync_ratio | tee "$out/autosync_ratio.json"
 for kind in hashmap cacheman cacheman_persistent; do
   ./target/release/memory "$kind" | tee "$out/memory_$kind.json"
 done
