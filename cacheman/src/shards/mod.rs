@@ -83,6 +83,15 @@ pub(crate) trait Sink<K, V> {
     fn mark(&self) -> Mark;
     fn rewind(&mut self, mark: Mark);
     fn put(&mut self, key: &K, value: &V, stamp_ms: u64) -> Result<(), Self::Error>;
+    /// Whether the sink reads memory behind the values (a byte vector's bytes) and wants to
+    /// hear of each value a little before it is put ([`Sink::coming`]).
+    fn wants_hints(&self) -> bool {
+        false
+    }
+    /// A hint that `value` will be put soon, for the sink to ask the CPU to fetch the memory
+    /// behind it meanwhile.
+    #[inline]
+    fn coming(&self, _value: &V) {}
 }
 
 /// A position in a [`Sink`]: items and bytes held.
@@ -142,6 +151,9 @@ pub(crate) fn infallible<T>(result: Result<T, std::convert::Infallible>) -> T {
 /// even when the entries are encoded on the spot. Measured with `autosync_ratio` (inserts during
 /// a save / without): 16 buckets 0.88-0.97 but 30 % fewer saves, 32: 0.87, 64: 0.85-0.86.
 const CHUNK_BUCKETS: usize = 32;
+
+/// How many buckets ahead of the copy [`Sink::coming`] is told about.
+const PREFETCH_AHEAD: usize = 16;
 
 pub(crate) struct Shard<K, V, M> {
     table: HashTable<Entry<K, V, M>>,
@@ -526,6 +538,7 @@ where
         mut between: impl FnMut(),
     ) -> Result<(), S::Error> {
         let start = sink.mark();
+        let hints = sink.wants_hints();
         let mut first = Some(first);
         let mut layout = None;
         let mut next = 0;
@@ -543,7 +556,15 @@ where
                 next = 0;
                 buckets
             };
-            for entry in (next..end).filter_map(|b| shard.table.get_bucket(b)) {
+            for b in next..end {
+                // Values live apart from the table, in hash order: without a hint, each one
+                // is a cache miss the copy waits for.
+                if hints && let Some(ahead) = shard.table.get_bucket(b + PREFETCH_AHEAD) {
+                    sink.coming(&ahead.value);
+                }
+                let Some(entry) = shard.table.get_bucket(b) else {
+                    continue;
+                };
                 if self.is_live(&entry.meta, now_ms) {
                     sink.put(&entry.key, &entry.value, entry.meta.stamp_ms())?;
                 }

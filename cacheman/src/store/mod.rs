@@ -473,6 +473,15 @@ where
             .put(key, value, stamp_ms)
             .map_err(|message| self.error(message))
     }
+
+    fn wants_hints(&self) -> bool {
+        self.rows.wants_hints()
+    }
+
+    #[inline]
+    fn coming(&self, value: &V) {
+        self.rows.coming(value);
+    }
 }
 
 impl<K, V> Encoder<K, V> for StoreEncoder<K, V>
