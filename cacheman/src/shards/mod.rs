@@ -24,6 +24,9 @@ pub(crate) type Hasher = foldhash::fast::RandomState;
 
 /// Per-entry bookkeeping, chosen once per cache.
 pub(crate) trait Meta: Send + Sync + 'static {
+    /// Whether entries carry a stamp and a recency tick: a cache without them has neither a
+    /// time-to-live nor a capacity, which its lookups then need not check.
+    const TRACKED: bool;
     fn stamped(now_ms: u64, tick: u64) -> Self;
     fn stamp_ms(&self) -> u64;
     fn tick(&self) -> Option<u64>;
@@ -31,6 +34,7 @@ pub(crate) trait Meta: Send + Sync + 'static {
 }
 
 impl Meta for () {
+    const TRACKED: bool = false;
     fn stamped(_: u64, _: u64) -> Self {}
     fn stamp_ms(&self) -> u64 {
         0
@@ -52,6 +56,7 @@ pub(crate) struct Tracked {
 }
 
 impl Meta for Tracked {
+    const TRACKED: bool = true;
     fn stamped(now_ms: u64, tick: u64) -> Self {
         Tracked {
             stamp_ms: now_ms,
@@ -276,15 +281,20 @@ where
             .unwrap_or_else(|e| e.into_inner())
     }
 
+    #[inline]
     fn is_live(&self, meta: &M, now_ms: u64) -> bool {
+        if !M::TRACKED {
+            return true;
+        }
         match self.limits.ttl {
             Some(ttl) => now_ms.saturating_sub(meta.stamp_ms()) < ttl.as_millis() as u64,
             None => true,
         }
     }
 
+    #[inline]
     fn bounded(&self) -> bool {
-        self.limits.shard_capacity.is_some()
+        M::TRACKED && self.limits.shard_capacity.is_some()
     }
 
     #[inline]

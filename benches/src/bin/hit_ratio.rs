@@ -1,0 +1,86 @@
+//! Workload 1 of BENCHMARKS.md, measured so that the ratios mean something on a shared machine:
+//! one thread's hits over 1,024 warm keys through cacheman's `#[cached]`, the `cached` crate's
+//! `#[cached]` and a bare `HashMap`, in short windows taken in turn (the order rotates every
+//! round). Within one criterion run the same contender measured twice differed by a fifth;
+//! here a slow second of the host slows every contender alike.
+//!
+//! `cargo run --release -p benches --bin hit_ratio [ROUNDS]` prints one JSON object.
+
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use benches::{HOT_KEYS, hot_keys};
+
+const WINDOW_MS: u64 = 20;
+
+#[cacheman::cached(persistent = false)]
+fn square(n: u64) -> u64 {
+    n.wrapping_mul(n)
+}
+
+#[cached::proc_macro::cached]
+fn square_peer(n: u64) -> u64 {
+    n.wrapping_mul(n)
+}
+
+/// Passes over the hot keys for `WINDOW_MS`; returns (lookups, elapsed).
+fn window(keys: &[u64], lookup: &dyn Fn(u64) -> u64) -> (u64, Duration) {
+    let start = Instant::now();
+    let mut lookups = 0;
+    while start.elapsed() < Duration::from_millis(WINDOW_MS) {
+        for &k in keys {
+            black_box(lookup(black_box(k)));
+        }
+        lookups += keys.len() as u64;
+    }
+    (lookups, start.elapsed())
+}
+
+fn main() {
+    let rounds: usize = std::env::args()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(150);
+    let _dir = benches::private_cache_dir();
+    let mut bare: HashMap<u64, u64, foldhash::fast::RandomState> = HashMap::default();
+    for k in 0..HOT_KEYS {
+        square(k);
+        square_peer(k);
+        bare.insert(k, k.wrapping_mul(k));
+    }
+    let keys = hot_keys();
+    // Through `&dyn Fn`, as in `benches/hits.rs`: every contender pays the same call.
+    let contenders: [(&str, &dyn Fn(u64) -> u64); 3] = [
+        ("cacheman", &square),
+        ("cached", &square_peer),
+        ("hashmap_no_lock", &|k| {
+            bare.get(&k).copied().unwrap_or_default()
+        }),
+    ];
+    for (_, lookup) in contenders {
+        window(&keys, lookup);
+    }
+    let mut totals = [(0u64, Duration::ZERO); 3];
+    for round in 0..rounds {
+        for i in 0..3 {
+            let which = (round + i) % 3;
+            let (n, t) = window(&keys, contenders[which].1);
+            totals[which] = (totals[which].0 + n, totals[which].1 + t);
+        }
+    }
+    assert_eq!(
+        square_cache().stats().misses,
+        HOT_KEYS,
+        "every timed call was a hit"
+    );
+    let ns = |(n, t): (u64, Duration)| t.as_nanos() as f64 / n as f64;
+    let [ours, peer, bare] = totals.map(ns);
+    println!(
+        "{{\"rounds\": {rounds}, \"window_ms\": {WINDOW_MS}, \"cacheman_ns\": {ours:.2}, \
+         \"cached_ns\": {peer:.2}, \"hashmap_no_lock_ns\": {bare:.2}, \
+         \"cacheman_over_cached\": {:.3}, \"cacheman_over_hashmap\": {:.3}}}",
+        ours / peer,
+        ours / bare,
+    );
+}
