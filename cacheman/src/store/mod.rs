@@ -441,14 +441,12 @@ struct StoreEncoder<K, V> {
     cache: String,
 }
 
-impl<K, V> StoreEncoder<K, V> {
-    fn error(&self, message: String) -> Error {
-        Error::Codec {
-            cache: self.cache.clone(),
-            action: "encode",
-            codec: Codec::Postcard.name(),
-            message,
-        }
+fn encode_error(cache: String, message: String) -> Error {
+    Error::Codec {
+        cache,
+        action: "encode",
+        codec: Codec::Postcard.name(),
+        message,
     }
 }
 
@@ -471,7 +469,7 @@ where
     fn put(&mut self, key: &K, value: &V, stamp_ms: u64) -> Result<(), Error> {
         self.rows
             .put(key, value, stamp_ms)
-            .map_err(|message| self.error(message))
+            .map_err(|message| encode_error(self.cache.clone(), message))
     }
 
     fn wants_hints(&self) -> bool {
@@ -490,16 +488,10 @@ where
     V: Serialize + Send + 'static,
 {
     fn finish(self: Box<Self>) -> Result<Rows<K, V>, Error> {
-        let cache = self.cache;
-        self.rows
-            .finish()
+        let StoreEncoder { rows, cache } = *self;
+        rows.finish()
             .map(Rows::Encoded)
-            .map_err(|message| Error::Codec {
-                cache,
-                action: "encode",
-                codec: Codec::Postcard.name(),
-                message,
-            })
+            .map_err(|message| encode_error(cache, message))
     }
 }
 
