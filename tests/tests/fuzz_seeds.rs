@@ -1,0 +1,67 @@
+//! The fuzz target's seeds (`fuzz/seeds/decode_file`) are valid inputs of every row kind, in
+//! both of the target's modes, and stay so when the file format or the kinds change:
+//! `cargo test -p tests --test fuzz_seeds -- --ignored` writes them anew.
+
+use std::path::PathBuf;
+
+use cacheman::__fuzz::{KINDS, decode_as, file_for, payload_for};
+
+const ROW_COUNTS: [u8; 3] = [0, 1, 3];
+
+fn seed_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/decode_file")
+}
+
+/// (file name, bytes, kind, rows) of every seed. The first byte is the fuzz target's mode:
+/// bits 0-2 the kind, bit 7 a whole file, else bits 3-6 the entry count of the header that
+/// wraps the payload (see `fuzz/fuzz_targets/decode_file.rs`).
+fn seeds() -> Vec<(String, Vec<u8>, u8, usize)> {
+    let names = ["one", "two", "three"];
+    let mut seeds = Vec::new();
+    for kind in 0..KINDS {
+        for rows in ROW_COUNTS {
+            let data: Vec<(u64, String)> = (0..usize::from(rows))
+                .map(|i| (i as u64 + 1, names[i].to_string()))
+                .collect();
+            let payload = payload_for(kind, &data);
+            let mut wrapped = vec![kind | rows << 3];
+            wrapped.extend_from_slice(&payload);
+            let mut whole = vec![0x80 | kind];
+            whole.extend_from_slice(&file_for(kind, u64::from(rows), &payload));
+            let name = |mode| format!("{mode}-kind{kind}-rows{rows}");
+            seeds.push((name("payload"), wrapped, kind, usize::from(rows)));
+            seeds.push((name("file"), whole, kind, usize::from(rows)));
+        }
+    }
+    seeds
+}
+
+#[test]
+fn every_seed_decodes_as_its_name_says_and_is_up_to_date() {
+    for (name, bytes, kind, rows) in seeds() {
+        let (mode, rest) = bytes.split_first().unwrap();
+        let file = match mode & 0x80 {
+            0 => file_for(kind, u64::from(mode >> 3 & 0x0f), rest),
+            _ => rest.to_vec(),
+        };
+        assert_eq!(decode_as(kind, &file), Ok(rows), "{name}");
+        let committed = std::fs::read(seed_dir().join(&name)).unwrap_or_default();
+        assert!(
+            committed == bytes,
+            "fuzz/seeds/decode_file/{name} is out of date: run \
+             `cargo test -p tests --test fuzz_seeds -- --ignored` to write the seeds anew"
+        );
+    }
+}
+
+#[test]
+#[ignore = "writes fuzz/seeds/decode_file; run by hand when the format or the kinds change"]
+fn write_seeds() {
+    let dir = seed_dir();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        std::fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+    for (name, bytes, _, _) in seeds() {
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+}
