@@ -340,6 +340,8 @@ pub(crate) struct PostcardRows<K, V> {
     bytes: Vec<u8>,
     rows: u64,
     stamped: bool,
+    /// The cache's name, for errors.
+    cache: String,
     _types: PhantomData<fn(&K, &V)>,
 }
 
@@ -358,23 +360,33 @@ impl Encoded {
 }
 
 impl<K, V> PostcardRows<K, V> {
-    /// An empty encoder with room for `expected` bytes of rows.
-    pub(crate) fn new(stamped: bool, expected: usize) -> Self {
+    /// An empty encoder for cache `cache` with room for `expected` bytes of rows.
+    pub(crate) fn new(cache: &str, stamped: bool, expected: usize) -> Self {
         let mut bytes = Vec::with_capacity(LENGTH_ROOM + expected);
         bytes.resize(LENGTH_ROOM, 0);
         PostcardRows {
             bytes,
             rows: 0,
             stamped,
+            cache: cache.to_owned(),
             _types: PhantomData,
         }
     }
 
+    fn error(&self, message: String) -> crate::Error {
+        crate::Error::Codec {
+            cache: self.cache.clone(),
+            action: "encode",
+            codec: Postcard::NAME,
+            message,
+        }
+    }
+
     /// The payload: the row count written just in front of the rows.
-    pub(crate) fn finish(mut self) -> Result<Encoded, String> {
+    pub(crate) fn into_payload(mut self) -> Result<Encoded, crate::Error> {
         let mut length = Vec::with_capacity(LENGTH_ROOM);
-        let rows = usize::try_from(self.rows).map_err(|e| e.to_string())?;
-        postcard_append(&rows, &mut length)?;
+        let rows = usize::try_from(self.rows).map_err(|e| self.error(e.to_string()))?;
+        postcard_append(&rows, &mut length).map_err(|e| self.error(e))?;
         let start = LENGTH_ROOM - length.len();
         self.bytes[start..LENGTH_ROOM].copy_from_slice(&length);
         Ok(Encoded {
@@ -390,7 +402,7 @@ where
     K: Serialize + 'static,
     V: Serialize + 'static,
 {
-    type Error = String;
+    type Error = crate::Error;
 
     fn mark(&self) -> Mark {
         Mark {
@@ -405,12 +417,13 @@ where
     }
 
     #[inline]
-    fn put(&mut self, key: &K, value: &V, stamp_ms: u64) -> Result<(), String> {
+    fn put(&mut self, key: &K, value: &V, stamp_ms: u64) -> Result<(), crate::Error> {
         let (key, value) = (Bytewise(key), Bytewise(value));
         match self.stamped {
-            true => postcard_append(&(key, value, stamp_ms), &mut self.bytes)?,
-            false => postcard_append(&(key, value), &mut self.bytes)?,
+            true => postcard_append(&(key, value, stamp_ms), &mut self.bytes),
+            false => postcard_append(&(key, value), &mut self.bytes),
         }
+        .map_err(|message| self.error(message))?;
         self.rows += 1;
         Ok(())
     }
@@ -517,11 +530,11 @@ mod tests {
             .map(|i| (i, (0..i as u8).collect(), i * 1_000))
             .collect();
         for stamped in [false, true] {
-            let mut sink = PostcardRows::<u64, Vec<u8>>::new(stamped, 0);
+            let mut sink = PostcardRows::<u64, Vec<u8>>::new("c", stamped, 0);
             for (k, v, stamp) in &rows {
                 sink.put(k, v, *stamp).unwrap();
             }
-            let encoded = sink.finish().unwrap();
+            let encoded = sink.into_payload().unwrap();
             let plain = if stamped {
                 Codec::Postcard.encode(&rows, 0).unwrap()
             } else {
@@ -542,13 +555,13 @@ mod tests {
 
     #[test]
     fn a_rewound_encoder_forgets_what_came_after_the_mark() {
-        let mut sink = PostcardRows::<String, Vec<u8>>::new(false, 0);
+        let mut sink = PostcardRows::<String, Vec<u8>>::new("c", false, 0);
         sink.put(&"a".to_string(), &vec![1], 0).unwrap();
         let mark = sink.mark();
         sink.put(&"b".to_string(), &vec![2, 3], 0).unwrap();
         sink.rewind(mark);
         sink.put(&"c".to_string(), &vec![], 0).unwrap();
-        let encoded = sink.finish().unwrap();
+        let encoded = sink.into_payload().unwrap();
         let back: Vec<(String, Vec<u8>, u64)> =
             decode_postcard_rows(encoded.payload(), false).unwrap();
         assert_eq!(

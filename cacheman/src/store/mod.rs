@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 pub use codec::Codec;
 pub(crate) use merge::{Journal, Merged};
 
-use crate::shards::{Mark, Sink};
+use crate::shards::Sink;
 
 use crate::Error;
 use format::{Header, Rejection};
@@ -405,10 +405,9 @@ where
 
     fn encoder(&self) -> Option<Box<dyn Encoder<K, V>>> {
         (self.identity.codec == Codec::Postcard).then(|| {
-            Box::new(StoreEncoder {
-                rows: codec::PostcardRows::new(self.identity.stamped, self.expected_len()),
-                cache: self.cache.clone(),
-            }) as Box<dyn Encoder<K, V>>
+            let rows =
+                codec::PostcardRows::new(&self.cache, self.identity.stamped, self.expected_len());
+            Box::new(rows) as Box<dyn Encoder<K, V>>
         })
     }
 
@@ -435,63 +434,13 @@ where
     }
 }
 
-/// The file store's encoder: postcard rows, with errors that name the cache.
-struct StoreEncoder<K, V> {
-    rows: codec::PostcardRows<K, V>,
-    cache: String,
-}
-
-fn encode_error(cache: String, message: String) -> Error {
-    Error::Codec {
-        cache,
-        action: "encode",
-        codec: Codec::Postcard.name(),
-        message,
-    }
-}
-
-impl<K, V> Sink<K, V> for StoreEncoder<K, V>
-where
-    K: Serialize + 'static,
-    V: Serialize + 'static,
-{
-    type Error = Error;
-
-    fn mark(&self) -> Mark {
-        self.rows.mark()
-    }
-
-    fn rewind(&mut self, mark: Mark) {
-        self.rows.rewind(mark);
-    }
-
-    #[inline]
-    fn put(&mut self, key: &K, value: &V, stamp_ms: u64) -> Result<(), Error> {
-        self.rows
-            .put(key, value, stamp_ms)
-            .map_err(|message| encode_error(self.cache.clone(), message))
-    }
-
-    fn wants_hints(&self) -> bool {
-        self.rows.wants_hints()
-    }
-
-    #[inline]
-    fn coming(&self, value: &V) {
-        self.rows.coming(value);
-    }
-}
-
-impl<K, V> Encoder<K, V> for StoreEncoder<K, V>
+impl<K, V> Encoder<K, V> for codec::PostcardRows<K, V>
 where
     K: Serialize + Send + 'static,
     V: Serialize + Send + 'static,
 {
     fn finish(self: Box<Self>) -> Result<Rows<K, V>, Error> {
-        let StoreEncoder { rows, cache } = *self;
-        rows.finish()
-            .map(Rows::Encoded)
-            .map_err(|message| encode_error(cache, message))
+        self.into_payload().map(Rows::Encoded)
     }
 }
 
