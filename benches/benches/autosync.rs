@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use cacheman::{AutoSync, Cache, CacheManager, CacheOptions};
+use cacheman::Cache;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 const ENTRIES: u64 = 1_000_000;
@@ -19,14 +19,7 @@ const BATCH: u64 = 1_000;
 
 /// A persistent cache of `ENTRIES` entries that saves only when asked.
 fn full_cache(dir: &tempfile::TempDir) -> Cache<u64, u64> {
-    let manager = CacheManager::new("bench", dir.path());
-    let options = CacheOptions::new().autosync(AutoSync::disabled());
-    let cache = manager
-        .register_custom_cache::<u64, u64>("big", options)
-        .unwrap();
-    cache.extend((0..ENTRIES).map(|i| (i, i)));
-    cache.save().unwrap();
-    cache
+    benches::saved_u64_cache(dir.path(), "big", ENTRIES)
 }
 
 /// Overwrites `BATCH` keys spread over the whole cache, so every shard is written.

@@ -11,8 +11,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use cacheman::{AutoSync, CacheManager, CacheOptions};
-
 const ENTRIES: u64 = 1_000_000;
 const BATCH: u64 = 1_000;
 const WINDOW_MS: u64 = 100;
@@ -52,18 +50,9 @@ fn insert_window(cache: &cacheman::Cache<u64, u64>, next: &mut u64) -> (u64, Dur
 }
 
 fn main() {
-    let rounds: usize = std::env::args()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(40);
+    let rounds = benches::count_arg(40);
     let dir = tempfile::tempdir().unwrap();
-    let manager = CacheManager::new("bench", dir.path());
-    let options = CacheOptions::new().autosync(AutoSync::disabled());
-    let cache = manager
-        .register_custom_cache::<u64, u64>("big", options)
-        .unwrap();
-    cache.extend((0..ENTRIES).map(|i| (i, i)));
-    cache.save().unwrap();
+    let cache = benches::saved_u64_cache(dir.path(), "big", ENTRIES);
 
     let saver = Arc::new(Saver {
         active: AtomicBool::new(false),

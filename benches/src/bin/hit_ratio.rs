@@ -10,10 +10,11 @@ use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use benches::{HOT_KEYS, hot_keys};
+use benches::{HOT_KEYS, count_arg, hot_keys};
 
 const WINDOW_MS: u64 = 20;
 
+// Defined here, not in the shared library: see its documentation.
 #[cacheman::cached(persistent = false)]
 fn square(n: u64) -> u64 {
     n.wrapping_mul(n)
@@ -38,10 +39,7 @@ fn window(keys: &[u64], lookup: &dyn Fn(u64) -> u64) -> (u64, Duration) {
 }
 
 fn main() {
-    let rounds: usize = std::env::args()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(150);
+    let rounds = count_arg(150);
     let _dir = benches::private_cache_dir();
     let mut bare: HashMap<u64, u64, foldhash::fast::RandomState> = HashMap::default();
     for k in 0..HOT_KEYS {

@@ -53,10 +53,7 @@ fn window(threads: usize, round: u64) -> f64 {
 }
 
 fn main() {
-    let rounds: u64 = std::env::args()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(30);
+    let rounds = benches::count_arg(30) as u64;
     let _dir = benches::private_cache_dir();
     // One untimed window of each, so both start warm.
     window(1, 0);
