@@ -82,31 +82,7 @@ where
         }
         let _saving = self.lock_saves();
         let covered = self.counters.changes_made();
-        let encoder = match hooks.need_contents_on_save() {
-            true => None,
-            false => self.persistence.as_ref().and_then(|store| store.encoder()),
-        };
-        let (rows, touched) = match encoder {
-            // The store encodes the entries as they are copied: no clone of each value.
-            Some(mut encoder) => {
-                let (touched, copied) =
-                    on_maps!(self, s, now => s.snapshot_with_journal(now, &mut *encoder));
-                match copied.and_then(|()| encoder.finish()) {
-                    Ok(rows) => (rows, touched),
-                    Err(err) => {
-                        on_maps!(self, s, _now => s.restore_journal(touched));
-                        return Err(err);
-                    }
-                }
-            }
-            None => {
-                let mut rows = Vec::with_capacity(on_maps!(self, s, _now => s.len()));
-                let (touched, copied) =
-                    on_maps!(self, s, now => s.snapshot_with_journal(now, &mut rows));
-                crate::shards::infallible(copied);
-                (Rows::Decoded(rows), touched)
-            }
-        };
+        let (rows, touched) = self.snapshot_for_save(&hooks)?;
         let cleared = self.cleared.swap(false, Ordering::AcqRel);
         let restore = |touched: Vec<K>| {
             on_maps!(self, s, _now => s.restore_journal(touched));
@@ -152,6 +128,32 @@ where
         self.autosync.saved(self.now_ms());
         self.counters.saved();
         Ok(())
+    }
+
+    /// The entries to save and the journaled keys they cover. The store encodes the entries as
+    /// they are copied when it can (no clone of each value); hooks that need the contents get
+    /// cloned rows. An encoding error puts the journal back.
+    fn snapshot_for_save(&self, hooks: &Hooks<K, V>) -> Result<(Rows<K, V>, Vec<K>), Error> {
+        let encoder = match hooks.need_contents_on_save() {
+            true => None,
+            false => self.persistence.as_ref().and_then(|store| store.encoder()),
+        };
+        let Some(mut encoder) = encoder else {
+            let mut rows = Vec::with_capacity(on_maps!(self, s, _now => s.len()));
+            let (touched, copied) =
+                on_maps!(self, s, now => s.snapshot_with_journal(now, &mut rows));
+            crate::shards::infallible(copied);
+            return Ok((Rows::Decoded(rows), touched));
+        };
+        let (touched, copied) =
+            on_maps!(self, s, now => s.snapshot_with_journal(now, &mut *encoder));
+        match copied.and_then(|()| encoder.finish()) {
+            Ok(rows) => Ok((rows, touched)),
+            Err(err) => {
+                on_maps!(self, s, _now => s.restore_journal(touched));
+                Err(err)
+            }
+        }
     }
 
     /// The save path of caches with a custom saver or a pre-processor: they see whole
