@@ -429,12 +429,12 @@ where
     }
 
     fn wants_hints(&self) -> bool {
-        TypeId::of::<V>() == TypeId::of::<Vec<u8>>()
+        [TypeId::of::<Vec<u8>>(), TypeId::of::<String>()].contains(&TypeId::of::<V>())
     }
 
     #[inline]
     fn coming(&self, value: &V) {
-        if let Some(bytes) = (value as &dyn Any).downcast_ref::<Vec<u8>>() {
+        if let Some(bytes) = heap_bytes(value) {
             // The first two cache lines: short values whole, the start of long ones.
             prefetch(bytes.as_ptr());
             if bytes.len() > 64 {
@@ -442,6 +442,20 @@ where
             }
         }
     }
+}
+
+/// The bytes a value keeps on the heap, for the types whose encoding reads them whole: byte
+/// vectors and strings (the types `wants_hints` names).
+#[inline]
+fn heap_bytes<T: 'static>(value: &T) -> Option<&[u8]> {
+    let value = value as &dyn Any;
+    if let Some(bytes) = value.downcast_ref::<Vec<u8>>() {
+        return Some(bytes);
+    }
+    if let Some(text) = value.downcast_ref::<String>() {
+        return Some(text.as_bytes());
+    }
+    None
 }
 
 /// Asks the CPU to bring the memory at `at` into cache; does nothing where there is no such
@@ -551,6 +565,17 @@ mod tests {
             };
             assert_eq!(back, want);
         }
+    }
+
+    #[test]
+    fn only_values_with_bytes_on_the_heap_ask_for_prefetch_hints() {
+        assert!(PostcardRows::<u64, Vec<u8>>::new("c", false, 0).wants_hints());
+        assert!(PostcardRows::<u64, String>::new("c", false, 0).wants_hints());
+        assert!(!PostcardRows::<u64, u64>::new("c", false, 0).wants_hints());
+        assert!(!PostcardRows::<String, Vec<u32>>::new("c", false, 0).wants_hints());
+        assert_eq!(heap_bytes(&"abc".to_string()), Some(&b"abc"[..]));
+        assert_eq!(heap_bytes(&vec![1u8, 2]), Some(&[1u8, 2][..]));
+        assert_eq!(heap_bytes(&7u64), None);
     }
 
     #[test]
