@@ -22,23 +22,27 @@ fn expensive(n: u64) -> u64 {
     n * 1000
 }
 
-#[test]
-fn a_thundering_herd_runs_the_body_once() {
-    let (_dir, _manager) = install("herd");
+/// Runs `call` on `THREADS` threads released together, each counting itself in `arrived` just
+/// before it calls; returns what each call returned.
+fn herd<T: Send + 'static>(arrived: &'static AtomicUsize, call: fn() -> T) -> Vec<T> {
     let start = Arc::new(Barrier::new(THREADS));
     let threads: Vec<_> = (0..THREADS)
         .map(|_| {
             let start = start.clone();
             std::thread::spawn(move || {
                 start.wait();
-                HERD_ARRIVED.fetch_add(1, Ordering::SeqCst);
-                expensive(7)
+                arrived.fetch_add(1, Ordering::SeqCst);
+                call()
             })
         })
         .collect();
-    for thread in threads {
-        assert_eq!(thread.join().unwrap(), 7000);
-    }
+    threads.into_iter().map(|t| t.join().unwrap()).collect()
+}
+
+#[test]
+fn a_thundering_herd_runs_the_body_once() {
+    let (_dir, _manager) = install("herd");
+    assert_eq!(herd(&HERD_ARRIVED, || expensive(7)), [7000; THREADS]);
     assert_eq!(HERD_RUNS.load(Ordering::SeqCst), 1);
     assert_eq!(expensive_cache().stats().inserts, 1);
 }
@@ -122,19 +126,9 @@ async fn fetched(n: u64) -> u64 {
 #[test]
 fn concurrent_async_callers_await_one_computation() {
     let (_dir, _manager) = install("async_herd");
-    let start = Arc::new(Barrier::new(THREADS));
-    let threads: Vec<_> = (0..THREADS)
-        .map(|_| {
-            let start = start.clone();
-            std::thread::spawn(move || {
-                start.wait();
-                ASYNC_ARRIVED.fetch_add(1, Ordering::SeqCst);
-                pollster::block_on(fetched(1))
-            })
-        })
-        .collect();
-    for thread in threads {
-        assert_eq!(thread.join().unwrap(), 2);
-    }
+    assert_eq!(
+        herd(&ASYNC_ARRIVED, || pollster::block_on(fetched(1))),
+        [2; THREADS]
+    );
     assert_eq!(ASYNC_RUNS.load(Ordering::SeqCst), 1);
 }
