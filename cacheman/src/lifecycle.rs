@@ -134,9 +134,9 @@ where
     /// they are copied when it can (no clone of each value); hooks that need the contents get
     /// cloned rows. An encoding error puts the journal back.
     fn snapshot_for_save(&self, hooks: &Hooks<K, V>) -> Result<(Rows<K, V>, Vec<K>), Error> {
-        let encoder = match hooks.need_contents_on_save() {
-            true => None,
-            false => self.persistence.as_ref().and_then(|store| store.encoder()),
+        let encoder = match (&self.persistence, hooks.need_contents_on_save()) {
+            (Some(store), false) => store.encoder()?,
+            _ => None,
         };
         let Some(mut encoder) = encoder else {
             let mut rows = Vec::with_capacity(on_maps!(self, s, _now => s.len()));

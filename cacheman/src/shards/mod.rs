@@ -88,6 +88,11 @@ pub(crate) trait Sink<K, V> {
     fn mark(&self) -> Mark;
     fn rewind(&mut self, mark: Mark);
     fn put(&mut self, key: &K, value: &V, stamp_ms: u64) -> Result<(), Self::Error>;
+    /// Called after each hold of a shard's lock, with no lock held: the moment for slow work
+    /// (a streamed save writes what it gathered).
+    fn unlocked(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
     /// Whether the sink reads memory behind the values (a byte vector's bytes) and wants to
     /// hear of each value a little before it is put ([`Sink::coming`]).
     fn wants_hints(&self) -> bool {
@@ -103,7 +108,7 @@ pub(crate) trait Sink<K, V> {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Mark {
     pub items: usize,
-    pub bytes: usize,
+    pub bytes: u64,
 }
 
 impl<K: Clone, V: Clone> Sink<K, V> for Vec<(K, V, u64)> {
@@ -579,11 +584,12 @@ where
                     sink.put(&entry.key, &entry.value, entry.meta.stamp_ms())?;
                 }
             }
+            next = end;
+            drop(shard);
+            sink.unlocked()?;
             if end == buckets {
                 return Ok(());
             }
-            next = end;
-            drop(shard);
             // A writer spinning for the lock sees it free only if it stays free for a moment.
             for _ in 0..8 {
                 std::hint::spin_loop();

@@ -8,8 +8,6 @@ use std::marker::PhantomData;
 use serde::de::{DeserializeOwned, DeserializeSeed, Error as _, SeqAccess, Visitor};
 use serde::{Deserializer, Serialize, Serializer};
 
-use crate::shards::{Mark, Sink};
-
 /// The serialization format of a cache file's payload.
 ///
 /// The header of every file is cacheman's own; the codec only decides how the entries after it
@@ -314,9 +312,11 @@ where
 }
 
 /// Decodes the file store's postcard payload of `(key, value)` rows, or `(key, value, stamp)`
-/// rows when `stamped`.
+/// rows when `stamped`: exactly `count` rows back to back (format version 2), or with `None`
+/// one sequence that starts with its row count (version 1).
 pub(crate) fn decode_postcard_rows<K, V>(
     bytes: &[u8],
+    count: Option<u64>,
     stamped: bool,
 ) -> Result<Vec<(K, V, u64)>, String>
 where
@@ -327,15 +327,46 @@ where
         stamped,
         _types: PhantomData,
     };
-    postcard_rows(bytes, seed)
+    match count {
+        None => postcard_rows(bytes, seed),
+        Some(count) => counted_postcard_rows(bytes, count, seed),
+    }
 }
 
-/// Room left in front of the rows for the sequence length, which is known only at the end: a
-/// postcard varint of a `u64` takes at most 10 bytes.
-const LENGTH_ROOM: usize = 10;
+/// Decodes `count` rows, each read by `seed`, and nothing after; reserves up front no more rows
+/// than the payload's bytes could hold.
+fn counted_postcard_rows<'de, S>(
+    bytes: &'de [u8],
+    count: u64,
+    seed: S,
+) -> Result<Vec<S::Value>, String>
+where
+    S: DeserializeSeed<'de> + Copy,
+{
+    let affordable = bytes.len() / std::mem::size_of::<S::Value>().max(1);
+    let reserve = usize::try_from(count).unwrap_or(usize::MAX).min(affordable);
+    let mut rows = Vec::with_capacity(reserve);
+    let mut deserializer = postcard::Deserializer::from_bytes(bytes);
+    for at in 0..count {
+        let row = seed
+            .deserialize(&mut deserializer)
+            .map_err(|e| format!("row {at} of {count}: {e}"))?;
+        rows.push(row);
+    }
+    let rest = deserializer.finalize().map_err(|e| e.to_string())?;
+    if !rest.is_empty() {
+        return Err(format!(
+            "{} unexpected bytes after the last of {count} entries",
+            rest.len()
+        ));
+    }
+    Ok(rows)
+}
 
-/// A snapshot encoded into postcard rows as the shards are copied, instead of cloned first:
-/// no allocation per entry, and one pass over the values instead of two.
+/// Snapshot rows encoded into postcard as the shards are copied, instead of cloned first: no
+/// allocation per entry, and one pass over the values instead of two. The bytes are the rows
+/// back to back, as format version 2 stores them; the caller takes them out as they pile up
+/// ([`PostcardRows::clear_bytes`]) and keeps the count for the header.
 pub(crate) struct PostcardRows<K, V> {
     bytes: Vec<u8>,
     rows: u64,
@@ -345,27 +376,15 @@ pub(crate) struct PostcardRows<K, V> {
     _types: PhantomData<fn(&K, &V)>,
 }
 
-/// A payload encoded by [`PostcardRows`].
-pub(crate) struct Encoded {
-    bytes: Vec<u8>,
-    /// Where the payload starts in `bytes` (after the unused part of the length room).
-    start: usize,
-    pub rows: u64,
-}
-
-impl Encoded {
-    pub(crate) fn payload(&self) -> &[u8] {
-        &self.bytes[self.start..]
-    }
-}
-
-impl<K, V> PostcardRows<K, V> {
-    /// An empty encoder for cache `cache` with room for `expected` bytes of rows.
-    pub(crate) fn new(cache: &str, stamped: bool, expected: usize) -> Self {
-        let mut bytes = Vec::with_capacity(LENGTH_ROOM + expected);
-        bytes.resize(LENGTH_ROOM, 0);
+impl<K, V> PostcardRows<K, V>
+where
+    K: Serialize + 'static,
+    V: Serialize + 'static,
+{
+    /// An empty encoder for cache `cache`, with room for `capacity` bytes.
+    pub(crate) fn new(cache: &str, stamped: bool, capacity: usize) -> Self {
         PostcardRows {
-            bytes,
+            bytes: Vec::with_capacity(capacity),
             rows: 0,
             stamped,
             cache: cache.to_owned(),
@@ -373,67 +392,51 @@ impl<K, V> PostcardRows<K, V> {
         }
     }
 
-    fn error(&self, message: String) -> crate::Error {
-        crate::Error::Codec {
-            cache: self.cache.clone(),
-            action: "encode",
-            codec: Postcard::NAME,
-            message,
-        }
+    /// Rows put so far, cleared bytes included.
+    pub(crate) fn rows(&self) -> u64 {
+        self.rows
     }
 
-    /// The payload: the row count written just in front of the rows.
-    pub(crate) fn into_payload(mut self) -> Result<Encoded, crate::Error> {
-        let mut length = Vec::with_capacity(LENGTH_ROOM);
-        let rows = usize::try_from(self.rows).map_err(|e| self.error(e.to_string()))?;
-        postcard_append(&rows, &mut length).map_err(|e| self.error(e))?;
-        let start = LENGTH_ROOM - length.len();
-        self.bytes[start..LENGTH_ROOM].copy_from_slice(&length);
-        Ok(Encoded {
-            bytes: self.bytes,
-            start,
-            rows: self.rows,
-        })
-    }
-}
-
-impl<K, V> Sink<K, V> for PostcardRows<K, V>
-where
-    K: Serialize + 'static,
-    V: Serialize + 'static,
-{
-    type Error = crate::Error;
-
-    fn mark(&self) -> Mark {
-        Mark {
-            items: self.rows as usize,
-            bytes: self.bytes.len(),
-        }
+    /// The bytes of the rows put since the last [`PostcardRows::clear_bytes`].
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.bytes
     }
 
-    fn rewind(&mut self, mark: Mark) {
-        self.rows = mark.items as u64;
-        self.bytes.truncate(mark.bytes);
+    /// Forgets the bytes held (the caller wrote them out); the row count stays.
+    pub(crate) fn clear_bytes(&mut self) {
+        self.bytes.clear();
+    }
+
+    /// Goes back to `rows` rows, of which `bytes` bytes are still held.
+    pub(crate) fn truncate(&mut self, rows: u64, bytes: usize) {
+        self.rows = rows;
+        self.bytes.truncate(bytes);
     }
 
     #[inline]
-    fn put(&mut self, key: &K, value: &V, stamp_ms: u64) -> Result<(), crate::Error> {
+    pub(crate) fn put(&mut self, key: &K, value: &V, stamp_ms: u64) -> Result<(), crate::Error> {
         let (key, value) = (Bytewise(key), Bytewise(value));
         match self.stamped {
             true => postcard_append(&(key, value, stamp_ms), &mut self.bytes),
             false => postcard_append(&(key, value), &mut self.bytes),
         }
-        .map_err(|message| self.error(message))?;
+        .map_err(|message| crate::Error::Codec {
+            cache: self.cache.clone(),
+            action: "encode",
+            codec: Postcard::NAME,
+            message,
+        })?;
         self.rows += 1;
         Ok(())
     }
 
-    fn wants_hints(&self) -> bool {
+    /// Whether values keep bytes on the heap that [`PostcardRows::coming`] can prefetch.
+    pub(crate) fn wants_hints(&self) -> bool {
         [TypeId::of::<Vec<u8>>(), TypeId::of::<String>()].contains(&TypeId::of::<V>())
     }
 
     #[inline]
-    fn coming(&self, value: &V) {
+    pub(crate) fn coming(&self, value: &V) {
         if let Some(bytes) = heap_bytes(value) {
             // The first two cache lines: short values whole, the start of long ones.
             prefetch(bytes.as_ptr());
@@ -544,26 +547,52 @@ mod tests {
             .map(|i| (i, (0..i as u8).collect(), i * 1_000))
             .collect();
         for stamped in [false, true] {
-            let mut sink = PostcardRows::<u64, Vec<u8>>::new("c", stamped, 0);
+            let mut encoder = PostcardRows::<u64, Vec<u8>>::new("c", stamped, 0);
             for (k, v, stamp) in &rows {
-                sink.put(k, v, *stamp).unwrap();
+                encoder.put(k, v, *stamp).unwrap();
             }
-            let encoded = sink.into_payload().unwrap();
-            let plain = if stamped {
-                Codec::Postcard.encode(&rows, 0).unwrap()
-            } else {
-                let pairs: Vec<_> = rows.iter().map(|(k, v, _)| (k, v)).collect();
-                Codec::Postcard.encode(&pairs, 0).unwrap()
-            };
-            assert_eq!(encoded.payload(), &plain[..], "stamped: {stamped}");
-            assert_eq!(encoded.rows, 300);
+            // Format version 2: serde's rows back to back, without the sequence's count.
+            let row_by_row: Vec<u8> = rows
+                .iter()
+                .flat_map(|(k, v, stamp)| match stamped {
+                    true => postcard::to_allocvec(&(k, v, stamp)).unwrap(),
+                    false => postcard::to_allocvec(&(k, v)).unwrap(),
+                })
+                .collect();
+            assert_eq!(encoder.bytes(), &row_by_row[..], "stamped: {stamped}");
+            assert_eq!(encoder.rows(), 300);
             let back: Vec<(u64, Vec<u8>, u64)> =
-                decode_postcard_rows(encoded.payload(), stamped).unwrap();
+                decode_postcard_rows(encoder.bytes(), Some(300), stamped).unwrap();
             let want: Vec<_> = match stamped {
                 true => rows.clone(),
                 false => rows.iter().map(|(k, v, _)| (*k, v.clone(), 0)).collect(),
             };
             assert_eq!(back, want);
+            // Version 1 files: the same rows as one sequence, its count first.
+            let sequence = match stamped {
+                true => Codec::Postcard.encode(&rows, 0).unwrap(),
+                false => {
+                    let pairs: Vec<_> = rows.iter().map(|(k, v, _)| (k, v)).collect();
+                    Codec::Postcard.encode(&pairs, 0).unwrap()
+                }
+            };
+            let back: Vec<(u64, Vec<u8>, u64)> =
+                decode_postcard_rows(&sequence, None, stamped).unwrap();
+            assert_eq!(back, want);
+        }
+    }
+
+    #[test]
+    fn counted_rows_must_be_exactly_the_payload() {
+        let mut encoder = PostcardRows::<u64, String>::new("c", false, 0);
+        for k in 0..3 {
+            encoder.put(&k, &format!("value {k}"), 0).unwrap();
+        }
+        let bytes = encoder.bytes();
+        assert!(decode_postcard_rows::<u64, String>(bytes, Some(3), false).is_ok());
+        for wrong in [0, 2, 4, u64::MAX] {
+            let decoded = decode_postcard_rows::<u64, String>(bytes, Some(wrong), false);
+            assert!(decoded.is_err(), "count {wrong} accepted");
         }
     }
 
@@ -579,27 +608,13 @@ mod tests {
     }
 
     #[test]
-    fn a_rewound_encoder_forgets_what_came_after_the_mark() {
-        let mut sink = PostcardRows::<String, Vec<u8>>::new("c", false, 0);
-        sink.put(&"a".to_string(), &vec![1], 0).unwrap();
-        let mark = sink.mark();
-        sink.put(&"b".to_string(), &vec![2, 3], 0).unwrap();
-        sink.rewind(mark);
-        sink.put(&"c".to_string(), &vec![], 0).unwrap();
-        let encoded = sink.into_payload().unwrap();
-        let back: Vec<(String, Vec<u8>, u64)> =
-            decode_postcard_rows(encoded.payload(), false).unwrap();
-        assert_eq!(
-            back,
-            vec![("a".into(), vec![1], 0), ("c".into(), vec![], 0)]
-        );
-    }
-
-    #[test]
     fn a_byte_vector_claiming_more_bytes_than_the_payload_fails_cleanly() {
         // One row: key 1, then a value claiming 2^20 bytes with three present.
+        let bytes = [1, 0x80, 0x80, 0x40, 1, 2, 3];
+        assert!(decode_postcard_rows::<u64, Vec<u8>>(&bytes, Some(1), false).is_err());
+        // The same in a version 1 payload, after its row count.
         let bytes = [1, 1, 0x80, 0x80, 0x40, 1, 2, 3];
-        assert!(decode_postcard_rows::<u64, Vec<u8>>(&bytes, false).is_err());
+        assert!(decode_postcard_rows::<u64, Vec<u8>>(&bytes, None, false).is_err());
     }
 
     #[test]

@@ -54,41 +54,81 @@ pub(crate) fn create_private_dir(dir: &Path) -> io::Result<()> {
     builder.create(dir)
 }
 
-/// A test's hook into a save: called before each chunk with the bytes written so far; an error
-/// it returns is the error of that write (disk full, I/O error). Always `None` outside tests.
+/// A test's hook into a save: called before each write with the file offset it writes at; an
+/// error it returns is the error of that write (disk full, I/O error). Always `None` outside
+/// tests.
 pub(crate) type Fault = dyn Fn(u64) -> io::Result<()> + Send + Sync;
 
 /// Replaces `path` with `chunks` so that a crash at any instant leaves either the old file or the
-/// new one, never a mix.
-///
-/// The temporary file sits in the same directory (a rename is only atomic within one file
-/// system), is created exclusively (so an attacker's symlink there is never followed), is
-/// fsynced before the rename, and the directory is fsynced after it so the rename itself is
-/// durable. On any error the temporary file is removed and `path` is untouched.
+/// new one, never a mix (see [`TempFile`]).
 pub(crate) fn atomic_write(path: &Path, chunks: &[&[u8]], fault: Option<&Fault>) -> io::Result<()> {
-    let dir = path.parent().ok_or_else(|| {
-        io::Error::new(io::ErrorKind::InvalidInput, "cache path has no directory")
-    })?;
-    let (tmp_path, mut tmp) = create_temp_beside(path)?;
-    let written = (|| {
-        let mut so_far = 0u64;
-        for chunk in chunks {
-            if let Some(fault) = fault {
-                fault(so_far)?;
-            }
-            tmp.write_all(chunk)?;
-            so_far += chunk.len() as u64;
+    let mut temp = TempFile::beside(path)?;
+    let mut so_far = 0u64;
+    for chunk in chunks {
+        if let Some(fault) = fault {
+            fault(so_far)?;
         }
-        tmp.sync_all()?;
-        drop(tmp);
-        fs::rename(&tmp_path, path)
-    })();
-    if let Err(err) = written {
-        // Best effort: the temporary file is ours and useless now.
-        let _ = fs::remove_file(&tmp_path);
-        return Err(err);
+        temp.file().write_all(chunk)?;
+        so_far += chunk.len() as u64;
     }
-    sync_dir(dir)
+    temp.commit(path)
+}
+
+/// A file written beside the one it will replace, and removed when dropped uncommitted.
+///
+/// It sits in the same directory (a rename is only atomic within one file system) and is
+/// created exclusively, so an attacker's symlink there is never followed. [`TempFile::commit`]
+/// fsyncs it before the rename and the directory after, so the rename itself is durable: a
+/// crash at any instant leaves the old file or the new one.
+pub(crate) struct TempFile {
+    path: PathBuf,
+    /// `None` once committed.
+    file: Option<File>,
+}
+
+impl TempFile {
+    /// A new, empty temporary file for `path`, open for reading and writing.
+    pub(crate) fn beside(path: &Path) -> io::Result<Self> {
+        let (path, file) = create_temp_beside(path)?;
+        Ok(TempFile {
+            path,
+            file: Some(file),
+        })
+    }
+
+    pub(crate) fn file(&mut self) -> &mut File {
+        // `file` is only taken by `commit`, which consumes the temporary file.
+        self.file
+            .as_mut()
+            .expect("an uncommitted temporary file is open")
+    }
+
+    /// Makes this file `target`: fsync, close, rename over `target`, fsync the directory.
+    pub(crate) fn commit(mut self, target: &Path) -> io::Result<()> {
+        let dir = target.parent().ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidInput, "cache path has no directory")
+        })?;
+        // On an error here, dropping `self` removes the file.
+        self.file().sync_all()?;
+        // Closed before the rename: Windows renames no open file.
+        drop(self.file.take());
+        if let Err(err) = fs::rename(&self.path, target) {
+            // Best effort: the temporary file is ours and useless now.
+            let _ = fs::remove_file(&self.path);
+            return Err(err);
+        }
+        sync_dir(dir)
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            // Best effort: a failed save's half-written file; the next save's cleanup (under
+            // the save lock) removes what this leaves.
+            let _ = fs::remove_file(&self.path);
+        }
+    }
 }
 
 /// An exclusive lock on `<dir>/<name>.lock`, held while one process saves one cache. Released
@@ -172,7 +212,7 @@ fn create_temp_beside(path: &Path) -> io::Result<(PathBuf, File)> {
         let tmp_path = dir.join(format!("{prefix}{}.{unique}", std::process::id()));
         let mut options = OpenOptions::new();
         // create_new is O_CREAT|O_EXCL: it fails on any existing entry, symlinks included.
-        options.write(true).create_new(true);
+        options.read(true).write(true).create_new(true);
         #[cfg(unix)]
         {
             use std::os::unix::fs::OpenOptionsExt;

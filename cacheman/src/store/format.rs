@@ -8,17 +8,25 @@
 //! ```
 //! All integers are little-endian. The header checksum covers every header byte before it, so a
 //! flipped bit in a fingerprint reads as corruption, not as a file of other types.
+//!
+//! Versions: 1 wrote a postcard payload as one sequence (its row count first); 2 writes the
+//! rows alone, their count being the header's, so a save can stream rows to the file before it
+//! knows how many there are. JSON and CSV payloads are the same in both. Both are read.
 
 /// First bytes of every cache file.
 pub(crate) const MAGIC: [u8; 8] = *b"CACHEMAN";
-/// Bumped whenever the layout changes; files of other versions are not read.
-pub(crate) const FORMAT_VERSION: u16 = 1;
+/// The version this build writes; bumped whenever the layout changes.
+pub(crate) const FORMAT_VERSION: u16 = 2;
+/// The oldest version this build still reads.
+pub(crate) const OLDEST_READ: u16 = 1;
 /// Size of the fixed header in bytes.
 pub(crate) const HEADER_LEN: usize = 8 + 2 + 1 + 1 + 8 * 5 + 4 + 4;
 
 /// What the header says about the payload and who wrote it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Header {
+    /// [`FORMAT_VERSION`] when writing; what the file says when read.
+    pub version: u16,
     pub codec: u8,
     pub type_fingerprint: u64,
     pub fn_fingerprint: u64,
@@ -46,7 +54,7 @@ impl Header {
             at += bytes.len();
         };
         put(&MAGIC);
-        put(&FORMAT_VERSION.to_le_bytes());
+        put(&self.version.to_le_bytes());
         put(&[self.codec, 0]);
         put(&self.type_fingerprint.to_le_bytes());
         put(&self.fn_fingerprint.to_le_bytes());
@@ -84,12 +92,14 @@ impl Header {
             return Err(Rejection::Corrupt("header checksum mismatch".into()));
         }
         let version = u16::from_le_bytes([head[8], head[9]]);
-        if version != FORMAT_VERSION {
+        if !(OLDEST_READ..=FORMAT_VERSION).contains(&version) {
             return Err(Rejection::Incompatible(format!(
-                "file format version {version} (this build reads version {FORMAT_VERSION})"
+                "file format version {version} (this build reads versions {OLDEST_READ} to \
+                 {FORMAT_VERSION})"
             )));
         }
         let header = Header {
+            version,
             codec: head[10],
             type_fingerprint: u64_at(head, 12),
             fn_fingerprint: u64_at(head, 20),
@@ -146,6 +156,7 @@ mod tests {
 
     fn sample() -> Header {
         Header {
+            version: FORMAT_VERSION,
             codec: 1,
             type_fingerprint: 0x1111,
             fn_fingerprint: 0x2222,
@@ -206,14 +217,25 @@ mod tests {
 
     #[test]
     fn another_version_is_incompatible_not_corrupt() {
-        let mut file = file_of(sample(), b"abcd");
-        file[8] = 9;
-        let crc = crc32fast::hash(&file[..HEADER_LEN - 4]);
-        file[HEADER_LEN - 4..HEADER_LEN].copy_from_slice(&crc.to_le_bytes());
-        assert!(matches!(
-            Header::decode(&file),
-            Err(Rejection::Incompatible(_))
-        ));
+        for version in [0, FORMAT_VERSION + 1, 9] {
+            let mut header = sample();
+            header.version = version;
+            let file = file_of(header, b"abcd");
+            assert!(
+                matches!(Header::decode(&file), Err(Rejection::Incompatible(_))),
+                "version {version}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_version_since_the_oldest_read_is_read() {
+        for version in OLDEST_READ..=FORMAT_VERSION {
+            let mut header = sample();
+            header.version = version;
+            let file = file_of(header, b"abcd");
+            assert_eq!(Header::decode(&file).unwrap().0.version, version);
+        }
     }
 
     #[test]

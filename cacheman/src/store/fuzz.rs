@@ -10,11 +10,12 @@ use std::path::PathBuf;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::format::Header;
+use super::codec::PostcardRows;
+use super::format::{FORMAT_VERSION, Header};
 use super::{Codec, FileStore, Identity};
 
 /// How many row kinds there are; [`file_for`] and [`decode_as`] take `kind % KINDS`.
-pub const KINDS: u8 = 5;
+pub const KINDS: u8 = 7;
 
 /// The function fingerprint every fuzzed file claims.
 const FN_FINGERPRINT: u64 = 0x00f0_22ed;
@@ -24,10 +25,13 @@ const FN_FINGERPRINT: u64 = 0x00f0_22ed;
 ///
 /// Kinds: 0 postcard `(u64, String)`; 1 postcard `(String, Vec<u32>)` with insertion stamps;
 /// 2 JSON `(u64, String)`; 3 CSV `(u64, String)`; 4 postcard `(u64, Vec<u8>)` (byte vectors
-/// are read whole, not byte by byte).
+/// are read whole, not byte by byte); 5 and 6 as 0 and 4 in format version 1, whose postcard
+/// payload starts with its row count (the others are in the version this build writes, whose
+/// postcard rows are counted by the header alone).
 pub fn file_for(kind: u8, entries: u64, payload: &[u8]) -> Vec<u8> {
     let identity = identity_of(kind);
     let header = Header {
+        version: if kind % KINDS >= 5 { 1 } else { FORMAT_VERSION },
         codec: identity.codec.id(),
         type_fingerprint: identity.type_fingerprint,
         fn_fingerprint: identity.fn_fingerprint,
@@ -45,7 +49,7 @@ pub fn file_for(kind: u8, entries: u64, payload: &[u8]) -> Vec<u8> {
 /// from disk would: the number of rows, or the error's message.
 pub fn decode_as(kind: u8, file: &[u8]) -> Result<usize, String> {
     match kind % KINDS {
-        0 | 2 | 3 => decode::<u64, String>(kind, file),
+        0 | 2 | 3 | 5 => decode::<u64, String>(kind, file),
         1 => decode::<String, Vec<u32>>(kind, file),
         _ => decode::<u64, Vec<u8>>(kind, file),
     }
@@ -55,30 +59,47 @@ pub fn decode_as(kind: u8, file: &[u8]) -> Result<usize, String> {
 pub fn payload_for(kind: u8, rows: &[(u64, String)]) -> Vec<u8> {
     match kind % KINDS {
         1 => {
-            let stamped: Vec<(String, Vec<u32>, u64)> = rows
-                .iter()
-                .map(|(k, v)| (v.clone(), vec![*k as u32], *k))
-                .collect();
-            encode(Codec::Postcard, &stamped)
+            let stamped = rows.iter().map(|(k, v)| (v.clone(), vec![*k as u32], *k));
+            postcard_rows(true, stamped)
         }
-        4 => {
-            let bytes: Vec<(u64, Vec<u8>)> = rows
-                .iter()
-                .map(|(k, v)| (*k, v.clone().into_bytes()))
-                .collect();
+        0 => postcard_rows(false, rows.iter().map(|(k, v)| (*k, v.clone(), 0))),
+        4 => postcard_rows(false, rows.iter().map(|(k, v)| (*k, bytes_of(v), 0))),
+        5 => encode(Codec::Postcard, rows),
+        6 => {
+            let bytes: Vec<(u64, Vec<u8>)> = rows.iter().map(|(k, v)| (*k, bytes_of(v))).collect();
             encode(Codec::Postcard, &bytes)
         }
         _ => encode(identity_of(kind).codec, rows),
     }
 }
 
+fn bytes_of(text: &str) -> Vec<u8> {
+    text.as_bytes().to_vec()
+}
+
+/// Rows as the file store writes them now: back to back, with no count in front.
+fn postcard_rows<K, V>(stamped: bool, rows: impl Iterator<Item = (K, V, u64)>) -> Vec<u8>
+where
+    K: Serialize + 'static,
+    V: Serialize + 'static,
+{
+    let mut encoder = PostcardRows::<K, V>::new("fuzz", stamped, 0);
+    for (key, value, stamp) in rows {
+        if encoder.put(&key, &value, stamp).is_err() {
+            return Vec::new();
+        }
+    }
+    encoder.bytes().to_vec()
+}
+
+/// A whole payload as one serde sequence, as format version 1 wrote it (JSON and CSV still are).
 fn encode<R: Serialize>(codec: Codec, rows: &[R]) -> Vec<u8> {
     codec.encode(rows, 0).unwrap_or_default()
 }
 
 fn identity_of(kind: u8) -> Identity {
     match kind % KINDS {
-        0 => Identity::new::<u64, String>(Codec::Postcard, FN_FINGERPRINT, false),
+        0 | 5 => Identity::new::<u64, String>(Codec::Postcard, FN_FINGERPRINT, false),
         1 => Identity::new::<String, Vec<u32>>(Codec::Postcard, FN_FINGERPRINT, true),
         2 => Identity::new::<u64, String>(Codec::Json, FN_FINGERPRINT, false),
         3 => Identity::new::<u64, String>(Codec::Csv, FN_FINGERPRINT, false),

@@ -6,12 +6,13 @@ pub(crate) mod files;
 pub(crate) mod format;
 pub(crate) mod fuzz;
 mod merge;
+mod stream;
 
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -24,6 +25,7 @@ use crate::shards::Sink;
 use crate::Error;
 use format::{Header, Rejection};
 use merge::FileStamp;
+use stream::{StreamEncoder, Streamed};
 
 /// Rows read back from a file.
 pub(crate) struct Loaded<K, V> {
@@ -32,11 +34,11 @@ pub(crate) struct Loaded<K, V> {
     pub epoch: u64,
 }
 
-/// A snapshot's entries: cloned rows, or a payload the file store encoded while the shards
-/// were copied ([`Persistence::encoder`]).
+/// A snapshot's entries: cloned rows, or a payload the file store wrote to a temporary file
+/// while the shards were copied ([`Persistence::encoder`]).
 pub(crate) enum Rows<K, V> {
     Decoded(Vec<(K, V, u64)>),
-    Encoded(codec::Encoded),
+    Encoded(Streamed),
 }
 
 impl<K, V> Rows<K, V> {
@@ -68,10 +70,10 @@ pub(crate) trait Persistence<K, V>: Send + Sync {
     /// Writes atomically, merging first when the outgoing snapshot has a journal.
     fn save(&self, outgoing: Outgoing<K, V>) -> Result<Merged<K, V>, Error>;
     /// An encoder for the next save's snapshot, when this storage takes one (the file store
-    /// with postcard): the entries are encoded as they are copied out of the shards, not
-    /// cloned first. `None`: the snapshot is cloned rows.
-    fn encoder(&self) -> Option<Box<dyn Encoder<K, V>>> {
-        None
+    /// with postcard): the entries are encoded and written out as they are copied out of the
+    /// shards, not cloned first. `None`: the snapshot is cloned rows.
+    fn encoder(&self) -> Result<Option<Box<dyn Encoder<K, V>>>, Error> {
+        Ok(None)
     }
     /// `Ok(None)` when there is no file.
     fn load(&self) -> Result<Option<Loaded<K, V>>, Error>;
@@ -111,7 +113,7 @@ pub(crate) struct FileStore<K, V> {
     cache: String,
     path: PathBuf,
     identity: Identity,
-    fault: Option<Box<files::Fault>>,
+    fault: Option<Arc<files::Fault>>,
     /// The file as this process last read or wrote it; another stamp means another process
     /// saved since, and the next save merges.
     seen: Mutex<Option<FileStamp>>,
@@ -136,7 +138,7 @@ impl<K, V> FileStore<K, V> {
         mut self,
         fault: impl Fn(u64) -> io::Result<()> + Send + Sync + 'static,
     ) -> Self {
-        self.fault = Some(Box::new(fault));
+        self.fault = Some(Arc::new(fault));
         self
     }
 
@@ -269,7 +271,9 @@ where
         }
         let codec = self.identity.codec;
         let rows: Vec<(K, V, u64)> = if codec == Codec::Postcard {
-            codec::decode_postcard_rows(payload, self.identity.stamped)
+            // Version 1 started the rows with their count; version 2 leaves it to the header.
+            let count = (header.version >= 2).then_some(header.entries);
+            codec::decode_postcard_rows(payload, count, self.identity.stamped)
         } else if self.identity.stamped {
             codec.decode(payload)
         } else {
@@ -307,50 +311,83 @@ where
         expected.saturating_add(expected / 8).min(1 << 30)
     }
 
+    /// A postcard encoder writing into a new temporary file; `lock` is the save lock when the
+    /// encoder is to hold it (the caller holds it otherwise).
+    fn stream(&self, lock: Option<files::SaveLock>) -> Result<StreamEncoder<K, V>, Error> {
+        let temp = files::TempFile::beside(&self.path)
+            .map_err(|e| self.io_error("create a temporary file beside the cache file", e))?;
+        Ok(StreamEncoder::new(
+            &self.cache,
+            &self.path,
+            self.identity.stamped,
+            temp,
+            lock,
+            self.fault.clone(),
+        ))
+    }
+
     /// Our own snapshot as rows, for a merge.
     fn decoded(&self, rows: Rows<K, V>) -> Result<Vec<(K, V, u64)>, Error> {
         match rows {
             Rows::Decoded(rows) => Ok(rows),
-            Rows::Encoded(encoded) => {
-                codec::decode_postcard_rows(encoded.payload(), self.identity.stamped)
+            Rows::Encoded(mut streamed) => {
+                let payload = streamed
+                    .read_payload()
+                    .map_err(|e| self.io_error("read back the cache file being written", e))?;
+                codec::decode_postcard_rows(&payload, Some(streamed.rows), self.identity.stamped)
                     .map_err(|message| self.codec_error("decode", message))
             }
         }
     }
 
-    /// Encodes (unless the snapshot came encoded) and atomically writes `rows`; the caller
-    /// holds the save lock.
-    fn write(&self, rows: &Rows<K, V>, epoch: u64) -> Result<(), Error> {
+    /// Writes `rows` (encoding them, unless they came streamed) and puts the file in place;
+    /// the caller holds the save lock.
+    fn write(&self, rows: Rows<K, V>, epoch: u64) -> Result<(), Error> {
         let codec = self.identity.codec;
-        let encoded;
-        let payload = match rows {
-            Rows::Encoded(encoded) => encoded.payload(),
+        let header = |entries, payload_len, payload_crc| Header {
+            version: format::FORMAT_VERSION,
+            codec: codec.id(),
+            type_fingerprint: self.identity.type_fingerprint,
+            fn_fingerprint: self.identity.fn_fingerprint,
+            epoch,
+            entries,
+            payload_len,
+            payload_crc,
+        };
+        let written = match rows {
+            Rows::Decoded(rows) if codec == Codec::Postcard => {
+                let mut stream = self.stream(None)?;
+                for (key, value, stamp) in &rows {
+                    stream.put(key, value, *stamp)?;
+                    stream.unlocked()?;
+                }
+                return self.write(Rows::Encoded(stream.finish_streamed()?), epoch);
+            }
+            Rows::Encoded(streamed) => {
+                let header = header(streamed.rows, streamed.payload_len, streamed.payload_crc);
+                streamed.commit(&header.encode(), &self.path, self.fault.as_deref())
+            }
             Rows::Decoded(rows) => {
-                encoded = if self.identity.stamped {
-                    codec.encode(rows, self.expected_len())
+                let payload = if self.identity.stamped {
+                    codec.encode(&rows, self.expected_len())
                 } else {
                     let pairs: Vec<(&K, &V)> = rows.iter().map(|(k, v, _)| (k, v)).collect();
                     codec.encode(&pairs, self.expected_len())
                 }
                 .map_err(|message| self.codec_error("encode", message))?;
-                &encoded[..]
+                let header = header(
+                    rows.len() as u64,
+                    payload.len() as u64,
+                    crc32fast::hash(&payload),
+                );
+                files::atomic_write(
+                    &self.path,
+                    &[&header.encode(), &payload],
+                    self.fault.as_deref(),
+                )
             }
         };
-        let header = Header {
-            codec: codec.id(),
-            type_fingerprint: self.identity.type_fingerprint,
-            fn_fingerprint: self.identity.fn_fingerprint,
-            epoch,
-            entries: rows.count(),
-            payload_len: payload.len() as u64,
-            payload_crc: crc32fast::hash(payload),
-        };
-        files::atomic_write(
-            &self.path,
-            &[&header.encode(), payload],
-            self.fault.as_deref(),
-        )
-        .map_err(|e| self.io_error("write the cache file", e))?;
+        written.map_err(|e| self.io_error("write the cache file", e))?;
         // Under the lock nobody else can have replaced it since our rename.
         self.remember(fs::metadata(&self.path).ok().map(|m| FileStamp::of(&m)));
         Ok(())
@@ -384,12 +421,20 @@ where
     V: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
 {
     fn save(&self, outgoing: Outgoing<K, V>) -> Result<Merged<K, V>, Error> {
-        let _lock = self.lock()?;
         let Outgoing {
-            rows,
+            mut rows,
             epoch,
             journal,
         } = outgoing;
+        // A streamed snapshot took the lock before it started.
+        let held = match &mut rows {
+            Rows::Encoded(streamed) => streamed.take_lock(),
+            Rows::Decoded(_) => None,
+        };
+        let _lock = match held {
+            Some(lock) => lock,
+            None => self.lock()?,
+        };
         let (rows, epoch, merged) = match (journal, self.saved_elsewhere()) {
             (Some(journal), Some(disk)) => {
                 let ours = self.decoded(rows)?;
@@ -399,16 +444,18 @@ where
             }
             _ => (rows, epoch, Merged::Written),
         };
-        self.write(&rows, epoch)?;
+        self.write(rows, epoch)?;
         Ok(merged)
     }
 
-    fn encoder(&self) -> Option<Box<dyn Encoder<K, V>>> {
-        (self.identity.codec == Codec::Postcard).then(|| {
-            let rows =
-                codec::PostcardRows::new(&self.cache, self.identity.stamped, self.expected_len());
-            Box::new(rows) as Box<dyn Encoder<K, V>>
-        })
+    fn encoder(&self) -> Result<Option<Box<dyn Encoder<K, V>>>, Error> {
+        if self.identity.codec != Codec::Postcard {
+            return Ok(None);
+        }
+        // Held from before the snapshot to the rename: the temporary file must outlive other
+        // processes' clean-up of orphans, which they do under this lock.
+        let lock = self.lock()?;
+        Ok(Some(Box::new(self.stream(Some(lock))?)))
     }
 
     fn load(&self) -> Result<Option<Loaded<K, V>>, Error> {
@@ -431,16 +478,6 @@ where
             .map_err(|e| self.io_error("remove the cache file", e))?;
         self.remember(None);
         Ok(())
-    }
-}
-
-impl<K, V> Encoder<K, V> for codec::PostcardRows<K, V>
-where
-    K: Serialize + Send + 'static,
-    V: Serialize + Send + 'static,
-{
-    fn finish(self: Box<Self>) -> Result<Rows<K, V>, Error> {
-        self.into_payload().map(Rows::Encoded)
     }
 }
 
@@ -469,6 +506,7 @@ pub(crate) fn write_invalidation_marker(
         Err(err) => return Err(io_error("read the cache file", err)),
     };
     let marker = Header {
+        version: format::FORMAT_VERSION,
         codec: old.map_or(0, |h| h.codec),
         type_fingerprint: old.map_or(0, |h| h.type_fingerprint),
         fn_fingerprint: old.map_or(0, |h| h.fn_fingerprint),

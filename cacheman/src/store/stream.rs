@@ -1,0 +1,369 @@
+//! A save streamed to its file: postcard rows are encoded as the shards are copied and written
+//! to the temporary file a few hundred kilobytes at a time, between holds of the shard locks.
+//! The payload never sits in memory whole: a million 100-byte values need no 108 MB buffer,
+//! nor the page faults of filling a fresh one (half the time such a save took).
+
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::codec::PostcardRows;
+use super::files::{Fault, SaveLock, TempFile};
+use super::format::HEADER_LEN;
+use super::{Encoder, Rows};
+use crate::Error;
+use crate::shards::{Mark, Sink};
+
+/// Bytes gathered before they are written: writes stay few, and the buffer stays in the CPU's
+/// cache between them.
+const WRITE_AT: usize = 256 * 1024;
+
+/// A payload written to a temporary file, waiting for its header and the rename.
+pub(crate) struct Streamed {
+    temp: TempFile,
+    /// The save lock, from before the snapshot to the rename; `None` when the caller holds it.
+    lock: Option<SaveLock>,
+    pub rows: u64,
+    pub payload_len: u64,
+    pub payload_crc: u32,
+}
+
+impl Streamed {
+    /// The save lock this stream took, for the caller to hold until the file is in place.
+    pub(crate) fn take_lock(&mut self) -> Option<SaveLock> {
+        self.lock.take()
+    }
+
+    /// The payload, read back (for a merge with what another process saved).
+    pub(crate) fn read_payload(&mut self) -> io::Result<Vec<u8>> {
+        let file = self.temp.file();
+        file.seek(SeekFrom::Start(HEADER_LEN as u64))?;
+        let mut payload = Vec::new();
+        file.take(self.payload_len).read_to_end(&mut payload)?;
+        Ok(payload)
+    }
+
+    /// Writes `header` in front of the payload and puts the file at `target`.
+    pub(crate) fn commit(
+        mut self,
+        header: &[u8],
+        target: &Path,
+        fault: Option<&Fault>,
+    ) -> io::Result<()> {
+        if let Some(fault) = fault {
+            fault(0)?;
+        }
+        let file = self.temp.file();
+        file.seek(SeekFrom::Start(0))?;
+        file.write_all(header)?;
+        self.temp.commit(target)
+    }
+}
+
+/// Encodes a snapshot's rows straight into a temporary file (see the module's documentation).
+pub(crate) struct StreamEncoder<K, V> {
+    rows: PostcardRows<K, V>,
+    temp: TempFile,
+    lock: Option<SaveLock>,
+    /// Payload bytes in the file; the encoder holds what comes after.
+    written: u64,
+    /// A rewind went back into what was written: the file is cut there before the next write.
+    cut: bool,
+    crc: crc32fast::Hasher,
+    /// `crc` no longer covers the file's payload (it was cut): recomputed at the end.
+    crc_stale: bool,
+    fault: Option<Arc<Fault>>,
+    /// The cache and its file, for errors.
+    cache: String,
+    path: PathBuf,
+}
+
+impl<K, V> StreamEncoder<K, V>
+where
+    K: Serialize + 'static,
+    V: Serialize + 'static,
+{
+    /// An encoder writing into `temp`, the temporary file of cache `cache` at `path`. `lock` is
+    /// the save lock when the encoder is to hold it until the rename.
+    pub(crate) fn new(
+        cache: &str,
+        path: &Path,
+        stamped: bool,
+        temp: TempFile,
+        lock: Option<SaveLock>,
+        fault: Option<Arc<Fault>>,
+    ) -> Self {
+        StreamEncoder {
+            // Room for one write's worth and the rows of one hold past it.
+            rows: PostcardRows::new(cache, stamped, WRITE_AT + WRITE_AT / 4),
+            temp,
+            lock,
+            written: 0,
+            cut: false,
+            crc: crc32fast::Hasher::new(),
+            crc_stale: false,
+            fault,
+            cache: cache.to_owned(),
+            path: path.to_owned(),
+        }
+    }
+
+    /// Encodes one row (written out later, by [`Sink::unlocked`] or at the end).
+    pub(crate) fn put(&mut self, key: &K, value: &V, stamp_ms: u64) -> Result<(), Error> {
+        self.rows.put(key, value, stamp_ms)
+    }
+
+    /// Writes out what is held, and returns the payload's file.
+    pub(crate) fn finish_streamed(mut self) -> Result<Streamed, Error> {
+        self.write_out().map_err(|e| self.io_error(e))?;
+        let payload_crc = match self.crc_stale {
+            false => self.crc.clone().finalize(),
+            true => self.crc_of_file().map_err(|e| self.io_error(e))?,
+        };
+        Ok(Streamed {
+            rows: self.rows.rows(),
+            payload_len: self.written,
+            payload_crc,
+            temp: self.temp,
+            lock: self.lock,
+        })
+    }
+
+    /// Appends the held bytes to the file, first cutting it where a rewind went back to.
+    fn write_out(&mut self) -> io::Result<()> {
+        if self.rows.bytes().is_empty() && !self.cut {
+            return Ok(());
+        }
+        let offset = HEADER_LEN as u64 + self.written;
+        let file = self.temp.file();
+        if std::mem::take(&mut self.cut) {
+            file.set_len(offset)?;
+        }
+        // The header goes in front at the end; until then the file starts with a hole.
+        file.seek(SeekFrom::Start(offset))?;
+        if let Some(fault) = &self.fault {
+            fault(offset)?;
+        }
+        let bytes = self.rows.bytes();
+        file.write_all(bytes)?;
+        if !self.crc_stale {
+            self.crc.update(bytes);
+        }
+        self.written += bytes.len() as u64;
+        self.rows.clear_bytes();
+        Ok(())
+    }
+
+    /// The checksum of the payload as the file holds it.
+    fn crc_of_file(&mut self) -> io::Result<u32> {
+        let mut crc = crc32fast::Hasher::new();
+        let file = self.temp.file();
+        file.seek(SeekFrom::Start(HEADER_LEN as u64))?;
+        let mut payload = file.take(self.written);
+        let mut buffer = vec![0; WRITE_AT];
+        loop {
+            match payload.read(&mut buffer)? {
+                0 => return Ok(crc.finalize()),
+                n => crc.update(&buffer[..n]),
+            }
+        }
+    }
+
+    fn io_error(&self, source: io::Error) -> Error {
+        Error::Io {
+            cache: self.cache.clone(),
+            action: "write the cache file",
+            path: self.path.clone(),
+            source,
+        }
+    }
+}
+
+impl<K, V> Sink<K, V> for StreamEncoder<K, V>
+where
+    K: Serialize + 'static,
+    V: Serialize + 'static,
+{
+    type Error = Error;
+
+    fn mark(&self) -> Mark {
+        Mark {
+            items: self.rows.rows() as usize,
+            bytes: self.written + self.rows.bytes().len() as u64,
+        }
+    }
+
+    fn rewind(&mut self, mark: Mark) {
+        match mark.bytes.checked_sub(self.written) {
+            Some(held) => self.rows.truncate(mark.items as u64, held as usize),
+            None => {
+                // Back into the file: cut it at the next write (no I/O under the shard's lock).
+                self.rows.truncate(mark.items as u64, 0);
+                self.written = mark.bytes;
+                self.cut = true;
+                self.crc_stale = true;
+            }
+        }
+    }
+
+    #[inline]
+    fn put(&mut self, key: &K, value: &V, stamp_ms: u64) -> Result<(), Error> {
+        self.rows.put(key, value, stamp_ms)
+    }
+
+    fn unlocked(&mut self) -> Result<(), Error> {
+        if self.rows.bytes().len() < WRITE_AT {
+            return Ok(());
+        }
+        self.write_out().map_err(|e| self.io_error(e))
+    }
+
+    fn wants_hints(&self) -> bool {
+        self.rows.wants_hints()
+    }
+
+    #[inline]
+    fn coming(&self, value: &V) {
+        self.rows.coming(value);
+    }
+}
+
+impl<K, V> Encoder<K, V> for StreamEncoder<K, V>
+where
+    K: Serialize + Send + 'static,
+    V: Serialize + Send + 'static,
+{
+    fn finish(self: Box<Self>) -> Result<Rows<K, V>, Error> {
+        self.finish_streamed().map(Rows::Encoded)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::codec::decode_postcard_rows;
+    use crate::store::files::cache_path;
+
+    fn encoder(dir: &Path, fault: Option<Arc<Fault>>) -> StreamEncoder<u64, Vec<u8>> {
+        let path = cache_path(dir, "c");
+        let temp = TempFile::beside(&path).unwrap();
+        StreamEncoder::new("c", &path, false, temp, None, fault)
+    }
+
+    fn value(k: u64) -> Vec<u8> {
+        vec![k as u8; 100]
+    }
+
+    /// Puts keys `keys`, letting the encoder write out after each, as the shard copy does.
+    fn put_all(encoder: &mut StreamEncoder<u64, Vec<u8>>, keys: std::ops::Range<u64>) {
+        for k in keys {
+            Sink::put(encoder, &k, &value(k), 0).unwrap();
+            encoder.unlocked().unwrap();
+        }
+    }
+
+    /// Checks the streamed payload against its checksum and decodes it.
+    fn rows_of(streamed: &mut Streamed) -> Vec<u64> {
+        let on_disk = streamed.temp.file().metadata().unwrap().len();
+        assert_eq!(on_disk, HEADER_LEN as u64 + streamed.payload_len);
+        let payload = streamed.read_payload().unwrap();
+        assert_eq!(payload.len() as u64, streamed.payload_len);
+        assert_eq!(crc32fast::hash(&payload), streamed.payload_crc);
+        let rows: Vec<(u64, Vec<u8>, u64)> =
+            decode_postcard_rows(&payload, Some(streamed.rows), false).unwrap();
+        assert!(rows.iter().all(|(k, v, _)| *v == value(*k)));
+        rows.into_iter().map(|(k, _, _)| k).collect()
+    }
+
+    fn files_in(dir: &Path) -> usize {
+        std::fs::read_dir(dir).unwrap().count()
+    }
+
+    #[test]
+    fn rows_larger_than_a_write_are_streamed_in_pieces() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut encoder = encoder(dir.path(), None);
+        // About 10 writes' worth.
+        let n = (10 * WRITE_AT / 102) as u64;
+        put_all(&mut encoder, 0..n);
+        assert!(encoder.written > 0, "nothing was written before the end");
+        assert!(encoder.rows.bytes().len() < WRITE_AT + 102);
+        let mut streamed = encoder.finish_streamed().unwrap();
+        assert_eq!(rows_of(&mut streamed), (0..n).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_rewind_into_what_was_written_cuts_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        for written_before_mark in [false, true] {
+            let mut encoder = encoder(dir.path(), None);
+            let before = if written_before_mark { 5_000 } else { 10 };
+            put_all(&mut encoder, 0..before);
+            let mark = encoder.mark();
+            // Enough to be written out past the mark, then forgotten.
+            put_all(&mut encoder, 1_000_000..1_005_000);
+            assert!(encoder.written > mark.bytes);
+            encoder.rewind(mark);
+            put_all(&mut encoder, 2_000_000..2_000_010);
+            let mut streamed = encoder.finish_streamed().unwrap();
+            let want: Vec<u64> = (0..before).chain(2_000_000..2_000_010).collect();
+            assert_eq!(rows_of(&mut streamed), want);
+        }
+    }
+
+    #[test]
+    fn a_rewind_within_what_is_held_writes_nothing_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut encoder = encoder(dir.path(), None);
+        put_all(&mut encoder, 0..3);
+        let mark = encoder.mark();
+        put_all(&mut encoder, 10..12);
+        encoder.rewind(mark);
+        put_all(&mut encoder, 20..21);
+        assert!(!encoder.crc_stale);
+        let mut streamed = encoder.finish_streamed().unwrap();
+        assert_eq!(rows_of(&mut streamed), vec![0, 1, 2, 20]);
+    }
+
+    #[test]
+    fn a_failed_or_abandoned_stream_leaves_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let disk_full: Arc<Fault> = Arc::new(|_| Err(io::Error::from_raw_os_error(28)));
+        let mut failing = encoder(dir.path(), Some(disk_full));
+        Sink::put(&mut failing, &1, &value(1), 0).unwrap();
+        let err = failing.finish_streamed().err().unwrap();
+        let text = err.to_string();
+        assert!(text.contains("cache `c`"), "{text}");
+        assert!(text.contains("c.cache"), "{text}");
+        assert_eq!(files_in(dir.path()), 0);
+
+        let mut abandoned = encoder(dir.path(), None);
+        put_all(&mut abandoned, 0..5_000);
+        drop(abandoned);
+        assert_eq!(files_in(dir.path()), 0);
+
+        let mut encoder = encoder(dir.path(), None);
+        put_all(&mut encoder, 0..5_000);
+        drop(encoder.finish_streamed().unwrap());
+        assert_eq!(files_in(dir.path()), 0);
+    }
+
+    #[test]
+    fn a_commit_puts_the_header_in_front() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut encoder = encoder(dir.path(), None);
+        put_all(&mut encoder, 0..5_000);
+        let streamed = encoder.finish_streamed().unwrap();
+        let header = [7u8; HEADER_LEN];
+        let (len, crc) = (streamed.payload_len, streamed.payload_crc);
+        let target = cache_path(dir.path(), "c");
+        streamed.commit(&header, &target, None).unwrap();
+        let file = std::fs::read(&target).unwrap();
+        assert_eq!(&file[..HEADER_LEN], &header);
+        assert_eq!(file.len() as u64, HEADER_LEN as u64 + len);
+        assert_eq!(crc32fast::hash(&file[HEADER_LEN..]), crc);
+        assert_eq!(files_in(dir.path()), 1);
+    }
+}
