@@ -366,7 +366,7 @@ where
 /// Snapshot rows encoded into postcard as the shards are copied, instead of cloned first: no
 /// allocation per entry, and one pass over the values instead of two. The bytes are the rows
 /// back to back, as format version 2 stores them; the caller takes them out as they pile up
-/// ([`PostcardRows::clear_bytes`]) and keeps the count for the header.
+/// ([`PostcardRows::take_bytes`]) and keeps the count for the header.
 pub(crate) struct PostcardRows<K, V> {
     bytes: Vec<u8>,
     rows: u64,
@@ -402,9 +402,10 @@ where
         &self.bytes
     }
 
-    /// Forgets the bytes held (the caller wrote them out); the row count stays.
-    pub(crate) fn clear_bytes(&mut self) {
-        self.bytes.clear();
+    /// Hands over the bytes held, going on in `spare` (emptied first); the row count stays.
+    pub(crate) fn take_bytes(&mut self, mut spare: Vec<u8>) -> Vec<u8> {
+        spare.clear();
+        std::mem::replace(&mut self.bytes, spare)
     }
 
     /// Goes back to `rows` rows, of which `bytes` bytes are still held.

@@ -1,11 +1,15 @@
 //! A save streamed to its file: postcard rows are encoded as the shards are copied and written
 //! to the temporary file a few hundred kilobytes at a time, between holds of the shard locks.
 //! The payload never sits in memory whole: a million 100-byte values need no 108 MB buffer,
-//! nor the page faults of filling a fresh one (half the time such a save took).
+//! nor the page faults of filling a fresh one (half the time such a save took). Once a payload
+//! outgrows one piece, a writer thread writes the pieces while the copy goes on.
 
+use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
+use std::thread::JoinHandle;
 
 use serde::Serialize;
 
@@ -19,6 +23,85 @@ use crate::shards::{Mark, Sink};
 /// Bytes gathered before they are written: writes stay few, and the buffer stays in the CPU's
 /// cache between them.
 const WRITE_AT: usize = 256 * 1024;
+
+/// Pieces waiting for the writer thread: beyond this the copy waits for the disk, so memory
+/// stays bounded whatever the disk's speed.
+const QUEUED_PIECES: usize = 2;
+
+/// A piece of payload and where it goes.
+struct Piece {
+    offset: u64,
+    /// Cut the file at `offset` first (a rewind went back into what was written).
+    cut: bool,
+    bytes: Vec<u8>,
+}
+
+fn write_piece(file: &mut File, piece: &Piece, fault: Option<&Fault>) -> io::Result<()> {
+    if piece.cut {
+        file.set_len(piece.offset)?;
+    }
+    // The header goes in front at the end; until then the file starts with a hole.
+    file.seek(SeekFrom::Start(piece.offset))?;
+    if let Some(fault) = fault {
+        fault(piece.offset)?;
+    }
+    file.write_all(&piece.bytes)
+}
+
+/// The thread writing a stream's pieces, through its own handle on the temporary file.
+struct Writer {
+    /// `None` once finished.
+    pieces: Option<SyncSender<Piece>>,
+    /// Written pieces' buffers, to encode into again.
+    spares: Receiver<Vec<u8>>,
+    thread: Option<JoinHandle<io::Result<()>>>,
+}
+
+impl Writer {
+    fn start(file: &File, fault: Option<Arc<Fault>>) -> io::Result<Writer> {
+        let mut file = file.try_clone()?;
+        let (pieces, incoming) = std::sync::mpsc::sync_channel::<Piece>(QUEUED_PIECES);
+        let (give_back, spares) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("cacheman-save".into())
+            .spawn(move || {
+                for piece in incoming {
+                    write_piece(&mut file, &piece, fault.as_deref())?;
+                    // The encoder may be gone already; then nobody wants the buffer.
+                    let _ = give_back.send(piece.bytes);
+                }
+                Ok(())
+            })?;
+        Ok(Writer {
+            pieces: Some(pieces),
+            spares,
+            thread: Some(thread),
+        })
+    }
+
+    /// Sends a piece; `false` when the thread stopped (at a write error, which
+    /// [`Writer::finish`] returns).
+    fn send(&self, piece: Piece) -> bool {
+        self.pieces.as_ref().is_some_and(|p| p.send(piece).is_ok())
+    }
+
+    /// Waits for every piece sent to be written; the first write error, if any.
+    fn finish(&mut self) -> io::Result<()> {
+        drop(self.pieces.take());
+        match self.thread.take().map(JoinHandle::join) {
+            None | Some(Ok(Ok(()))) => Ok(()),
+            Some(Ok(Err(err))) => Err(err),
+            Some(Err(_)) => Err(io::Error::other("the save's writer thread panicked")),
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // An abandoned stream: its writes end before the temporary file is removed.
+        let _ = self.finish();
+    }
+}
 
 /// A payload written to a temporary file, waiting for its header and the rename.
 pub(crate) struct Streamed {
@@ -65,7 +148,12 @@ impl Streamed {
 /// Encodes a snapshot's rows straight into a temporary file (see the module's documentation).
 pub(crate) struct StreamEncoder<K, V> {
     rows: PostcardRows<K, V>,
+    /// Started by the first piece written before the end; `None` for payloads of one piece.
+    /// Declared before `temp`, so dropped (and its thread joined) before the file is removed.
+    writer: Option<Writer>,
     temp: TempFile,
+    /// A writer thread could not be started: pieces are written here.
+    threadless: bool,
     lock: Option<SaveLock>,
     /// Payload bytes in the file; the encoder holds what comes after.
     written: u64,
@@ -99,6 +187,8 @@ where
             // Room for one write's worth and the rows of one hold past it.
             rows: PostcardRows::new(cache, stamped, WRITE_AT + WRITE_AT / 4),
             temp,
+            writer: None,
+            threadless: false,
             lock,
             written: 0,
             cut: false,
@@ -117,7 +207,10 @@ where
 
     /// Writes out what is held, and returns the payload's file.
     pub(crate) fn finish_streamed(mut self) -> Result<Streamed, Error> {
-        self.write_out().map_err(|e| self.io_error(e))?;
+        self.write_out(true).map_err(|e| self.io_error(e))?;
+        if let Some(mut writer) = self.writer.take() {
+            writer.finish().map_err(|e| self.io_error(e))?;
+        }
         let payload_crc = match self.crc_stale {
             false => self.crc.clone().finalize(),
             true => self.crc_of_file().map_err(|e| self.io_error(e))?,
@@ -131,28 +224,50 @@ where
         })
     }
 
-    /// Appends the held bytes to the file, first cutting it where a rewind went back to.
-    fn write_out(&mut self) -> io::Result<()> {
+    /// Sends the held bytes to the file, cut first where a rewind went back to: to the writer
+    /// thread (started by the first piece that is not the `last`), or written here.
+    fn write_out(&mut self, last: bool) -> io::Result<()> {
         if self.rows.bytes().is_empty() && !self.cut {
             return Ok(());
         }
         let offset = HEADER_LEN as u64 + self.written;
-        let file = self.temp.file();
-        if std::mem::take(&mut self.cut) {
-            file.set_len(offset)?;
-        }
-        // The header goes in front at the end; until then the file starts with a hole.
-        file.seek(SeekFrom::Start(offset))?;
-        if let Some(fault) = &self.fault {
-            fault(offset)?;
-        }
-        let bytes = self.rows.bytes();
-        file.write_all(bytes)?;
         if !self.crc_stale {
-            self.crc.update(bytes);
+            self.crc.update(self.rows.bytes());
         }
-        self.written += bytes.len() as u64;
-        self.rows.clear_bytes();
+        self.written += self.rows.bytes().len() as u64;
+        let cut = std::mem::take(&mut self.cut);
+        if self.writer.is_none() && !last && !self.threadless {
+            // Without a thread (a limit on threads, say) the save still works, just slower.
+            match Writer::start(self.temp.file(), self.fault.clone()) {
+                Ok(writer) => self.writer = Some(writer),
+                Err(_) => self.threadless = true,
+            }
+        }
+        let Some(writer) = &self.writer else {
+            let piece = Piece {
+                offset,
+                cut,
+                bytes: self.rows.take_bytes(Vec::new()),
+            };
+            write_piece(self.temp.file(), &piece, self.fault.as_deref())?;
+            self.rows.take_bytes(piece.bytes);
+            return Ok(());
+        };
+        let spare = match writer.spares.try_recv() {
+            Ok(spare) => spare,
+            Err(TryRecvError::Empty | TryRecvError::Disconnected) => {
+                Vec::with_capacity(WRITE_AT + WRITE_AT / 4)
+            }
+        };
+        let bytes = self.rows.take_bytes(spare);
+        if !writer.send(Piece { offset, cut, bytes }) {
+            // The thread stopped at a write error: that error is the save's.
+            let mut writer = self.writer.take().expect("matched above");
+            return Err(writer
+                .finish()
+                .err()
+                .unwrap_or_else(|| io::Error::other("the save's writer thread stopped")));
+        }
         Ok(())
     }
 
@@ -217,7 +332,7 @@ where
         if self.rows.bytes().len() < WRITE_AT {
             return Ok(());
         }
-        self.write_out().map_err(|e| self.io_error(e))
+        self.write_out(false).map_err(|e| self.io_error(e))
     }
 
     fn wants_hints(&self) -> bool {
@@ -289,6 +404,7 @@ mod tests {
         let n = (10 * WRITE_AT / 102) as u64;
         put_all(&mut encoder, 0..n);
         assert!(encoder.written > 0, "nothing was written before the end");
+        assert!(encoder.writer.is_some(), "no writer thread");
         assert!(encoder.rows.bytes().len() < WRITE_AT + 102);
         let mut streamed = encoder.finish_streamed().unwrap();
         assert_eq!(rows_of(&mut streamed), (0..n).collect::<Vec<_>>());
@@ -337,6 +453,31 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("cache `c`"), "{text}");
         assert!(text.contains("c.cache"), "{text}");
+        assert_eq!(files_in(dir.path()), 0);
+
+        // A write error on the writer thread, half-way through.
+        let late: Arc<Fault> = Arc::new(|offset| match offset > 3 * WRITE_AT as u64 {
+            true => Err(io::Error::from_raw_os_error(28)),
+            false => Ok(()),
+        });
+        let mut failing = encoder(dir.path(), Some(late));
+        let mut failed = None;
+        for k in 0..(20 * WRITE_AT / 102) as u64 {
+            Sink::put(&mut failing, &k, &value(k), 0).unwrap();
+            if let Err(err) = failing.unlocked() {
+                failed = Some(err);
+                break;
+            }
+        }
+        let err = match failed {
+            Some(err) => {
+                assert!(failing.writer.is_none(), "the stopped writer was kept");
+                drop(failing);
+                err
+            }
+            None => failing.finish_streamed().err().unwrap(),
+        };
+        assert!(err.to_string().contains("No space left"), "{err}");
         assert_eq!(files_in(dir.path()), 0);
 
         let mut abandoned = encoder(dir.path(), None);
