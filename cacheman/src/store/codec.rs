@@ -144,14 +144,20 @@ where
     }
     .deserialize(&mut deserializer)
     .map_err(|e| e.to_string())?;
-    let rest = deserializer.finalize().map_err(|e| e.to_string())?;
-    if !rest.is_empty() {
-        return Err(format!(
-            "{} unexpected bytes after the last entry",
-            rest.len()
-        ));
-    }
+    nothing_after(deserializer, "the last entry")?;
     Ok(rows)
+}
+
+/// Fails when bytes are left after `last`: a payload holds its rows and nothing else.
+fn nothing_after<'de>(
+    deserializer: postcard::Deserializer<'de, postcard::de_flavors::Slice<'de>>,
+    last: &str,
+) -> Result<(), String> {
+    let rest = deserializer.finalize().map_err(|e| e.to_string())?;
+    match rest.len() {
+        0 => Ok(()),
+        left => Err(format!("{left} unexpected bytes after {last}")),
+    }
 }
 
 /// The rows of a payload, reserving up front at most as many bytes as the payload holds.
@@ -353,13 +359,7 @@ where
             .map_err(|e| format!("row {at} of {count}: {e}"))?;
         rows.push(row);
     }
-    let rest = deserializer.finalize().map_err(|e| e.to_string())?;
-    if !rest.is_empty() {
-        return Err(format!(
-            "{} unexpected bytes after the last of {count} entries",
-            rest.len()
-        ));
-    }
+    nothing_after(deserializer, &format!("the last of {count} entries"))?;
     Ok(rows)
 }
 
