@@ -392,12 +392,12 @@ where
         }
     }
 
-    /// Rows put so far, cleared bytes included.
+    /// Rows put so far, those whose bytes were taken included.
     pub(crate) fn rows(&self) -> u64 {
         self.rows
     }
 
-    /// The bytes of the rows put since the last [`PostcardRows::clear_bytes`].
+    /// The bytes of the rows put since the last [`PostcardRows::take_bytes`].
     pub(crate) fn bytes(&self) -> &[u8] {
         &self.bytes
     }
