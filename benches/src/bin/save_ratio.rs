@@ -27,7 +27,7 @@ fn median(values: &mut [f64]) -> f64 {
 }
 
 fn main() {
-    let rounds = benches::count_arg(15);
+    let rounds = benches::count_arg(25);
     let dir = tempfile::tempdir().unwrap();
     let manager = CacheManager::new("bench", dir.path());
     // Saved when this program says so, never by the background saver.
