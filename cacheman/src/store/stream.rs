@@ -32,6 +32,13 @@ const QUEUED_PIECES: usize = 2;
 /// the disk ([`start_writeback`]).
 const WRITEBACK_EVERY: u64 = 1024 * 1024;
 
+/// File size below which the writer thread leaves all the writing to the disk to the save's
+/// fsync. The fsync of a smaller file is short (7 MB: about 3 ms here), and writing it early
+/// only moves the disk's work into the copy: back-to-back saves of a 7 MB cache then left
+/// inserts about 0.82x of their rate instead of 0.86x (`autosync_ratio`, means of 16 and 13
+/// runs), since the save no longer waits idle at its end.
+const WRITEBACK_FROM: u64 = 32 * 1024 * 1024;
+
 /// A piece of payload and where it goes.
 struct Piece {
     offset: u64,
@@ -102,7 +109,7 @@ impl Writer {
                     if piece.cut || end < start {
                         // Cut back: what was before the cut is handed over or gone.
                         unsent = Some(piece.offset);
-                    } else if end - start >= WRITEBACK_EVERY {
+                    } else if end >= WRITEBACK_FROM && end - start >= WRITEBACK_EVERY {
                         start_writeback(&file, start, end - start);
                         unsent = Some(end);
                     }
