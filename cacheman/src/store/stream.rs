@@ -457,6 +457,42 @@ mod tests {
     }
 
     #[test]
+    fn a_file_past_the_writeback_size_is_streamed_whole() {
+        // Past `WRITEBACK_FROM`, with a rewind into what was already written on the way.
+        let dir = tempfile::tempdir().unwrap();
+        let path = cache_path(dir.path(), "c");
+        let temp = TempFile::beside(&path).unwrap();
+        let mut encoder = StreamEncoder::<u64, Vec<u8>>::new("c", &path, false, temp, None, None);
+        let big = |k: u64| vec![k as u8; 4096];
+        let rows = WRITEBACK_FROM / 4096 + 300;
+        let put = |encoder: &mut StreamEncoder<u64, Vec<u8>>, keys: std::ops::Range<u64>| {
+            for k in keys {
+                Sink::put(encoder, &k, &big(k), 0).unwrap();
+                encoder.unlocked().unwrap();
+            }
+        };
+        put(&mut encoder, 0..rows - 100);
+        let mark = encoder.mark();
+        put(&mut encoder, rows..rows + 2_000);
+        encoder.rewind(mark);
+        put(&mut encoder, rows - 100..rows);
+        let mut streamed = encoder.finish_streamed().unwrap();
+        let on_disk = streamed.temp.file().metadata().unwrap().len();
+        assert_eq!(on_disk, HEADER_LEN as u64 + streamed.payload_len);
+        assert!(streamed.payload_len > WRITEBACK_FROM);
+        let payload = streamed.read_payload().unwrap();
+        assert_eq!(crc32fast::hash(&payload), streamed.payload_crc);
+        let back: Vec<(u64, Vec<u8>, u64)> =
+            decode_postcard_rows(&payload, Some(streamed.rows), false).unwrap();
+        assert_eq!(back.len() as u64, rows);
+        assert!(
+            back.iter()
+                .enumerate()
+                .all(|(i, (k, v, _))| *k == i as u64 && *v == big(*k))
+        );
+    }
+
+    #[test]
     fn a_rewind_into_what_was_written_cuts_the_file() {
         let dir = tempfile::tempdir().unwrap();
         for written_before_mark in [false, true] {
