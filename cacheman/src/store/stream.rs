@@ -246,11 +246,6 @@ where
         }
     }
 
-    /// Encodes one row (written out later, by [`Sink::unlocked`] or at the end).
-    pub(crate) fn put(&mut self, key: &K, value: &V, stamp_ms: u64) -> Result<(), Error> {
-        self.rows.put(key, value, stamp_ms)
-    }
-
     /// Writes out what is held, and returns the payload's file.
     pub(crate) fn finish_streamed(mut self) -> Result<Streamed, Error> {
         self.write_out(true).map_err(|e| self.io_error(e))?;
@@ -460,9 +455,7 @@ mod tests {
     fn a_file_past_the_writeback_size_is_streamed_whole() {
         // Past `WRITEBACK_FROM`, with a rewind into what was already written on the way.
         let dir = tempfile::tempdir().unwrap();
-        let path = cache_path(dir.path(), "c");
-        let temp = TempFile::beside(&path).unwrap();
-        let mut encoder = StreamEncoder::<u64, Vec<u8>>::new("c", &path, false, temp, None, None);
+        let mut encoder = encoder(dir.path(), None);
         let big = |k: u64| vec![k as u8; 4096];
         let rows = WRITEBACK_FROM / 4096 + 300;
         let put = |encoder: &mut StreamEncoder<u64, Vec<u8>>, keys: std::ops::Range<u64>| {
