@@ -38,7 +38,12 @@ fn main() {
     let bytes = std::fs::read(manager.cache_file_path("big").unwrap()).unwrap();
     let plain = dir.path().join("plain.bin");
 
+    // Each timed step starts on a settled machine: a save lets go of the file it replaced on a
+    // thread of its own (about 20 ms of freeing pages), which would otherwise run into the
+    // next step, whichever side that is.
+    let settle = || std::thread::sleep(std::time::Duration::from_millis(100));
     let save = || {
+        settle();
         timed(|| {
             // A change, so the save has something to do (it writes the whole file anyway).
             cache.insert(0, benches::value_of(0));
@@ -46,6 +51,7 @@ fn main() {
         })
     };
     let write = || {
+        settle();
         timed(|| {
             let mut file = std::fs::File::create(&plain).unwrap();
             file.write_all(&bytes).unwrap();

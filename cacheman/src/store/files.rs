@@ -5,6 +5,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::{self, JoinHandle};
 
 /// Extension of a cache file.
 pub(crate) const CACHE_EXTENSION: &str = "cache";
@@ -103,8 +104,19 @@ impl TempFile {
             .expect("an uncommitted temporary file is open")
     }
 
-    /// Makes this file `target`: fsync, close, rename over `target`, fsync the directory.
-    pub(crate) fn commit(mut self, target: &Path) -> io::Result<()> {
+    /// Makes this file `target`: fsync, close, rename over `target`, fsync the directory. A
+    /// large file it replaces is let go of on a thread of its own (see [`Replaced`]).
+    pub(crate) fn commit(self, target: &Path) -> io::Result<()> {
+        self.commit_releasing(target, RELEASE_APART_FROM).map(drop)
+    }
+
+    /// [`TempFile::commit`], letting go of a replaced file of at least `apart_from` bytes on
+    /// a thread of its own, whose handle it returns.
+    fn commit_releasing(
+        mut self,
+        target: &Path,
+        apart_from: u64,
+    ) -> io::Result<Option<JoinHandle<()>>> {
         let dir = target.parent().ok_or_else(|| {
             io::Error::new(io::ErrorKind::InvalidInput, "cache path has no directory")
         })?;
@@ -112,12 +124,52 @@ impl TempFile {
         self.file().sync_all()?;
         // Closed before the rename: Windows renames no open file.
         drop(self.file.take());
+        let replaced = Replaced::hold(target, apart_from);
         if let Err(err) = fs::rename(&self.path, target) {
             // Best effort: the temporary file is ours and useless now.
             let _ = fs::remove_file(&self.path);
             return Err(err);
         }
-        sync_dir(dir)
+        sync_dir(dir)?;
+        Ok(replaced.release())
+    }
+}
+
+/// Replaced files at least this large are let go of apart from the save. Freeing a file's
+/// cached pages takes about 0.2 ms per MiB here (20 ms for a 104 MB file), starting a thread
+/// about 0.05 ms.
+const RELEASE_APART_FROM: u64 = 8 << 20;
+
+/// The file a rename replaces, held open across the rename when large (Unix only). The rename
+/// then only drops a name: the file's pages and blocks are freed when its last descriptor
+/// closes, and [`Replaced::release`] closes it on a thread of its own, so the save returns
+/// without waiting for that. The file has no name by then: a crash before the close leaves
+/// nothing behind (the file system frees unnamed files when they close or at its next mount).
+struct Replaced(Option<File>);
+
+impl Replaced {
+    fn hold(target: &Path, apart_from: u64) -> Self {
+        #[cfg(unix)]
+        {
+            let large = |file: &File| file.metadata().is_ok_and(|m| m.len() >= apart_from);
+            Replaced(File::open(target).ok().filter(large))
+        }
+        #[cfg(not(unix))]
+        {
+            // Windows renames over no open file.
+            let _ = (target, apart_from);
+            Replaced(None)
+        }
+    }
+
+    /// Closes the held file on a `cacheman-release` thread; the handle, for tests to join.
+    fn release(self) -> Option<JoinHandle<()>> {
+        let file = self.0?;
+        // A failed spawn drops the closure, and with it the file, here.
+        thread::Builder::new()
+            .name("cacheman-release".into())
+            .spawn(move || drop(file))
+            .ok()
     }
 }
 
@@ -263,6 +315,56 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("c.cache")]);
+    }
+
+    /// Files of `dir` still open in this process although no longer named (Linux lists them in
+    /// `/proc/self/fd` as "<path> (deleted)").
+    #[cfg(target_os = "linux")]
+    fn unnamed_but_open(dir: &Path) -> usize {
+        let dir = dir.to_string_lossy().into_owned();
+        fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .flatten()
+            .filter_map(|fd| fs::read_link(fd.path()).ok())
+            .map(|target| target.to_string_lossy().into_owned())
+            .filter(|target| target.starts_with(&dir) && target.ends_with(" (deleted)"))
+            .count()
+    }
+
+    #[test]
+    fn a_large_replaced_file_is_released_on_its_own_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = cache_path(dir.path(), "c");
+        atomic_write(&path, &[&[1u8; 4096]], None).unwrap();
+        let mut temp = TempFile::beside(&path).unwrap();
+        temp.file().write_all(b"new").unwrap();
+        let release = temp.commit_releasing(&path, 4096).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"new");
+        #[cfg(unix)]
+        {
+            let release = release.expect("a file of 4096 bytes is released apart");
+            release.join().unwrap();
+            // Closed by the thread: no descriptor leaks.
+            #[cfg(target_os = "linux")]
+            assert_eq!(unnamed_but_open(dir.path()), 0);
+        }
+        #[cfg(not(unix))]
+        assert!(release.is_none());
+    }
+
+    #[test]
+    fn small_or_missing_replaced_files_are_released_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = cache_path(dir.path(), "c");
+        for contents in [&b"first"[..], b"second", b"third"] {
+            let mut temp = TempFile::beside(&path).unwrap();
+            temp.file().write_all(contents).unwrap();
+            // The first commit replaces nothing, the next ones a 5- or 6-byte file.
+            assert!(temp.commit_releasing(&path, 4096).unwrap().is_none());
+            assert_eq!(fs::read(&path).unwrap(), contents);
+        }
+        #[cfg(target_os = "linux")]
+        assert_eq!(unnamed_but_open(dir.path()), 0);
     }
 
     #[cfg(unix)]
