@@ -89,7 +89,8 @@ struct Writer {
     pieces: Option<SyncSender<Piece>>,
     /// Written pieces' buffers, to encode into again.
     spares: Receiver<Vec<u8>>,
-    thread: Option<JoinHandle<io::Result<()>>>,
+    /// Returns the CRC-32 of the pieces it wrote.
+    thread: Option<JoinHandle<io::Result<u32>>>,
 }
 
 impl Writer {
@@ -102,8 +103,12 @@ impl Writer {
             .spawn(move || {
                 // Where the bytes not yet handed to the disk start.
                 let mut unsent = None;
+                // Summed here, off the copy's thread (5 ms of a 104 MB save). After a cut it
+                // covers bytes no longer in the file, and the encoder sums the file instead.
+                let mut crc = crc32fast::Hasher::new();
                 for piece in incoming {
                     write_piece(&mut file, &piece, fault.as_deref())?;
+                    crc.update(&piece.bytes);
                     let end = piece.offset + piece.bytes.len() as u64;
                     let start = *unsent.get_or_insert(piece.offset);
                     if piece.cut || end < start {
@@ -116,7 +121,7 @@ impl Writer {
                     // The encoder may be gone already; then nobody wants the buffer.
                     let _ = give_back.send(piece.bytes);
                 }
-                Ok(())
+                Ok(crc.finalize())
             })?;
         Ok(Writer {
             pieces: Some(pieces),
@@ -131,13 +136,16 @@ impl Writer {
         self.pieces.as_ref().is_some_and(|p| p.send(piece).is_ok())
     }
 
-    /// Waits for every piece sent to be written; the first write error, if any.
-    fn finish(&mut self) -> io::Result<()> {
+    /// Waits for every piece sent to be written; the CRC-32 of what was written, or the first
+    /// write error.
+    fn finish(&mut self) -> io::Result<u32> {
         drop(self.pieces.take());
         match self.thread.take().map(JoinHandle::join) {
-            None | Some(Ok(Ok(()))) => Ok(()),
-            Some(Ok(Err(err))) => Err(err),
+            Some(Ok(written)) => written,
             Some(Err(_)) => Err(io::Error::other("the save's writer thread panicked")),
+            None => Err(io::Error::other(
+                "the save's writer thread was already finished",
+            )),
         }
     }
 }
@@ -205,8 +213,10 @@ pub(crate) struct StreamEncoder<K, V> {
     written: u64,
     /// A rewind went back into what was written: the file is cut there before the next write.
     cut: bool,
+    /// The CRC-32 of the pieces written here (the writer thread sums those it writes).
     crc: crc32fast::Hasher,
-    /// `crc` no longer covers the file's payload (it was cut): recomputed at the end.
+    /// The running CRC-32 no longer covers the file's payload (it was cut): recomputed at the
+    /// end.
     crc_stale: bool,
     fault: Option<Arc<Fault>>,
     /// The cache and its file, for errors.
@@ -249,11 +259,13 @@ where
     /// Writes out what is held, and returns the payload's file.
     pub(crate) fn finish_streamed(mut self) -> Result<Streamed, Error> {
         self.write_out(true).map_err(|e| self.io_error(e))?;
-        if let Some(mut writer) = self.writer.take() {
-            writer.finish().map_err(|e| self.io_error(e))?;
-        }
+        // A payload goes to the file all from the writer thread or all from here.
+        let written_crc = match self.writer.take() {
+            Some(mut writer) => writer.finish().map_err(|e| self.io_error(e))?,
+            None => self.crc.clone().finalize(),
+        };
         let payload_crc = match self.crc_stale {
-            false => self.crc.clone().finalize(),
+            false => written_crc,
             true => self.crc_of_file().map_err(|e| self.io_error(e))?,
         };
         Ok(Streamed {
@@ -272,9 +284,6 @@ where
             return Ok(());
         }
         let offset = HEADER_LEN as u64 + self.written;
-        if !self.crc_stale {
-            self.crc.update(self.rows.bytes());
-        }
         self.written += self.rows.bytes().len() as u64;
         let cut = std::mem::take(&mut self.cut);
         if self.writer.is_none() && !last && !self.threadless {
@@ -291,6 +300,7 @@ where
                 bytes: self.rows.take_bytes(Vec::new()),
             };
             write_piece(self.temp.file(), &piece, self.fault.as_deref())?;
+            self.crc.update(&piece.bytes);
             self.rows.take_bytes(piece.bytes);
             return Ok(());
         };
