@@ -130,7 +130,7 @@ where
             }
             let limits = crate::shards::Limits {
                 ttl: options.ttl,
-                shard_capacity: options.capacity.map(|c| c.div_ceil(shard_count).max(1)),
+                capacity: options.capacity,
                 journal,
             };
             Maps::Tracked(Shards::new(shard_count, hasher.clone(), limits))

@@ -88,9 +88,10 @@ impl CacheOptions {
 
     /// Bounds the cache to `capacity` entries, evicting the least recently used beyond it.
     ///
-    /// Small caches (under 512 entries per core) keep one recency order and evict exactly the
-    /// least recently used entry; larger ones split the capacity evenly over their shards and
-    /// evict the least recently used entry of the shard that overflows. A hit on a bounded cache
+    /// Small caches (under 1,024 entries) keep one recency order and evict exactly the least
+    /// recently used entry; larger ones split the capacity over their shards (at least 512
+    /// entries each, the shares adding up to exactly `capacity`) and evict the least recently
+    /// used entry of the shard that overflows. A hit on a bounded cache
     /// takes its shard's write lock to record the use. A capacity of 0 is refused at
     /// registration.
     pub fn capacity(mut self, capacity: usize) -> Self {
