@@ -64,6 +64,11 @@ def goal_rows():
     how = f"(in turn, {turns['window_ms']} ms windows, {turns['rounds']} rounds)"
     ratio("1. hit, 1 thread", f"cacheman / `cached` `#[cached]` {how}", turns["cacheman_over_cached"], 1.0, False)
     ratio("1. hit, 1 thread", f"cacheman / bare `HashMap` (foldhash) {how}", turns["cacheman_over_hashmap"], 1.5, False)
+    if "rwlock_over_cached" in turns:
+        rows.append(("1. hit, 1 thread",
+                     f"`RwLock<HashMap>`, one lock and nothing else (not a goal, for comparison) / `cached`, "
+                     f"/ bare `HashMap` {how}",
+                     f"{turns['rwlock_over_cached']:.3g}× / {turns['rwlock_over_hashmap']:.3g}×", "", ""))
     ratio("2. hit, 2 threads", "cacheman / `cached` `#[cached]`", hit2("cacheman") / hit2("cached"), 0.8, False)
 
     for name in ("cacheman", "cached"):

@@ -1,13 +1,15 @@
 //! Workload 1 of BENCHMARKS.md, measured so that the ratios mean something on a shared machine:
 //! one thread's hits over 1,024 warm keys through cacheman's `#[cached]`, the `cached` crate's
 //! `#[cached]` and a bare `HashMap`, in short windows taken in turn (the order rotates every
-//! round). Within one criterion run the same contender measured twice differed by a fifth;
+//! round). An `RwLock<HashMap>` runs beside them, not as a goal: the least a map that many
+//! threads can read at once costs, one lock and nothing else. Within one criterion run the same contender measured twice differed by a fifth;
 //! here a slow second of the host slows every contender alike.
 //!
 //! `cargo run --release -p benches --bin hit_ratio [ROUNDS]` prints one JSON object.
 
 use std::collections::HashMap;
 use std::hint::black_box;
+use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use benches::{HOT_KEYS, count_arg, hot_keys};
@@ -47,22 +49,27 @@ fn main() {
         square_peer(k);
         bare.insert(k, k.wrapping_mul(k));
     }
+    let locked = RwLock::new(bare.clone());
     let keys = hot_keys();
     // Through `&dyn Fn`, as in `benches/hits.rs`: every contender pays the same call.
-    let contenders: [(&str, &dyn Fn(u64) -> u64); 3] = [
+    let contenders: [(&str, &dyn Fn(u64) -> u64); 4] = [
         ("cacheman", &square),
         ("cached", &square_peer),
         ("hashmap_no_lock", &|k| {
             bare.get(&k).copied().unwrap_or_default()
         }),
+        ("rwlock_hashmap", &|k| {
+            let map = locked.read().unwrap_or_else(|e| e.into_inner());
+            map.get(&k).copied().unwrap_or_default()
+        }),
     ];
     for (_, lookup) in contenders {
         window(&keys, lookup);
     }
-    let mut totals = [(0u64, Duration::ZERO); 3];
+    let mut totals = [(0u64, Duration::ZERO); 4];
     for round in 0..rounds {
-        for i in 0..3 {
-            let which = (round + i) % 3;
+        for i in 0..contenders.len() {
+            let which = (round + i) % contenders.len();
             let (n, t) = window(&keys, contenders[which].1);
             totals[which] = (totals[which].0 + n, totals[which].1 + t);
         }
@@ -73,12 +80,15 @@ fn main() {
         "every timed call was a hit"
     );
     let ns = |(n, t): (u64, Duration)| t.as_nanos() as f64 / n as f64;
-    let [ours, peer, bare] = totals.map(ns);
+    let [ours, peer, bare, rwlock] = totals.map(ns);
     println!(
         "{{\"rounds\": {rounds}, \"window_ms\": {WINDOW_MS}, \"cacheman_ns\": {ours:.2}, \
-         \"cached_ns\": {peer:.2}, \"hashmap_no_lock_ns\": {bare:.2}, \
-         \"cacheman_over_cached\": {:.3}, \"cacheman_over_hashmap\": {:.3}}}",
+         \"cached_ns\": {peer:.2}, \"hashmap_no_lock_ns\": {bare:.2}, \"rwlock_hashmap_ns\": {rwlock:.2}, \
+         \"cacheman_over_cached\": {:.3}, \"cacheman_over_hashmap\": {:.3}, \
+         \"rwlock_over_cached\": {:.3}, \"rwlock_over_hashmap\": {:.3}}}",
         ours / peer,
         ours / bare,
+        rwlock / peer,
+        rwlock / bare,
     );
 }
