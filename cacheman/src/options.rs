@@ -91,9 +91,8 @@ impl CacheOptions {
     /// Small caches (under 1,024 entries) keep one recency order and evict exactly the least
     /// recently used entry; larger ones split the capacity over their shards (at least 512
     /// entries each, the shares adding up to exactly `capacity`) and evict the least recently
-    /// used entry of the shard that overflows. A hit on a bounded cache
-    /// takes its shard's write lock to record the use. A capacity of 0 is refused at
-    /// registration.
+    /// used entry of the shard that overflows. A hit on a bounded cache takes its shard's write
+    /// lock to record the use. A capacity of 0 is refused at registration.
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = Some(capacity);
         self

@@ -2,8 +2,9 @@
 //! one thread's hits over 1,024 warm keys through cacheman's `#[cached]`, the `cached` crate's
 //! `#[cached]` and a bare `HashMap`, in short windows taken in turn (the order rotates every
 //! round). An `RwLock<HashMap>` runs beside them, not as a goal: the least a map that many
-//! threads can read at once costs, one lock and nothing else. Within one criterion run the same contender measured twice differed by a fifth;
-//! here a slow second of the host slows every contender alike.
+//! threads can read at once costs, one lock and nothing else. Within one criterion run the same
+//! contender measured twice differed by a fifth; here a slow second of the host slows every
+//! contender alike.
 //!
 //! `cargo run --release -p benches --bin hit_ratio [ROUNDS]` prints one JSON object.
 

@@ -210,7 +210,7 @@ pub(crate) enum Lookup<V> {
 pub(crate) struct Limits {
     /// Entries older than this are not served.
     pub ttl: Option<Duration>,
-    /// Most entries the cache holds, split between its shards (see [`Shard::capacity`]).
+    /// Most entries the cache holds, split between its shards (see [`Shards::capacity_of`]).
     pub capacity: Option<usize>,
     /// Whether to journal the keys changed since the last sync with the file.
     pub journal: bool,
@@ -225,8 +225,8 @@ pub(crate) struct Shards<K, V, M> {
 /// How many shards a cache gets: many per core, so that threads rarely meet on one shard.
 /// Misses of distinct keys on two threads (`benches/src/bin/miss_scaling.rs`, 2 cores) reached
 /// 1.6-2.0x one thread's throughput with 64 shards (16 runs) against 1.2-1.75x with 8 (23 runs),
-/// and inserts during a save 0.93-0.96x their speed without one against 0.80-0.83x; hits do not
-/// change. An empty shard takes 128 bytes: 8 KiB per cache here, at most 32 KiB.
+/// and inserts during a save 0.93-0.96x their speed without one against 0.80-0.83x (3
+/// alternating runs each); hits do not change. An empty shard takes 128 bytes: 8 KiB per cache here, at most 32 KiB.
 pub(crate) fn default_shard_count() -> usize {
     let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
     (cores * 32).next_power_of_two().clamp(64, 256)
