@@ -84,7 +84,8 @@ fn main() {
     let [ours, peer, bare, rwlock] = totals.map(ns);
     println!(
         "{{\"rounds\": {rounds}, \"window_ms\": {WINDOW_MS}, \"cacheman_ns\": {ours:.2}, \
-         \"cached_ns\": {peer:.2}, \"hashmap_no_lock_ns\": {bare:.2}, \"rwlock_hashmap_ns\": {rwlock:.2}, \
+         \"cached_ns\": {peer:.2}, \"hashmap_no_lock_ns\": {bare:.2}, \
+         \"rwlock_hashmap_ns\": {rwlock:.2}, \
          \"cacheman_over_cached\": {:.3}, \"cacheman_over_hashmap\": {:.3}, \
          \"rwlock_over_cached\": {:.3}, \"rwlock_over_hashmap\": {:.3}}}",
         ours / peer,

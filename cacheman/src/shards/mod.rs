@@ -226,7 +226,8 @@ pub(crate) struct Shards<K, V, M> {
 /// Misses of distinct keys on two threads (`benches/src/bin/miss_scaling.rs`, 2 cores) reached
 /// 1.6-2.0x one thread's throughput with 64 shards (16 runs) against 1.2-1.75x with 8 (23 runs),
 /// and inserts during a save 0.93-0.96x their speed without one against 0.80-0.83x (3
-/// alternating runs each); hits do not change. An empty shard takes 128 bytes: 8 KiB per cache here, at most 32 KiB.
+/// alternating runs each); hits do not change. An empty shard takes 128 bytes: 8 KiB per cache
+/// here, at most 32 KiB.
 pub(crate) fn default_shard_count() -> usize {
     let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
     (cores * 32).next_power_of_two().clamp(64, 256)
