@@ -1,10 +1,11 @@
 //! The typed cache handle: a concurrent map with statistics and single-flight misses.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 
 use crate::Error;
 use crate::autosync::SaveState;
@@ -96,6 +97,16 @@ pub(crate) struct CacheInner<K, V> {
     pub(crate) save_lock: Mutex<()>,
     /// Save points and the time of the last save.
     pub(crate) autosync: SaveState,
+    /// The cache's place in its manager's entry graph (set once, at registration).
+    pub(crate) deps: OnceLock<crate::deps::CacheLink>,
+    /// The keys of entries that have a node in the graph, by stable hash: how the graph's
+    /// invalidations (which know hashes only) find the entries to take off.
+    pub(crate) recorded_keys: Mutex<HashMap<u64, K>>,
+    /// Entries set aside because something they read changed: served again without running
+    /// their body if their inputs turn out unchanged (see `cache_deps.rs`).
+    pub(crate) parked: Mutex<HashMap<u64, (K, V)>>,
+    /// Whether `parked` may hold anything: the only check a miss makes for it.
+    pub(crate) has_parked: AtomicBool,
 }
 
 impl<K, V> CacheInner<K, V>
@@ -153,6 +164,10 @@ where
             cleared: AtomicBool::new(false),
             save_lock: Mutex::new(()),
             autosync,
+            deps: OnceLock::new(),
+            recorded_keys: Mutex::new(HashMap::new()),
+            parked: Mutex::new(HashMap::new()),
+            has_parked: AtomicBool::new(false),
         }
     }
 
@@ -184,22 +199,45 @@ where
         self.settled.store(made - pending as i64, Ordering::Release);
     }
 
-    /// A lookup that counts a hit or a miss.
+    /// A lookup that counts a hit or a miss. Inside the computation of another entry, the
+    /// entry read is recorded as one of its inputs.
     #[inline]
     fn lookup(&self, key: &K) -> Option<V> {
         match on_maps!(self, s, now => s.get(key, now)) {
             Lookup::Hit(value) => {
                 self.counters.hit();
+                if crate::deps::recording() {
+                    self.note_read(key, &value);
+                }
                 Some(value)
             }
-            Lookup::Miss => {
-                self.counters.miss();
-                None
-            }
+            Lookup::Miss => self.missed(key),
         }
     }
 
+    /// A key not in the map: an entry set aside may still be served once its inputs are
+    /// checked.
+    #[cold]
+    fn missed(&self, key: &K) -> Option<V> {
+        if self.has_parked.load(Ordering::Acquire)
+            && let Some(value) = self.unpark(key)
+        {
+            self.counters.hit();
+            if crate::deps::recording() {
+                self.note_read(key, &value);
+            }
+            return Some(value);
+        }
+        self.counters.miss();
+        None
+    }
+
     fn store(&self, key: K, value: V) -> Option<V> {
+        if let Some(link) = self.deps.get()
+            && link.watched()
+        {
+            self.stored_by_hand(link, &key, &value);
+        }
         let (previous, evicted) = on_maps!(self, s, now => s.insert(key, value, now));
         self.counters.inserted(evicted);
         previous
@@ -222,8 +260,8 @@ where
     /// Ends a miss: stores a computed value, unless the cache was invalidated while it was
     /// being computed (a value derived from data that was since invalidated must not outlive
     /// the invalidation), and hands the outcome to the waiters.
-    fn finish_miss(&self, key: K, value: Option<&V>, epoch_before: u64) {
-        let current = self.epoch.load(Ordering::Acquire) == epoch_before;
+    fn finish_miss(&self, key: K, value: Option<&V>, epoch_before: u64, storable: bool) {
+        let current = storable && self.epoch.load(Ordering::Acquire) == epoch_before;
         let store = value.filter(|_| current).cloned();
         let stored = store.is_some();
         let (in_flight, evicted) = on_maps!(self, s, now => s.finish_miss(key, store, now));
@@ -240,7 +278,7 @@ where
     }
 }
 
-enum Outcome<'a, K, V>
+pub(crate) enum Outcome<'a, K, V>
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
@@ -252,7 +290,7 @@ where
 /// The caller computing a missing key. Dropping it without [`complete`](Leader::complete) (the
 /// closure panicked, or an async leader was cancelled) abandons the flight: waiters go back and
 /// try again.
-struct Leader<'a, K, V>
+pub(crate) struct Leader<'a, K, V>
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
@@ -269,10 +307,17 @@ where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    fn complete(mut self, value: &V) {
+    /// Hands `value` to the waiters, and stores it if `storable` (no input of it changed
+    /// while it was computed).
+    pub(crate) fn complete(mut self, value: &V, storable: bool) {
         if let Some(key) = self.key.take() {
-            self.inner.finish_miss(key, Some(value), self.epoch);
+            self.inner
+                .finish_miss(key, Some(value), self.epoch, storable);
         }
+    }
+
+    pub(crate) fn key(&self) -> Option<&K> {
+        self.key.as_ref()
     }
 }
 
@@ -283,7 +328,7 @@ where
 {
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
-            self.inner.finish_miss(key, None, self.epoch);
+            self.inner.finish_miss(key, None, self.epoch, false);
         }
     }
 }
@@ -532,9 +577,9 @@ where
         let inner = &*self.inner;
         let outcome = loop {
             match inner.begin_miss(&key, true) {
-                Ok(Begin::Ready(value)) => break Outcome::Found(value),
+                Ok(Begin::Ready(value)) => break inner.found(&key, value),
                 Ok(Begin::Follow(flight)) => match flight.wait() {
-                    Some(value) => break Outcome::Found(value),
+                    Some(value) => break inner.found(&key, value),
                     None => continue, // the leader gave up; try again
                 },
                 Ok(Begin::Lead) => break Outcome::Lead(inner.leader(key)),
@@ -549,8 +594,10 @@ where
         match outcome {
             Outcome::Found(value) => Ok(value),
             Outcome::Lead(leader) => {
+                let frame = inner.frame().map(crate::deps::Frame::open);
                 let value = compute()?;
-                leader.complete(&value);
+                let inputs = frame.map(|open| open.close().into_inputs());
+                inner.computed(leader, &value, inputs);
                 Ok(value)
             }
         }
@@ -621,9 +668,9 @@ where
         let inner = &*self.inner;
         let outcome = loop {
             match inner.begin_miss(&key, false) {
-                Ok(Begin::Ready(value)) => break Outcome::Found(value),
+                Ok(Begin::Ready(value)) => break inner.found(&key, value),
                 Ok(Begin::Follow(flight)) => match flight.wait_async().await {
-                    Some(value) => break Outcome::Found(value),
+                    Some(value) => break inner.found(&key, value),
                     None => continue,
                 },
                 Ok(Begin::Lead) => break Outcome::Lead(inner.leader(key)),
@@ -639,8 +686,14 @@ where
         match outcome {
             Outcome::Found(value) => Ok(value),
             Outcome::Lead(leader) => {
-                let value = compute().await?;
-                leader.complete(&value);
+                let (value, inputs) = match inner.frame() {
+                    Some(frame) => {
+                        let (value, frame) = crate::deps::Recording::new(frame, compute()).await;
+                        (value?, Some(frame.into_inputs()))
+                    }
+                    None => (compute().await?, None),
+                };
+                inner.computed(leader, &value, inputs);
                 Ok(value)
             }
         }

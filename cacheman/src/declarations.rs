@@ -75,6 +75,10 @@ pub(crate) fn declared_in_memory(manager: &str, cache: &str) -> bool {
 pub(crate) fn apply(manager: &CacheManager) {
     for decl in declarations_of(manager.name()) {
         manager.declare_cache_name(decl.cache);
+        manager
+            .shared
+            .entries
+            .declare(decl.cache, decl.fn_fingerprint);
         for dependency in decl.depends_on {
             // A refused edge (a cycle, a bad name) is reported by `check_declarations`.
             let _ = manager.register_dependent_cache(dependency, decl.cache);

@@ -45,8 +45,10 @@
 pub mod autosync;
 mod builder;
 mod cache;
+mod cache_deps;
 mod clock;
 mod declarations;
+mod deps;
 mod error;
 mod flight;
 mod global;
@@ -54,6 +56,7 @@ mod graph;
 mod hooks;
 mod lifecycle;
 mod manager;
+mod manager_entries;
 mod options;
 mod shards;
 mod stats;
@@ -148,6 +151,7 @@ pub use cache::Cache;
 /// the cache file's function fingerprint, so entries saved by an older body are not served.
 pub use cacheman_macros::cached;
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use deps::{Explanation, InputReport, InputSource, Staleness, track_file, track_value};
 pub use error::{Error, HookError};
 pub use global::{
     DEFAULT_MANAGER, default_base_dir, get_cache_manager, get_cache_manager_named,

@@ -12,7 +12,7 @@ use crate::hooks::{Contents, Hooks};
 use crate::store::{Journal, Merged, Outgoing, Rows};
 
 /// What the manager needs of a cache without knowing its key and value types.
-pub(crate) trait ErasedCache: Send + Sync + 'static {
+pub(crate) trait ErasedCache: crate::deps::Holder + Send + Sync + 'static {
     fn name(&self) -> &str;
     fn key_type(&self) -> &'static str;
     fn value_type(&self) -> &'static str;
@@ -81,6 +81,12 @@ where
             return Ok(());
         }
         let _saving = self.lock_saves();
+        // The graph first: a crash between the two writes then leaves nodes for entries the
+        // cache file does not have yet (harmless), never entries without their inputs. Its
+        // merge also takes off what other processes invalidated before the snapshot.
+        if let Some(link) = self.deps.get() {
+            link.graph.save()?;
+        }
         let covered = self.counters.changes_made();
         let (rows, touched) = self.snapshot_for_save(&hooks)?;
         let cleared = self.cleared.swap(false, Ordering::AcqRel);
@@ -187,8 +193,10 @@ where
         match merged {
             Merged::Written => {}
             Merged::Adopt { rows, gone } => {
+                let (dirty, suspect) = self.check_rows(rows.iter().map(|(k, v, _)| (k, v)));
                 let evicted = on_maps!(self, s, now => s.adopt(rows, gone, now));
                 self.counters.evicted(evicted);
+                self.take_off_checked(&dirty, &suspect);
             }
             Merged::Invalidated { epoch, rows } => {
                 // Another process invalidated this cache: drop all we held from before, even
@@ -253,9 +261,23 @@ where
         Ok(rows_of(contents))
     }
 
+    /// Replaces memory with `rows`, leaving out (or setting aside) those the dependency
+    /// graph says are stale.
     fn replace_contents(&self, rows: Vec<(K, V, u64)>) {
+        let (dirty, suspect) = self.check_rows(rows.iter().map(|(k, v, _)| (k, v)));
         let evicted = on_maps!(self, s, now => s.replace_all(rows, now));
         self.counters.evicted(evicted);
+        self.take_off_checked(&dirty, &suspect);
+    }
+
+    fn take_off_checked(
+        &self,
+        dirty: &std::collections::HashSet<u64>,
+        suspect: &std::collections::HashSet<u64>,
+    ) {
+        if !dirty.is_empty() || !suspect.is_empty() {
+            crate::deps::Holder::take_off(self, dirty, suspect);
+        }
     }
 
     /// Loads what is stored, or builds. With `strict`, a storage or hook error is returned and
@@ -277,10 +299,14 @@ where
                 if let Some(epoch) = source.epoch {
                     self.epoch.fetch_max(epoch, Ordering::AcqRel);
                 }
-                self.replace_contents(source.rows);
-                // Memory now equals storage.
+                let (dirty, suspect) = self.check_rows(source.rows.iter().map(|(k, v, _)| (k, v)));
+                let evicted = on_maps!(self, s, now => s.replace_all(source.rows, now));
+                self.counters.evicted(evicted);
+                // Memory now equals storage, less what the graph says is stale (which the
+                // next save removes from the file).
                 self.cleared.store(false, Ordering::Release);
                 self.set_pending(0);
+                self.take_off_checked(&dirty, &suspect);
             }
             None => {
                 let rows = match self.build(&hooks) {
@@ -345,6 +371,15 @@ where
         let dropped = on_maps!(self, s, _now => s.clear());
         self.cleared.store(false, Ordering::Release);
         self.note_changes(dropped.max(1) as u64);
+        self.parked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        // Every recorded entry of this cache, and what read them, in every cache.
+        if let Some(link) = self.deps.get() {
+            link.graph.invalidate_cache(link.id);
+            link.graph.save()?;
+        }
         match (&hooks.deleter, &self.persistence) {
             (Some(deleter), _) => deleter(&self.name).map_err(|e| self.hook_error("deleter", e)),
             // An empty file at the new epoch, not a deletion: other processes that still hold

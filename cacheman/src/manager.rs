@@ -14,6 +14,7 @@ use crate::Error;
 use crate::autosync::AutoSync;
 use crate::cache::{Cache, CacheInner};
 use crate::clock::{Clock, SystemClock};
+use crate::deps::{EntryGraph, Holder};
 use crate::graph::DependencyGraph;
 use crate::hooks::Hooks;
 use crate::lifecycle::ErasedCache;
@@ -61,6 +62,8 @@ pub(crate) struct ManagerShared {
     clock: RwLock<Arc<dyn Clock>>,
     /// The autosync policy of caches whose options name none.
     pub(crate) autosync: RwLock<AutoSync>,
+    /// Per-entry dependencies between the caches' entries.
+    pub(crate) entries: Arc<EntryGraph>,
 }
 
 /// A registry of named caches whose files live in one directory, and of the dependencies
@@ -106,10 +109,12 @@ impl CacheManager {
     /// assert_eq!(manager.directory(), dir.path().join("tests"));
     /// ```
     pub fn new(name: &str, base_dir: impl Into<PathBuf>) -> CacheManager {
+        let dir = base_dir.into().join(name);
         let manager = CacheManager {
             shared: Arc::new(ManagerShared {
                 name: name.to_owned(),
-                dir: base_dir.into().join(name),
+                entries: EntryGraph::new(name, &dir),
+                dir,
                 caches: RwLock::new(HashMap::new()),
                 graph: RwLock::new(DependencyGraph::default()),
                 declared: RwLock::new(HashSet::new()),
@@ -331,6 +336,7 @@ impl CacheManager {
         if options.autosync.is_none() {
             options.autosync = Some(self.autosync());
         }
+        let fn_fingerprint = options.fn_fingerprint;
         let inner = Arc::new(CacheInner::new(
             name,
             Arc::downgrade(&self.shared),
@@ -339,10 +345,27 @@ impl CacheManager {
             hooks,
             persistence,
         ));
+        let holder: Arc<dyn Holder> = inner.clone();
+        let link = self.shared.entries.link(
+            name,
+            fn_fingerprint,
+            inner.persistence.is_some(),
+            Arc::downgrade(&holder),
+        );
+        // A fresh `OnceLock`: setting it cannot fail.
+        let _ = inner.deps.set(link);
         // Load outside the registry lock: reading a big file must not stall other caches.
         inner.load_or_build(false)?;
         let mut caches = write(&self.shared.caches);
-        if caches.contains_key(name) {
+        if let Some(registered) = caches.get(name) {
+            // Lost a race with another registration: give the graph back the cache that won.
+            let winner: Arc<dyn Holder> = registered.clone();
+            let fp = fn_fingerprint;
+            let persistent = registered.is_persistent();
+            drop(caches);
+            self.shared
+                .entries
+                .link(name, fp, persistent, Arc::downgrade(&winner));
             return Err(self.already_registered(name));
         }
         caches.insert(name.to_owned(), inner.clone());
@@ -553,6 +576,10 @@ impl CacheManager {
             return Ok(()); // a `persistent = false` cache has no file to invalidate
         }
         let path = self.cache_file_path(name)?;
+        self.shared
+            .entries
+            .invalidate_cache(crate::deps::cache_id(name));
+        self.shared.entries.save()?;
         let now_ms = crate::clock::unix_millis(self.clock().now());
         crate::store::write_invalidation_marker(name, &path, now_ms)
     }
@@ -769,6 +796,7 @@ impl CacheManager {
                     c.save()?;
                 }
                 write(&self.shared.caches).remove(c.name());
+                self.shared.entries.unlink(crate::deps::cache_id(c.name()));
                 Ok(())
             },
             |_| Ok(()),

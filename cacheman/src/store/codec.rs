@@ -94,6 +94,39 @@ pub(crate) fn postcard_append<T: Serialize + ?Sized>(
     postcard::serialize_with_flavor(value, Append(out)).map_err(|e| e.to_string())
 }
 
+/// A stable hash of the postcard encoding of `value`, computed without building the encoding:
+/// the stamp of a value in the dependency graph (equal values encode, and so hash, alike in
+/// every process).
+pub(crate) fn postcard_fingerprint<T: Serialize + ?Sized>(value: &T) -> Option<u64> {
+    use std::hash::Hasher;
+    let mut hasher = crate::deps::StableHasher::default();
+    postcard::serialize_with_flavor(value, Hashing(&mut hasher)).ok()?;
+    Some(hasher.finish())
+}
+
+/// A postcard output that hashes what it is given.
+struct Hashing<'a>(&'a mut crate::deps::StableHasher);
+
+impl postcard::ser_flavors::Flavor for Hashing<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
+        std::hash::Hasher::write(self.0, &[byte]);
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn try_extend(&mut self, bytes: &[u8]) -> postcard::Result<()> {
+        std::hash::Hasher::write(self.0, bytes);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
+    }
+}
+
 /// A postcard output that pushes onto a borrowed vector: the stock vector output cannot start
 /// from a vector with room reserved, and the stock `Extend` output pays an `extend` call for
 /// each byte (serde hands a `Vec<u8>` over one byte at a time).

@@ -75,6 +75,11 @@ pub(crate) trait Persistence<K, V>: Send + Sync {
     fn encoder(&self) -> Result<Option<Box<dyn Encoder<K, V>>>, Error> {
         Ok(None)
     }
+    /// A stable hash of `value`'s encoding (its stamp in the dependency graph), when this
+    /// storage can encode values.
+    fn fingerprint(&self, _value: &V) -> Option<u64> {
+        None
+    }
     /// `Ok(None)` when there is no file.
     fn load(&self) -> Result<Option<Loaded<K, V>>, Error>;
     fn delete(&self) -> Result<(), Error>;
@@ -420,6 +425,10 @@ where
     K: std::hash::Hash + Eq + Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
     V: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
 {
+    fn fingerprint(&self, value: &V) -> Option<u64> {
+        codec::postcard_fingerprint(value)
+    }
+
     fn save(&self, outgoing: Outgoing<K, V>) -> Result<Merged<K, V>, Error> {
         let Outgoing {
             mut rows,
