@@ -186,10 +186,35 @@ pub(crate) fn check(args: &Args, func: &ItemFn) -> syn::Result<Plan> {
         }
     }
 
+    let own_name = args
+        .name
+        .as_ref()
+        .map_or_else(|| func.sig.ident.to_string(), |n| n.value());
     let mut dependency_names = Vec::new();
     let mut dependency_decls = Vec::new();
     for dependency in &args.depends_on {
         match dependency {
+            // #[cached(name = "a", depends_on = "a")]
+            Dependency::Name(lit) if lit.value() == own_name => errors.push(
+                lit.span(),
+                format!(
+                    "cache `{own_name}` cannot depend on itself; remove it from `depends_on` \
+                     (a function that calls itself records that on its own)"
+                ),
+            ),
+            // #[cached] fn f(..) with `depends_on = f`
+            Dependency::Function(path)
+                if path.segments.len() == 1 && path.segments[0].ident == func.sig.ident =>
+            {
+                errors.push(
+                    path.span(),
+                    format!(
+                        "`{}` cannot depend on itself; remove it from `depends_on` (a function \
+                         that calls itself records that on its own)",
+                        func.sig.ident
+                    ),
+                )
+            }
             Dependency::Name(lit) => {
                 if let Some(reason) = bad_name(&lit.value()) {
                     errors.push(

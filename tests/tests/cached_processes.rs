@@ -32,29 +32,30 @@ fn a_second_run_answers_from_the_saved_cache() {
 }
 
 #[test]
-fn a_changed_body_or_version_does_not_see_old_entries() {
+fn a_changed_body_or_version_does_not_see_old_entries_nor_what_was_derived_from_them() {
     let dir = tempfile::tempdir().unwrap();
     let (v1, v2) = (env!("CARGO_BIN_EXE_body_v1"), env!("CARGO_BIN_EXE_body_v2"));
     assert_eq!(
         run(v1, &[], dir.path()),
-        "compute = 2, versioned = 10, body runs: 2"
+        "derived = 200, compute = 2, versioned = 10, body runs: 3"
     );
     assert_eq!(
         run(v1, &[], dir.path()),
-        "compute = 2, versioned = 10, body runs: 0"
+        "derived = 200, compute = 2, versioned = 10, body runs: 0"
     );
-    // Same cache names, same types: only the function fingerprints differ.
+    // Same cache names, same types: only the function fingerprints differ. `derived` read
+    // `compute`, whose body changed: it is recomputed although its own body did not change.
     assert_eq!(
         run(v2, &[], dir.path()),
-        "compute = 3, versioned = 10, body runs: 2"
+        "derived = 300, compute = 3, versioned = 10, body runs: 3"
     );
     assert_eq!(
         run(v2, &[], dir.path()),
-        "compute = 3, versioned = 10, body runs: 0"
+        "derived = 300, compute = 3, versioned = 10, body runs: 0"
     );
     // Going back is a change too.
     assert_eq!(
         run(v1, &[], dir.path()),
-        "compute = 2, versioned = 10, body runs: 2"
+        "derived = 200, compute = 2, versioned = 10, body runs: 3"
     );
 }

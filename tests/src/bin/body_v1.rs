@@ -1,5 +1,5 @@
 //! The first version of a program whose cached functions `body_v2` changes: `compute`'s body
-//! and `versioned`'s `version`. Prints "compute = X, versioned = Y, body runs: R" and saves.
+//! and `versioned`'s `version`. Prints "derived = D, compute = X, versioned = Y, body runs: R" and saves.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -13,6 +13,14 @@ fn compute(x: u32) -> u32 {
     x + 1
 }
 
+/// Reads `compute` and declares nothing: the recorded dependency alone must bring it up to
+/// date when `compute`'s body changes.
+#[cached(name = "derived")]
+fn derived(x: u32) -> u32 {
+    RUNS.fetch_add(1, Ordering::Relaxed);
+    compute(x) * 100
+}
+
 #[cached(name = "versioned", version = 1)]
 fn versioned(x: u32) -> u32 {
     RUNS.fetch_add(1, Ordering::Relaxed);
@@ -20,10 +28,10 @@ fn versioned(x: u32) -> u32 {
 }
 
 fn main() -> Result<(), cacheman::Error> {
-    let (a, b) = (compute(1), versioned(1));
+    let (d, a, b) = (derived(1), compute(1), versioned(1));
     cacheman::get_cache_manager().save_all_cache_contents()?;
     println!(
-        "compute = {a}, versioned = {b}, body runs: {}",
+        "derived = {d}, compute = {a}, versioned = {b}, body runs: {}",
         RUNS.load(Ordering::Relaxed)
     );
     Ok(())
