@@ -1,14 +1,19 @@
-//! A realistic use: an expensive parse of files, cached by path and modification time, so an
-//! edited file is parsed again and an unchanged one never is, across runs.
+//! A realistic use: an expensive parse of files, cached by path, with each file recorded as an
+//! input of its entry (`cacheman::track_file`): an edited file is parsed again and an unchanged
+//! one never is, across runs, and a file touched without a change is not parsed again either
+//! (its contents are compared). The totals per directory read the parses, so only the totals
+//! of the edited file's directory are recomputed.
 //!
 //! ```text
 //! cargo run --example parse_files -- src/*.rs   # parses each file
 //! cargo run --example parse_files -- src/*.rs   # reads every summary from the cache
+//! touch src/lib.rs                              # same contents: still from the cache
+//! echo "// edit" >> src/lib.rs                  # parses src/lib.rs alone again
 //! ```
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use cacheman::cached;
 use serde::{Deserialize, Serialize};
@@ -21,17 +26,13 @@ struct Summary {
     longest_line: usize,
 }
 
-/// Parses `path`. The key is the path and the modification time: editing the file changes the
-/// key, so the stale summary is simply never asked for. `result` keeps errors (a missing
-/// file, bad UTF-8) out of the cache. The value is an `Arc`, so a hit clones a pointer (serde's
-/// `rc` feature saves it). The capacity drops the summaries of old versions in time.
-#[cached(
-    result,
-    key = (path.to_path_buf(), modified),
-    key_type = (PathBuf, SystemTime),
-    capacity = 10_000
-)]
-fn parse(path: &Path, modified: SystemTime) -> std::io::Result<Arc<Summary>> {
+/// Parses `path`. The file is an input of the entry: when its contents change, this entry
+/// (and the totals that read it) is recomputed at its next lookup, also in a later run.
+/// `result` keeps errors (a missing file, bad UTF-8) out of the cache. The value is an `Arc`,
+/// so a hit clones a pointer (serde's `rc` feature saves it).
+#[cached(result, capacity = 10_000)]
+fn parse(path: &Path) -> std::io::Result<Arc<Summary>> {
+    cacheman::track_file(path);
     let text = std::fs::read_to_string(path)?;
     let functions = text
         .lines()
@@ -47,9 +48,16 @@ fn parse(path: &Path, modified: SystemTime) -> std::io::Result<Arc<Summary>> {
     }))
 }
 
-fn summarize(path: &Path) -> std::io::Result<Arc<Summary>> {
-    let modified = std::fs::metadata(path)?.modified()?;
-    parse(path, modified)
+/// Lines of the given files of one directory: reads their parses, so an edit of one file
+/// recomputes its directory's total and no other.
+#[cached]
+fn lines_in(dir: &Path, files: &[PathBuf]) -> usize {
+    files
+        .iter()
+        .filter(|f| f.parent() == Some(dir))
+        .filter_map(|f| parse(f).ok())
+        .map(|s| s.lines)
+        .sum()
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -61,7 +69,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let started = Instant::now();
     for path in &paths {
-        match summarize(path) {
+        match parse(path) {
             Ok(summary) => println!(
                 "{}: {} lines, longest {}, fns {:?}",
                 path.display(),
@@ -72,6 +80,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Err(err) => println!("{}: {err}", path.display()),
         }
     }
+    let mut dirs: Vec<&Path> = paths.iter().filter_map(|p| p.parent()).collect();
+    dirs.sort();
+    dirs.dedup();
+    for dir in dirs {
+        println!("{}: {} lines", dir.display(), lines_in(dir, &paths));
+    }
     let stats = parse_cache().stats();
     println!(
         "{} files in {:.1?}: {} from the cache, {} parsed",
@@ -80,6 +94,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         stats.hits,
         stats.misses
     );
-    parse_cache().save()?;
+    cacheman::get_cache_manager().save_all_cache_contents()?;
     Ok(())
 }
