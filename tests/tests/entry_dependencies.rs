@@ -350,3 +350,48 @@ fn memory_caches_record_too() {
         "nothing to persist"
     );
 }
+
+#[test]
+fn reads_through_get_and_async_computations_are_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let manager = manager(&dir);
+    let prices: Cache<String, u64> = manager.register_cache("prices").unwrap();
+    let totals: Cache<String, u64> = manager.register_cache("totals").unwrap();
+    prices.insert("apple".into(), 3);
+    prices.insert("pear".into(), 5);
+    let total = |basket: &str| {
+        pollster::block_on(totals.get_or_insert_with_async(basket.into(), || async {
+            let mut sum = 0;
+            for item in basket.split('+') {
+                // A plain `get`, inside an async computation that awaits in between.
+                sum += prices.get(&item.to_owned()).unwrap_or(0);
+                std::future::ready(()).await;
+            }
+            sum
+        }))
+    };
+    assert_eq!(total("apple+pear"), 8);
+    assert_eq!(total("apple"), 3);
+    assert_eq!(totals.explain(&"apple+pear".to_owned()).inputs.len(), 2);
+    prices.insert("pear".into(), 6);
+    assert!(totals.contains_key(&"apple".to_owned()));
+    assert!(!totals.contains_key(&"apple+pear".to_owned()));
+    assert_eq!(total("apple+pear"), 9);
+}
+
+#[test]
+fn a_computation_whose_input_changes_meanwhile_is_returned_but_not_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let manager = manager(&dir);
+    let raw: Cache<u32, u32> = manager.register_cache("raw").unwrap();
+    let derived: Cache<u32, u32> = manager.register_cache("derived").unwrap();
+    raw.insert(1, 10);
+    let value = derived.get_or_insert_with(1, || {
+        let seen = raw.get(&1).unwrap();
+        raw.insert(1, 20); // the input changes while this entry is being computed
+        seen + 1
+    });
+    assert_eq!(value, 11);
+    assert!(!derived.contains_key(&1), "derived from a value that is gone");
+    assert_eq!(derived.get_or_insert_with(1, || raw.get(&1).unwrap() + 1), 21);
+}
