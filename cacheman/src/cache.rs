@@ -1,6 +1,5 @@
 //! The typed cache handle: a concurrent map with statistics and single-flight misses.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::hash::Hash;
@@ -101,10 +100,10 @@ pub(crate) struct CacheInner<K, V> {
     pub(crate) deps: OnceLock<crate::deps::CacheLink>,
     /// The keys of entries that have a node in the graph, by stable hash: how the graph's
     /// invalidations (which know hashes only) find the entries to take off.
-    pub(crate) recorded_keys: Mutex<HashMap<u64, K>>,
+    pub(crate) recorded_keys: Mutex<crate::deps::HashMap<u64, K>>,
     /// Entries set aside because something they read changed: served again without running
     /// their body if their inputs turn out unchanged (see `cache_deps.rs`).
-    pub(crate) parked: Mutex<HashMap<u64, (K, V)>>,
+    pub(crate) parked: Mutex<crate::deps::HashMap<u64, (K, V)>>,
     /// Whether `parked` may hold anything: the only check a miss makes for it.
     pub(crate) has_parked: AtomicBool,
 }
@@ -165,8 +164,8 @@ where
             save_lock: Mutex::new(()),
             autosync,
             deps: OnceLock::new(),
-            recorded_keys: Mutex::new(HashMap::new()),
-            parked: Mutex::new(HashMap::new()),
+            recorded_keys: Mutex::new(Default::default()),
+            parked: Mutex::new(Default::default()),
             has_parked: AtomicBool::new(false),
         }
     }
@@ -449,6 +448,7 @@ where
         let dropped = on_maps!(self.inner, s, _now => s.clear());
         self.inner.cleared.store(true, Ordering::Release);
         self.inner.note_changes(dropped.max(1) as u64);
+        self.inner.prune_recorded();
     }
 
     /// Inserts every pair.

@@ -2,14 +2,15 @@
 //! computed entry, setting aside the entries an invalidation reaches, and serving them again
 //! when their inputs turn out unchanged. The rules themselves live in `deps/`.
 
-use std::collections::HashSet;
 use std::hash::Hash;
 use std::sync::atomic::Ordering;
 use std::sync::{Mutex, MutexGuard};
 
 use crate::Error;
 use crate::cache::{CacheInner, Leader, Outcome, on_maps};
-use crate::deps::{CacheLink, Explanation, Frame, Holder, Input, Staleness, Verdict, stable_hash};
+use crate::deps::{
+    CacheLink, Explanation, Frame, HashSet, Holder, Input, Staleness, Verdict, stable_hash,
+};
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Each change to these maps is one insert or remove: a poisoned one is still whole.
@@ -37,9 +38,41 @@ where
     }
 
     fn remember_key(&self, hash: u64, key: &K) {
-        lock(&self.recorded_keys)
-            .entry(hash)
-            .or_insert_with(|| key.clone());
+        let recorded = {
+            let mut recorded = lock(&self.recorded_keys);
+            recorded.entry(hash).or_insert_with(|| key.clone());
+            recorded.len()
+        };
+        // Entries leave by eviction, expiry or removal without telling the graph: when the
+        // recorded keys outnumber the entries, forget those that are gone (amortized).
+        if recorded >= 1024 && recorded.is_power_of_two() {
+            self.prune_recorded();
+        }
+    }
+
+    /// Forgets the recorded keys (and, in the graph, the inputs) of entries that are no longer
+    /// held; a node that other entries read stays, as their record of its stamp.
+    pub(crate) fn prune_recorded(&self) {
+        let Some(link) = self.deps.get() else {
+            return;
+        };
+        let gone: Vec<u64> = {
+            let mut recorded = lock(&self.recorded_keys);
+            let parked = lock(&self.parked);
+            let mut gone = Vec::new();
+            recorded.retain(|hash, key| {
+                let held = parked.contains_key(hash)
+                    || on_maps!(self, s, now => s.contains_key(key, now));
+                if !held {
+                    gone.push(*hash);
+                }
+                held
+            });
+            gone
+        };
+        if !gone.is_empty() {
+            link.graph.forget(link.id, &gone);
+        }
     }
 
     /// A value found by a miss (someone else computed it): recorded like a hit.
@@ -158,7 +191,7 @@ where
         K: 'a,
         V: 'a,
     {
-        let (mut dirty, mut suspect) = (HashSet::new(), HashSet::new());
+        let (mut dirty, mut suspect) = (HashSet::default(), HashSet::default());
         let Some(link) = self.deps.get().filter(|link| link.watched()) else {
             return (dirty, suspect);
         };

@@ -85,6 +85,9 @@ where
         // cache file does not have yet (harmless), never entries without their inputs. Its
         // merge also takes off what other processes invalidated before the snapshot.
         if let Some(link) = self.deps.get() {
+            // The file is about to hold what memory holds: entries held by neither are
+            // forgotten first.
+            self.prune_recorded();
             link.graph.save()?;
         }
         let covered = self.counters.changes_made();
@@ -272,8 +275,8 @@ where
 
     fn take_off_checked(
         &self,
-        dirty: &std::collections::HashSet<u64>,
-        suspect: &std::collections::HashSet<u64>,
+        dirty: &crate::deps::HashSet<u64>,
+        suspect: &crate::deps::HashSet<u64>,
     ) {
         if !dirty.is_empty() || !suspect.is_empty() {
             crate::deps::Holder::take_off(self, dirty, suspect);

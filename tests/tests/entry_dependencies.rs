@@ -395,3 +395,26 @@ fn a_computation_whose_input_changes_meanwhile_is_returned_but_not_stored() {
     assert!(!derived.contains_key(&1), "derived from a value that is gone");
     assert_eq!(derived.get_or_insert_with(1, || raw.get(&1).unwrap() + 1), 21);
 }
+
+#[test]
+fn the_record_of_entries_that_left_is_forgotten() {
+    let dir = tempfile::tempdir().unwrap();
+    let manager = manager(&dir);
+    let raw: Cache<u64, u64> = manager.register_cache("raw").unwrap();
+    // Bounded: old entries are evicted without the graph being told.
+    let derived: Cache<u64, u64> = manager
+        .register_custom_cache("derived", CacheOptions::new().capacity(100))
+        .unwrap();
+    raw.insert(0, 1);
+    for n in 0..20_000 {
+        derived.get_or_insert_with(n, || raw.get(&0).unwrap() + n);
+    }
+    derived.save().unwrap();
+    let graph = std::fs::metadata(dir.path().join("entries/.graph.deps"))
+        .unwrap()
+        .len();
+    // 100 entries of 1 input each (and raw's node) stay recorded, not 20,000.
+    assert!(graph < 20_000, "the graph file holds {graph} bytes");
+    raw.insert(0, 2);
+    assert!(derived.is_empty(), "every held entry read raw[0]");
+}

@@ -2,7 +2,7 @@
 //! stamp, its inputs, and the reverse edges that invalidation follows. The one place that
 //! decides what a change reaches, and where early cutoff happens.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -13,6 +13,10 @@ use super::{Input, Source, stable_hash};
 use crate::Error;
 
 pub(crate) type NodeId = (u64, u64);
+
+/// The graph's maps: keys are hashes already, so a fast hasher (the caches' own) is enough.
+pub(crate) type HashMap<K, V> = std::collections::HashMap<K, V, crate::shards::Hasher>;
+pub(crate) type HashSet<K> = std::collections::HashSet<K, crate::shards::Hasher>;
 
 /// Whether an entry may be served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,7 +79,9 @@ impl CacheInfo {
 #[derive(Default)]
 pub(crate) struct State {
     pub(super) nodes: HashMap<NodeId, Node>,
-    readers: HashMap<NodeId, Vec<NodeId>>,
+    /// Reverse edges: a set per input, so that forgetting one reader of a much-read input is
+    /// not a scan of all its readers.
+    readers: HashMap<NodeId, HashSet<NodeId>>,
     pub(super) files: HashMap<u64, FileState>,
     /// Label hash → (label, stamp).
     pub(super) values: HashMap<u64, (String, u64)>,
@@ -363,7 +369,7 @@ impl EntryGraph {
                 }
             }
             for input in &inputs {
-                state.readers.entry(input.node()).or_default().push(id);
+                state.readers.entry(input.node()).or_default().insert(id);
             }
             state.nodes.insert(
                 id,
@@ -407,6 +413,25 @@ impl EntryGraph {
             state.changed.insert(id);
         }
         self.apply(take_off);
+    }
+
+    /// Forgets the inputs of entries of cache `cache` that are no longer held, and their nodes
+    /// unless something read them (then the node stays, as the record of the stamp they read,
+    /// so that a recomputation to another value still reaches them).
+    pub(crate) fn forget(&self, cache: u64, keys: &[u64]) {
+        let mut state = self.lock();
+        for &key in keys {
+            let id = (cache, key);
+            let Some(node) = state.nodes.get_mut(&id) else {
+                continue;
+            };
+            let inputs = std::mem::take(&mut node.inputs);
+            state.forget_reader(id, &inputs);
+            if !state.readers.contains_key(&id) {
+                state.nodes.remove(&id);
+            }
+            state.changed.insert(id);
+        }
     }
 
     /// Invalidates entries (each with the stamp of its value, if known, for early cutoff
@@ -707,7 +732,7 @@ impl State {
         self.readers.clear();
         for (&id, node) in &self.nodes {
             for input in node.inputs.iter() {
-                self.readers.entry(input.node()).or_default().push(id);
+                self.readers.entry(input.node()).or_default().insert(id);
             }
         }
     }
@@ -715,7 +740,7 @@ impl State {
     fn forget_reader(&mut self, reader: NodeId, inputs: &[Input]) {
         for input in inputs {
             if let Some(readers) = self.readers.get_mut(&input.node()) {
-                readers.retain(|&r| r != reader);
+                readers.remove(&reader);
                 if readers.is_empty() {
                     self.readers.remove(&input.node());
                 }
@@ -740,7 +765,8 @@ impl State {
 
     /// Makes every entry that read `from`, directly or not, suspect (dirty ones stay dirty).
     pub(super) fn spread(&mut self, from: NodeId, take_off: &mut TakeOff) {
-        let mut seen = HashSet::from([from]);
+        let mut seen = HashSet::default();
+        seen.insert(from);
         let mut queue = VecDeque::from([from]);
         while let Some(id) = queue.pop_front() {
             let Some(readers) = self.readers.get(&id) else {

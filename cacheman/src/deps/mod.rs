@@ -23,7 +23,7 @@ mod input;
 mod persist;
 
 pub(crate) use frame::{Frame, Recording, record, recording};
-pub(crate) use graph::{CacheLink, EntryGraph, Holder, NodeState, Verdict};
+pub(crate) use graph::{CacheLink, EntryGraph, HashMap, HashSet, Holder, NodeState, Verdict};
 pub use graph::{Explanation, InputReport, InputSource, Staleness};
 pub(crate) use input::{Input, Source};
 pub use input::{track_file, track_value};

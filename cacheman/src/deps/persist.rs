@@ -13,11 +13,10 @@
 //! Nothing a file claims is trusted: counts are checked against the bytes left before anything
 //! is reserved, and the checksum before anything is decoded.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use super::graph::{Node, NodeId, NodeState, State, TakeOff};
+use super::graph::{HashMap, Node, NodeId, NodeState, State, TakeOff};
 use super::input::FileState;
 use super::{Input, Source};
 use crate::Error;
@@ -304,7 +303,7 @@ fn merge(state: &mut State, theirs: Stored, take_off: &mut TakeOff) {
         }
     }
     let mut adopted = false;
-    let mut invalidated: HashMap<NodeId, NodeState> = HashMap::new();
+    let mut invalidated: HashMap<NodeId, NodeState> = HashMap::default();
     for (id, node) in theirs.nodes {
         if state.changed.contains(&id) {
             continue;
