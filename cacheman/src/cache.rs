@@ -4,14 +4,13 @@ use std::fmt;
 use std::future::Future;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use crate::Error;
 use crate::autosync::SaveState;
 use crate::clock::{Clock, unix_millis};
 use crate::flight::{Begin, Reentrant};
 use crate::hooks::{Contents, Hooks};
-use crate::manager::ManagerShared;
 use crate::options::CacheOptions;
 use crate::shards::{Lookup, Shards, Tracked};
 use crate::stats::{CacheStats, Counters};
@@ -74,7 +73,6 @@ pub(crate) use on_maps;
 /// Everything a cache is; shared by its handles and its manager.
 pub(crate) struct CacheInner<K, V> {
     pub(crate) name: String,
-    pub(crate) manager: Weak<ManagerShared>,
     pub(crate) maps: Maps<K, V>,
     pub(crate) counters: Counters,
     pub(crate) hooks: RwLock<Hooks<K, V>>,
@@ -115,7 +113,6 @@ where
 {
     pub(crate) fn new(
         name: &str,
-        manager: Weak<ManagerShared>,
         options: CacheOptions,
         clock: Arc<dyn Clock>,
         hooks: Hooks<K, V>,
@@ -151,7 +148,6 @@ where
         );
         CacheInner {
             name: name.to_owned(),
-            manager,
             maps,
             counters: Counters::new(),
             hooks: RwLock::new(hooks),

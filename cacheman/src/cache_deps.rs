@@ -61,8 +61,8 @@ where
             let parked = lock(&self.parked);
             let mut gone = Vec::new();
             recorded.retain(|hash, key| {
-                let held = parked.contains_key(hash)
-                    || on_maps!(self, s, now => s.contains_key(key, now));
+                let held =
+                    parked.contains_key(hash) || on_maps!(self, s, now => s.contains_key(key, now));
                 if !held {
                     gone.push(*hash);
                 }
@@ -220,6 +220,10 @@ where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
+    fn invalidate_whole(&self) -> Result<(), Error> {
+        crate::lifecycle::ErasedCache::invalidate_local(self)
+    }
+
     fn take_off(&self, dirty: &HashSet<u64>, suspect: &HashSet<u64>) {
         let mut keys: Vec<(K, bool)> = Vec::new();
         let mut unknown = 0;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::graph::DependencyGraph;
+use crate::deps::DependencyGraph;
 use crate::{Cache, CacheManager, CacheOptions, Error};
 
 /// What one `#[cached]` function declares. Built by the macro as a constant; not a stable API.
@@ -63,22 +63,16 @@ fn declarations_of(manager: &str) -> impl Iterator<Item = &'static Declaration> 
         .filter(move |d| d.manager == manager)
 }
 
-/// Whether cache `cache` of manager `manager` is declared `persistent = false` (and so has no
-/// file).
-pub(crate) fn declared_in_memory(manager: &str, cache: &str) -> bool {
-    declarations_of(manager).any(|d| d.cache == cache && !d.persistent)
-}
-
 /// Records the declared names and edges of `manager`, so that invalidation finds declared
 /// dependents before their functions are first called. Problems are left for
 /// [`CacheManager::check_declarations`]: an edge that would close a cycle is skipped here.
 pub(crate) fn apply(manager: &CacheManager) {
     for decl in declarations_of(manager.name()) {
-        manager.declare_cache_name(decl.cache);
+        // Known from the start, so that invalidation finds their files before they are used.
         manager
             .shared
             .entries
-            .declare(decl.cache, decl.fn_fingerprint);
+            .declare(decl.cache, decl.fn_fingerprint, decl.persistent);
         for dependency in decl.depends_on {
             // A refused edge (a cycle, a bad name) is reported by `check_declarations`.
             let _ = manager.register_dependent_cache(dependency, decl.cache);

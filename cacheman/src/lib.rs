@@ -52,13 +52,14 @@ mod deps;
 mod error;
 mod flight;
 mod global;
-mod graph;
+
 mod hooks;
 mod lifecycle;
 mod manager;
 mod manager_entries;
 mod options;
 mod shards;
+mod stable_hash;
 mod stats;
 mod store;
 

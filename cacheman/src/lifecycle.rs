@@ -478,21 +478,14 @@ where
     /// assert!(cache.is_empty());
     /// ```
     pub fn invalidate(&self) -> Result<(), Error> {
-        let manager = self
-            .inner
-            .manager
-            .upgrade()
-            .map(|shared| crate::CacheManager { shared });
-        match manager {
+        let inner = &*self.inner;
+        match inner.deps.get() {
             // Only if the manager still knows this very cache under its name.
-            Some(manager)
-                if manager.erased(&self.inner.name).is_ok_and(|c| {
-                    std::ptr::addr_eq(Arc::as_ptr(&c), Arc::as_ptr(&self.inner))
-                }) =>
-            {
-                manager.invalidate_cache(&self.inner.name)
+            Some(link) if link.graph.links(&inner.name, inner) => {
+                link.graph
+                    .invalidate_caches(&inner.name, true, inner.now_ms())
             }
-            _ => self.inner.invalidate_local(),
+            _ => inner.invalidate_local(),
         }
     }
 
@@ -530,7 +523,6 @@ where
 #[cfg(test)]
 mod tests {
     use std::io;
-    use std::sync::Weak;
     use std::sync::atomic::AtomicBool;
 
     use super::*;
@@ -563,7 +555,6 @@ mod tests {
         });
         let inner = CacheInner::new(
             "c",
-            Weak::new(),
             CacheOptions::new(),
             clock,
             Hooks::default(),

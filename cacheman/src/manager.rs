@@ -1,7 +1,7 @@
 //! The manager: a registry of named caches in one directory, and the dependency graph between
 //! them.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
 use std::path::{Path, PathBuf};
@@ -15,7 +15,6 @@ use crate::autosync::AutoSync;
 use crate::cache::{Cache, CacheInner};
 use crate::clock::{Clock, SystemClock};
 use crate::deps::{EntryGraph, Holder};
-use crate::graph::DependencyGraph;
 use crate::hooks::Hooks;
 use crate::lifecycle::ErasedCache;
 use crate::options::CacheOptions;
@@ -54,10 +53,6 @@ pub(crate) struct ManagerShared {
     pub(crate) name: String,
     pub(crate) dir: PathBuf,
     caches: RwLock<HashMap<String, Arc<dyn ErasedCache>>>,
-    graph: RwLock<DependencyGraph>,
-    /// Names declared without being registered (by `#[cached]` declarations), so that their
-    /// files are found by invalidation before the cache is first used.
-    declared: RwLock<HashSet<String>>,
     /// The clock of caches whose options name none.
     clock: RwLock<Arc<dyn Clock>>,
     /// The autosync policy of caches whose options name none.
@@ -116,8 +111,6 @@ impl CacheManager {
                 entries: EntryGraph::new(name, &dir),
                 dir,
                 caches: RwLock::new(HashMap::new()),
-                graph: RwLock::new(DependencyGraph::default()),
-                declared: RwLock::new(HashSet::new()),
                 clock: RwLock::new(Arc::new(SystemClock)),
                 autosync: RwLock::new(AutoSync::default()),
             }),
@@ -337,14 +330,7 @@ impl CacheManager {
             options.autosync = Some(self.autosync());
         }
         let fn_fingerprint = options.fn_fingerprint;
-        let inner = Arc::new(CacheInner::new(
-            name,
-            Arc::downgrade(&self.shared),
-            options,
-            clock,
-            hooks,
-            persistence,
-        ));
+        let inner = Arc::new(CacheInner::new(name, options, clock, hooks, persistence));
         let holder: Arc<dyn Holder> = inner.clone();
         let link = self.shared.entries.link(
             name,
@@ -500,7 +486,8 @@ impl CacheManager {
     ) -> Result<(), Error> {
         check_name("cache", cache_name)?;
         check_name("cache", dependent_name)?;
-        write(&self.shared.graph)
+        self.shared
+            .entries
             .add_edge(cache_name, dependent_name)
             .map_err(|path| Error::DependencyCycle {
                 manager: self.shared.name.clone(),
@@ -518,24 +505,12 @@ impl CacheManager {
     /// assert_eq!(manager.dependents_of("a"), vec!["b", "c"]);
     /// ```
     pub fn dependents_of(&self, name: &str) -> Vec<String> {
-        read(&self.shared.graph).dependents_of(name)
-    }
-
-    /// Records that a cache of this name exists in the program even though it is not registered
-    /// yet, so that invalidation finds its file.
-    pub(crate) fn declare_cache_name(&self, name: &str) {
-        write(&self.shared.declared).insert(name.to_owned());
-    }
-
-    fn is_known(&self, name: &str) -> bool {
-        self.cache_registered(name)
-            || read(&self.shared.declared).contains(name)
-            || read(&self.shared.graph).mentions(name)
+        self.shared.entries.dependents_of(name)
     }
 
     /// `name` and, with `Dependents::Include`, its transitive dependents, each once.
     fn targets(&self, name: &str, dependents: Dependents) -> Result<Vec<String>, Error> {
-        if !self.is_known(name) {
+        if !self.shared.entries.is_known(name) {
             return Err(Error::CacheNotFound {
                 manager: self.shared.name.clone(),
                 cache: name.to_owned(),
@@ -570,18 +545,8 @@ impl CacheManager {
         first_error.map_or(Ok(()), Err)
     }
 
-    /// Invalidates the default file of a cache that is not registered in this process.
-    fn invalidate_unregistered_file(&self, name: &str) -> Result<(), Error> {
-        if crate::declarations::declared_in_memory(self.name(), name) {
-            return Ok(()); // a `persistent = false` cache has no file to invalidate
-        }
-        let path = self.cache_file_path(name)?;
-        self.shared
-            .entries
-            .invalidate_cache(crate::deps::cache_id(name));
-        self.shared.entries.save()?;
-        let now_ms = crate::clock::unix_millis(self.clock().now());
-        crate::store::write_invalidation_marker(name, &path, now_ms)
+    fn now_ms(&self) -> u64 {
+        crate::clock::unix_millis(self.clock().now())
     }
 
     /// Removes the default file of a cache that is not registered in this process.
@@ -674,12 +639,10 @@ impl CacheManager {
 
     /// [`invalidate_cache`](Self::invalidate_cache), choosing whether dependents are included.
     pub fn invalidate_cache_with(&self, name: &str, dependents: Dependents) -> Result<(), Error> {
-        self.apply(
-            name,
-            dependents,
-            |c| c.invalidate_local(),
-            |n| self.invalidate_unregistered_file(n),
-        )
+        let include = dependents == Dependents::Include;
+        self.shared
+            .entries
+            .invalidate_caches(name, include, self.now_ms())
     }
 
     /// Removes the saved contents of `name` and its dependents, keeping what is in memory
@@ -765,7 +728,11 @@ impl CacheManager {
             name,
             dependents,
             |c| c.rebuild(),
-            |n| self.invalidate_unregistered_file(n),
+            |n| {
+                self.shared
+                    .entries
+                    .invalidate_caches(n, false, self.now_ms())
+            },
         )
     }
 

@@ -392,8 +392,14 @@ fn a_computation_whose_input_changes_meanwhile_is_returned_but_not_stored() {
         seen + 1
     });
     assert_eq!(value, 11);
-    assert!(!derived.contains_key(&1), "derived from a value that is gone");
-    assert_eq!(derived.get_or_insert_with(1, || raw.get(&1).unwrap() + 1), 21);
+    assert!(
+        !derived.contains_key(&1),
+        "derived from a value that is gone"
+    );
+    assert_eq!(
+        derived.get_or_insert_with(1, || raw.get(&1).unwrap() + 1),
+        21
+    );
 }
 
 #[test]

@@ -43,8 +43,14 @@ fn window(miss: fn(u64) -> u64, clear: fn(), round: u64) -> f64 {
 fn main() {
     let rounds = benches::count_arg(30) as u64;
     let dir = benches::private_cache_dir();
-    let none = (reads_none as fn(u64) -> u64, (|| reads_none_cache().clear()) as fn());
-    let ten = (reads_ten as fn(u64) -> u64, (|| reads_ten_cache().clear()) as fn());
+    let none = (
+        reads_none as fn(u64) -> u64,
+        (|| reads_none_cache().clear()) as fn(),
+    );
+    let ten = (
+        reads_ten as fn(u64) -> u64,
+        (|| reads_ten_cache().clear()) as fn(),
+    );
     // Warm: the inputs are computed once, and both paths have run.
     window(none.0, none.1, 0);
     window(ten.0, ten.1, 0);

@@ -2,40 +2,16 @@
 //! stamp, its inputs, and the reverse edges that invalidation follows. The one place that
 //! decides what a change reaches, and where early cutoff happens.
 
-use std::collections::VecDeque;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 
-use super::input::{FileState, MISSING_FILE};
+use super::declared::Declared;
+use super::explain::{Explanation, InputReport, InputSource, Staleness};
+use super::input::FileState;
+use super::state::{CacheInfo, HashSet, Node, NodeId, NodeState, State, TakeOff};
 use super::{Input, Source, stable_hash};
 use crate::Error;
-
-pub(crate) type NodeId = (u64, u64);
-
-/// The graph's maps: keys are hashes already, so a fast hasher (the caches' own) is enough.
-pub(crate) type HashMap<K, V> = std::collections::HashMap<K, V, crate::shards::Hasher>;
-pub(crate) type HashSet<K> = std::collections::HashSet<K, crate::shards::Hasher>;
-
-/// Whether an entry may be served.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum NodeState {
-    /// Its inputs were as recorded when last looked at.
-    Clean,
-    /// Something it read (directly or not) changed: check its inputs before serving it.
-    Suspect,
-    /// It was invalidated itself, or an input is known to differ: recompute it.
-    Dirty,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Node {
-    /// The stamp of the entry's value, which readers recorded.
-    pub stamp: u64,
-    pub state: NodeState,
-    pub inputs: Box<[Input]>,
-}
 
 /// The outcome of checking an entry that was set aside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,69 +28,8 @@ pub(crate) trait Holder: Send + Sync {
     /// Drops the entries whose key hash is in `dirty` and sets aside those in `suspect` (to be
     /// checked at their next lookup).
     fn take_off(&self, dirty: &HashSet<u64>, suspect: &HashSet<u64>);
-}
-
-struct CacheInfo {
-    name: String,
-    fn_fingerprint: Option<u64>,
-    /// Shared with the cache's [`CacheLink`]: whether any node of the cache exists, so that a
-    /// cache nobody reads does no graph work on inserts.
-    watched: Arc<AtomicBool>,
-    holder: Option<Weak<dyn Holder>>,
-    persistent: bool,
-}
-
-impl CacheInfo {
-    fn new(name: &str) -> Self {
-        CacheInfo {
-            name: name.to_owned(),
-            fn_fingerprint: None,
-            watched: Arc::new(AtomicBool::new(false)),
-            holder: None,
-            persistent: false,
-        }
-    }
-}
-
-#[derive(Default)]
-pub(crate) struct State {
-    pub(super) nodes: HashMap<NodeId, Node>,
-    /// Reverse edges: a set per input, so that forgetting one reader of a much-read input is
-    /// not a scan of all its readers.
-    readers: HashMap<NodeId, HashSet<NodeId>>,
-    pub(super) files: HashMap<u64, FileState>,
-    /// Label hash → (label, stamp).
-    pub(super) values: HashMap<u64, (String, u64)>,
-    caches: HashMap<u64, CacheInfo>,
-    /// Fingerprints recorded in the file (or by other processes), by cache id.
-    pub(super) recorded_fingerprints: HashMap<u64, (String, u64)>,
-    /// Node ids (and `(FILES, k)`, `(VALUES, k)`) this process changed since its last sync with
-    /// the file: a merge keeps ours for these, the file's for the rest.
-    pub(super) changed: HashSet<NodeId>,
-    /// A fingerprint was recorded since the last sync.
-    pub(super) fingerprints_changed: bool,
-    loaded: bool,
-}
-
-/// Entries to take off their caches' hit paths, gathered under the graph's lock and applied
-/// after it is let go (a cache's shard locks are never taken under it).
-#[derive(Default)]
-pub(crate) struct TakeOff {
-    by_cache: HashMap<u64, (HashSet<u64>, HashSet<u64>)>,
-}
-
-impl TakeOff {
-    pub(super) fn dirty(&mut self, (cache, key): NodeId) {
-        self.by_cache.entry(cache).or_default().0.insert(key);
-    }
-
-    pub(super) fn suspect(&mut self, (cache, key): NodeId) {
-        self.by_cache.entry(cache).or_default().1.insert(key);
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.by_cache.is_empty()
-    }
+    /// Invalidates the whole cache: memory, file, and what read its entries.
+    fn invalidate_whole(&self) -> Result<(), Error>;
 }
 
 /// The per-entry dependencies of one manager's caches.
@@ -127,6 +42,8 @@ pub(crate) struct EntryGraph {
     save_lock: Mutex<()>,
     /// Stamps handed to values of caches that cannot hash them (memory caches).
     fresh: AtomicU64,
+    /// The declared edges between caches, and the declared names.
+    declared: RwLock<Declared>,
 }
 
 /// Every live graph, for [`track_value`](crate::track_value) outside a computation.
@@ -182,6 +99,7 @@ impl EntryGraph {
             save_lock: Mutex::new(()),
             // A random start, so that two processes' fresh stamps do not meet.
             fresh: AtomicU64::new(std::hash::BuildHasher::hash_one(&seed, manager) | 1),
+            declared: RwLock::new(Declared::default()),
         });
         GRAPHS
             .lock()
@@ -245,7 +163,10 @@ impl EntryGraph {
     /// Records that cache `name` is computed by a function with fingerprint `fingerprint`
     /// (a `#[cached]` declaration, known before the cache is opened). A fingerprint other than
     /// the recorded one invalidates every entry of the cache, and what read them.
-    pub(crate) fn declare(&self, name: &str, fingerprint: u64) {
+    pub(crate) fn declare(&self, name: &str, fingerprint: u64, persistent: bool) {
+        self.declared_mut()
+            .names
+            .insert(name.to_owned(), persistent);
         let id = super::cache_id(name);
         let mut take_off = TakeOff::default();
         {
@@ -260,6 +181,101 @@ impl EntryGraph {
             }
         }
         self.apply(take_off);
+    }
+
+    fn declared(&self) -> RwLockReadGuard<'_, Declared> {
+        // Each change is one insert: a poisoned lock still guards a whole graph.
+        self.declared.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn declared_mut(&self) -> RwLockWriteGuard<'_, Declared> {
+        self.declared.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Declares that `dependent` is derived from `cache` as a whole; on a cycle, returns it.
+    pub(crate) fn add_edge(&self, cache: &str, dependent: &str) -> Result<(), Vec<String>> {
+        self.declared_mut().edges.add_edge(cache, dependent)
+    }
+
+    /// Every cache declared to depend on `name`, directly or not, nearest first.
+    pub(crate) fn dependents_of(&self, name: &str) -> Vec<String> {
+        self.declared().edges.dependents_of(name)
+    }
+
+    /// Whether `name` is a cache of this manager: registered, declared, or in an edge.
+    pub(crate) fn is_known(&self, name: &str) -> bool {
+        let id = super::cache_id(name);
+        let linked = self
+            .lock()
+            .caches
+            .get(&id)
+            .is_some_and(|c| c.holder.is_some());
+        let declared = self.declared();
+        linked || declared.names.contains_key(name) || declared.edges.mentions(name)
+    }
+
+    /// Whether `holder` is the cache linked under `name` (not an older one of that name).
+    pub(crate) fn links(&self, name: &str, holder: &dyn Holder) -> bool {
+        let id = super::cache_id(name);
+        self.lock()
+            .caches
+            .get(&id)
+            .and_then(|c| c.holder.as_ref())
+            .is_some_and(|h| std::ptr::addr_eq(h.as_ptr(), holder))
+    }
+
+    /// Invalidates cache `name` whole and, with `dependents`, every cache declared to depend
+    /// on it: a registered one through its holder (memory and file), another by an empty file
+    /// at a newer epoch (unless it is declared without a file). Each invalidated cache's
+    /// recorded readers follow. Every target is tried; the first error is returned.
+    pub(crate) fn invalidate_caches(
+        &self,
+        name: &str,
+        dependents: bool,
+        now_ms: u64,
+    ) -> Result<(), Error> {
+        if !self.is_known(name) {
+            return Err(Error::CacheNotFound {
+                manager: self.manager.clone(),
+                cache: name.to_owned(),
+            });
+        }
+        let mut targets = vec![name.to_owned()];
+        if dependents {
+            targets.extend(self.dependents_of(name));
+        }
+        let mut first_error = None;
+        for target in targets {
+            let id = super::cache_id(&target);
+            let holder = self
+                .lock()
+                .caches
+                .get(&id)
+                .and_then(|c| c.holder.as_ref()?.upgrade());
+            let outcome = match holder {
+                Some(holder) => holder.invalidate_whole(),
+                None => self.invalidate_unregistered(&target, now_ms),
+            };
+            if let Err(err) = outcome {
+                first_error.get_or_insert(err);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Invalidates the file of a cache that is not registered in this process, and what read
+    /// its entries.
+    fn invalidate_unregistered(&self, name: &str, now_ms: u64) -> Result<(), Error> {
+        crate::store::files::check_name("cache", name)?;
+        self.ensure_loaded();
+        self.invalidate_cache(super::cache_id(name));
+        self.save()?;
+        if self.declared().names.get(name) == Some(&false) {
+            return Ok(()); // a `persistent = false` cache has no file to invalidate
+        }
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let path = crate::store::files::cache_path(dir, name);
+        crate::store::write_invalidation_marker(name, &path, now_ms)
     }
 
     /// Links a cache being registered: its fingerprint is checked against the recorded one,
@@ -697,232 +713,5 @@ impl EntryGraph {
         let take_off = super::persist::save(&self.path, &self.manager, &self.state)?;
         self.apply(take_off);
         Ok(())
-    }
-}
-
-impl State {
-    fn watch(&mut self, cache: u64) {
-        if let Some(info) = self.caches.get(&cache) {
-            info.watched.store(true, Ordering::Release);
-        }
-    }
-
-    fn cache_name(&self, id: u64) -> String {
-        self.caches
-            .get(&id)
-            .map(|c| c.name.clone())
-            .or_else(|| self.recorded_fingerprints.get(&id).map(|c| c.0.clone()))
-            .unwrap_or_else(|| format!("#{id:016x}"))
-    }
-
-    /// The stamp an input has now, if it has one.
-    fn current(&self, input: &Input) -> Option<u64> {
-        match input.source {
-            Source::FILES => self.files.get(&input.key).map(|f| f.stamp),
-            Source::VALUES => self.values.get(&input.key).map(|v| v.1),
-            _ => self
-                .nodes
-                .get(&input.node())
-                .filter(|n| n.state == NodeState::Clean)
-                .map(|n| n.stamp),
-        }
-    }
-
-    pub(super) fn rebuild_readers(&mut self) {
-        self.readers.clear();
-        for (&id, node) in &self.nodes {
-            for input in node.inputs.iter() {
-                self.readers.entry(input.node()).or_default().insert(id);
-            }
-        }
-    }
-
-    fn forget_reader(&mut self, reader: NodeId, inputs: &[Input]) {
-        for input in inputs {
-            if let Some(readers) = self.readers.get_mut(&input.node()) {
-                readers.remove(&reader);
-                if readers.is_empty() {
-                    self.readers.remove(&input.node());
-                }
-            }
-        }
-    }
-
-    /// Marks `id` dirty, keeping the stamp it had (for early cutoff).
-    fn dirty(&mut self, id: NodeId, stamp: Option<u64>) {
-        let node = self.nodes.entry(id).or_insert_with(|| Node {
-            stamp: stamp.unwrap_or(MISSING_FILE),
-            state: NodeState::Dirty,
-            inputs: Box::new([]),
-        });
-        node.state = NodeState::Dirty;
-        if let Some(stamp) = stamp {
-            node.stamp = stamp;
-        }
-        self.changed.insert(id);
-        self.watch(id.0);
-    }
-
-    /// Makes every entry that read `from`, directly or not, suspect (dirty ones stay dirty).
-    pub(super) fn spread(&mut self, from: NodeId, take_off: &mut TakeOff) {
-        let mut seen = HashSet::default();
-        seen.insert(from);
-        let mut queue = VecDeque::from([from]);
-        while let Some(id) = queue.pop_front() {
-            let Some(readers) = self.readers.get(&id) else {
-                continue;
-            };
-            for &reader in readers {
-                if !seen.insert(reader) {
-                    continue;
-                }
-                if let Some(node) = self.nodes.get_mut(&reader) {
-                    if node.state == NodeState::Clean {
-                        node.state = NodeState::Suspect;
-                        self.changed.insert(reader);
-                    }
-                    match node.state {
-                        NodeState::Dirty => take_off.dirty(reader),
-                        _ => take_off.suspect(reader),
-                    }
-                }
-                queue.push_back(reader);
-            }
-        }
-    }
-
-    /// A cache's function has fingerprint `fp` in this build: if the graph recorded another,
-    /// every entry of the cache is invalidated, and what read them.
-    fn fingerprint_seen(&mut self, id: u64, name: &str, fp: u64, take_off: &mut TakeOff) {
-        let recorded = self.recorded_fingerprints.insert(id, (name.to_owned(), fp));
-        if recorded.is_some_and(|(_, old)| old != fp) {
-            let roots: Vec<NodeId> = self.nodes.keys().filter(|n| n.0 == id).copied().collect();
-            for root in roots {
-                self.dirty(root, None);
-                take_off.dirty(root);
-                self.spread(root, take_off);
-            }
-        }
-        self.fingerprints_changed = true;
-    }
-
-    fn file_changed(&mut self, key: u64, now: FileState, take_off: &mut TakeOff) {
-        let old = self.files.insert(key, now.clone());
-        self.changed.insert((Source::FILES, key));
-        if old.is_some_and(|old| old.stamp != now.stamp) {
-            self.spread((Source::FILES, key), take_off);
-        }
-    }
-
-    /// The names and fingerprints this process knows, for the graph file.
-    pub(super) fn fingerprints(&self) -> Vec<(u64, String, u64)> {
-        let mut all: HashMap<u64, (String, u64)> = self.recorded_fingerprints.clone();
-        for (&id, info) in &self.caches {
-            if let Some(fp) = info.fn_fingerprint {
-                all.insert(id, (info.name.clone(), fp));
-            }
-        }
-        all.into_iter().map(|(id, (n, fp))| (id, n, fp)).collect()
-    }
-}
-
-/// Why an entry is or is not served: what [`Cache::explain`](crate::Cache::explain) returns.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Explanation {
-    /// The cache's name.
-    pub cache: String,
-    /// The stable hash of the key, as recorded by the entries that read it.
-    pub key_hash: u64,
-    /// Whether the entry may be served.
-    pub staleness: Staleness,
-    /// What the entry read while it was computed, in a stable order.
-    pub inputs: Vec<InputReport>,
-}
-
-impl Explanation {
-    /// The inputs whose stamp is not the one the entry read.
-    pub fn changed_inputs(&self) -> impl Iterator<Item = &InputReport> {
-        self.inputs.iter().filter(|i| i.changed)
-    }
-}
-
-impl fmt::Display for Explanation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "entry #{:016x} of cache `{}`: {}",
-            self.key_hash, self.cache, self.staleness
-        )?;
-        for input in &self.inputs {
-            let mark = if input.changed { "changed" } else { "same" };
-            writeln!(f, "  read {} ({mark})", input.from)?;
-        }
-        Ok(())
-    }
-}
-
-/// Whether an entry may be served, as far as its recorded inputs tell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Staleness {
-    /// Its inputs are as it read them.
-    Fresh,
-    /// Something it read changed: it is checked (and recomputed only if an input really
-    /// differs) at its next lookup.
-    Suspect,
-    /// It was invalidated, or an input differs: it is recomputed at its next lookup.
-    Dirty,
-    /// Nothing was recorded for it (filled by hand, or computed without reading anything).
-    Unrecorded,
-}
-
-impl fmt::Display for Staleness {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Staleness::Fresh => "fresh",
-            Staleness::Suspect => "suspect (an input changed; checked at the next lookup)",
-            Staleness::Dirty => "stale (recomputed at the next lookup)",
-            Staleness::Unrecorded => "no recorded inputs",
-        })
-    }
-}
-
-/// One input of an entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InputReport {
-    /// What was read.
-    pub from: InputSource,
-    /// Its stamp when it was read.
-    pub seen: u64,
-    /// Its stamp now (`None`: invalidated, or no longer known).
-    pub now: Option<u64>,
-    /// Whether `now` differs from `seen`.
-    pub changed: bool,
-}
-
-/// What an input was.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum InputSource {
-    /// An entry of a cache of the same manager, by its key's stable hash.
-    Entry {
-        /// The cache's name.
-        cache: String,
-        /// The stable hash of the key.
-        key_hash: u64,
-    },
-    /// A file recorded with [`track_file`](crate::track_file).
-    File(PathBuf),
-    /// A value recorded with [`track_value`](crate::track_value), by its label.
-    Value(String),
-}
-
-impl fmt::Display for InputSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            InputSource::Entry { cache, key_hash } => {
-                write!(f, "entry #{key_hash:016x} of cache `{cache}`")
-            }
-            InputSource::File(path) => write!(f, "file {}", path.display()),
-            InputSource::Value(label) => write!(f, "value `{label}`"),
-        }
     }
 }

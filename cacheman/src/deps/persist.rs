@@ -16,8 +16,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use super::graph::{HashMap, Node, NodeId, NodeState, State, TakeOff};
 use super::input::FileState;
+use super::state::{HashMap, Node, NodeId, NodeState, State, TakeOff};
 use super::{Input, Source};
 use crate::Error;
 use crate::store::files;

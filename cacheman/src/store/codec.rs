@@ -99,13 +99,13 @@ pub(crate) fn postcard_append<T: Serialize + ?Sized>(
 /// every process).
 pub(crate) fn postcard_fingerprint<T: Serialize + ?Sized>(value: &T) -> Option<u64> {
     use std::hash::Hasher;
-    let mut hasher = crate::deps::StableHasher::default();
+    let mut hasher = crate::stable_hash::StableHasher::default();
     postcard::serialize_with_flavor(value, Hashing(&mut hasher)).ok()?;
     Some(hasher.finish())
 }
 
 /// A postcard output that hashes what it is given.
-struct Hashing<'a>(&'a mut crate::deps::StableHasher);
+struct Hashing<'a>(&'a mut crate::stable_hash::StableHasher);
 
 impl postcard::ser_flavors::Flavor for Hashing<'_> {
     type Output = ();

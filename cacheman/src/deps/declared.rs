@@ -1,7 +1,16 @@
-//! The dependency graph of one manager: edges between cache *names*, so either end may be
-//! declared before its cache exists.
+//! The declared dependency graph of one manager: edges between cache *names* (from
+//! `depends_on` and `register_dependent_cache`), so either end may be declared before its cache
+//! exists, and the names `#[cached]` declares. Whole-cache invalidation follows these edges.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+
+/// What a manager knows of its caches before they are registered.
+#[derive(Debug, Default)]
+pub(crate) struct Declared {
+    pub(crate) edges: DependencyGraph,
+    /// Names declared by `#[cached]` functions, and whether each cache has a file.
+    pub(crate) names: HashMap<String, bool>,
+}
 
 /// `cache → caches that depend on it`. Kept acyclic: an edge that would close a cycle is refused.
 #[derive(Debug, Default, Clone)]
