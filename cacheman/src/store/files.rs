@@ -55,10 +55,29 @@ pub(crate) fn create_private_dir(dir: &Path) -> io::Result<()> {
     builder.create(dir)
 }
 
-/// A test's hook into a save: called before each write with the file offset it writes at; an
-/// error it returns is the error of that write (disk full, I/O error). Always `None` outside
-/// tests.
-pub(crate) type Fault = dyn Fn(u64) -> io::Result<()> + Send + Sync;
+/// A step of writing a cache file, as a test's hook sees it just before it happens.
+#[derive(Debug, Clone, Copy)]
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) enum Step<'a> {
+    /// A write into the temporary file at this offset.
+    Write(u64),
+    /// The fsync of the temporary file, which holds the whole new file by then.
+    SyncFile(&'a File),
+    /// The rename of the temporary file over the cache file.
+    Rename { from: &'a Path, to: &'a Path },
+    /// The fsync of the directory, which makes the rename durable.
+    SyncDir(&'a Path),
+}
+
+/// A test's hook into a save: called before each step with that step; an error it returns is
+/// the error of that step (disk full, I/O error, a failed fsync). A test records the steps to
+/// check their order (docs/PROMISES.md, "Power loss"). Always `None` outside tests.
+pub(crate) type Fault = dyn Fn(Step<'_>) -> io::Result<()> + Send + Sync;
+
+/// Asks `fault`, if any, whether `step` may go ahead.
+pub(crate) fn check(fault: Option<&Fault>, step: Step<'_>) -> io::Result<()> {
+    fault.map_or(Ok(()), |fault| fault(step))
+}
 
 /// Replaces `path` with `chunks` so that a crash at any instant leaves either the old file or the
 /// new one, never a mix (see [`TempFile`]).
@@ -66,13 +85,11 @@ pub(crate) fn atomic_write(path: &Path, chunks: &[&[u8]], fault: Option<&Fault>)
     let mut temp = TempFile::beside(path)?;
     let mut so_far = 0u64;
     for chunk in chunks {
-        if let Some(fault) = fault {
-            fault(so_far)?;
-        }
+        check(fault, Step::Write(so_far))?;
         temp.file().write_all(chunk)?;
         so_far += chunk.len() as u64;
     }
-    temp.commit(path)
+    temp.commit(path, fault)
 }
 
 /// A file written beside the one it will replace, and removed when dropped uncommitted.
@@ -105,9 +122,11 @@ impl TempFile {
     }
 
     /// Makes this file `target`: fsync, close, rename over `target`, fsync the directory. A
-    /// large file it replaces is let go of on a thread of its own (see [`Replaced`]).
-    pub(crate) fn commit(self, target: &Path) -> io::Result<()> {
-        self.commit_releasing(target, RELEASE_APART_FROM).map(drop)
+    /// large file it replaces is let go of on a thread of its own (see [`Replaced`]). `fault`
+    /// sees each of these steps first (tests only).
+    pub(crate) fn commit(self, target: &Path, fault: Option<&Fault>) -> io::Result<()> {
+        self.commit_releasing(target, RELEASE_APART_FROM, fault)
+            .map(drop)
     }
 
     /// [`TempFile::commit`], letting go of a replaced file of at least `apart_from` bytes on
@@ -116,20 +135,31 @@ impl TempFile {
         mut self,
         target: &Path,
         apart_from: u64,
+        fault: Option<&Fault>,
     ) -> io::Result<Option<JoinHandle<()>>> {
         let dir = target.parent().ok_or_else(|| {
             io::Error::new(io::ErrorKind::InvalidInput, "cache path has no directory")
         })?;
         // On an error here, dropping `self` removes the file.
+        check(fault, Step::SyncFile(self.file()))?;
         self.file().sync_all()?;
         // Closed before the rename: Windows renames no open file.
         drop(self.file.take());
         let replaced = Replaced::hold(target, apart_from);
-        if let Err(err) = fs::rename(&self.path, target) {
+        let renamed = check(
+            fault,
+            Step::Rename {
+                from: &self.path,
+                to: target,
+            },
+        )
+        .and_then(|()| fs::rename(&self.path, target));
+        if let Err(err) = renamed {
             // Best effort: the temporary file is ours and useless now.
             let _ = fs::remove_file(&self.path);
             return Err(err);
         }
+        check(fault, Step::SyncDir(dir))?;
         sync_dir(dir)?;
         Ok(replaced.release())
     }
@@ -288,7 +318,7 @@ pub(crate) fn remove_file_durably(path: &Path) -> io::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -338,7 +368,7 @@ mod tests {
         atomic_write(&path, &[&[1u8; 4096]], None).unwrap();
         let mut temp = TempFile::beside(&path).unwrap();
         temp.file().write_all(b"new").unwrap();
-        let release = temp.commit_releasing(&path, 4096).unwrap();
+        let release = temp.commit_releasing(&path, 4096, None).unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"new");
         #[cfg(unix)]
         {
@@ -360,7 +390,7 @@ mod tests {
             let mut temp = TempFile::beside(&path).unwrap();
             temp.file().write_all(contents).unwrap();
             // The first commit replaces nothing, the next ones a 5- or 6-byte file.
-            assert!(temp.commit_releasing(&path, 4096).unwrap().is_none());
+            assert!(temp.commit_releasing(&path, 4096, None).unwrap().is_none());
             assert_eq!(fs::read(&path).unwrap(), contents);
         }
         #[cfg(target_os = "linux")]
@@ -412,17 +442,134 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = cache_path(dir.path(), "c");
         atomic_write(&path, &[b"old contents"], None).unwrap();
-        let disk_full = |so_far: u64| {
-            if so_far > 0 {
-                Err(io::Error::from_raw_os_error(28)) // ENOSPC
-            } else {
-                Ok(())
-            }
+        let disk_full = |step: Step<'_>| match step {
+            Step::Write(so_far) if so_far > 0 => Err(io::Error::from_raw_os_error(28)), // ENOSPC
+            _ => Ok(()),
         };
         let err = atomic_write(&path, &[b"new ", b"contents"], Some(&disk_full)).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(28));
         assert_eq!(fs::read(&path).unwrap(), b"old contents");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    /// A step as a test saw it happen, with what the files held at that instant.
+    #[derive(Debug, PartialEq)]
+    pub(crate) enum Seen {
+        Write(u64),
+        /// The bytes of the file about to be fsynced.
+        SyncFile(Vec<u8>),
+        /// The cache file's bytes just before the rename.
+        Rename {
+            to: PathBuf,
+            target_before: Vec<u8>,
+        },
+        /// The cache file's bytes just before the directory's fsync.
+        SyncDir {
+            dir: PathBuf,
+            target_before: Vec<u8>,
+        },
+    }
+
+    /// A hook that records every step of a save into `seen` (reading the files as it goes)
+    /// and fails the step `failing` picks with EIO.
+    pub(crate) fn recorder(
+        seen: std::sync::Arc<std::sync::Mutex<Vec<Seen>>>,
+        failing: impl Fn(&Seen) -> bool + Send + Sync + 'static,
+    ) -> impl Fn(Step<'_>) -> io::Result<()> + Send + Sync + 'static {
+        use std::io::{Read, Seek};
+        move |step| {
+            let target = |path: &Path| fs::read(path).unwrap_or_default();
+            let event = match step {
+                Step::Write(at) => Seen::Write(at),
+                Step::SyncFile(mut file) => {
+                    let mut bytes = Vec::new();
+                    file.rewind()?;
+                    file.read_to_end(&mut bytes)?;
+                    Seen::SyncFile(bytes)
+                }
+                Step::Rename { from, to } => {
+                    assert_eq!(from.parent(), to.parent(), "renamed across directories");
+                    assert!(from.exists(), "the file to rename is gone");
+                    Seen::Rename {
+                        to: to.to_owned(),
+                        target_before: target(to),
+                    }
+                }
+                Step::SyncDir(dir) => Seen::SyncDir {
+                    dir: dir.to_owned(),
+                    target_before: fs::read_dir(dir)?
+                        .flatten()
+                        .find(|e| e.path().extension().is_some_and(|x| x == CACHE_EXTENSION))
+                        .map_or_else(Vec::new, |e| target(&e.path())),
+                },
+            };
+            let fail = failing(&event);
+            seen.lock().unwrap().push(event);
+            match fail {
+                true => Err(io::Error::from_raw_os_error(5)), // EIO
+                false => Ok(()),
+            }
+        }
+    }
+
+    #[test]
+    fn a_save_writes_then_fsyncs_then_renames_then_fsyncs_the_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = cache_path(dir.path(), "c");
+        atomic_write(&path, &[b"old"], None).unwrap();
+        let seen = std::sync::Arc::default();
+        let hook = recorder(std::sync::Arc::clone(&seen), |_| false);
+        atomic_write(&path, &[b"new ", b"contents"], Some(&hook)).unwrap();
+        assert_eq!(
+            *seen.lock().unwrap(),
+            vec![
+                Seen::Write(0),
+                Seen::Write(4),
+                // Everything is written before the fsync, and fsynced before the rename; the
+                // directory is fsynced after it.
+                Seen::SyncFile(b"new contents".to_vec()),
+                Seen::Rename {
+                    to: path.clone(),
+                    target_before: b"old".to_vec()
+                },
+                Seen::SyncDir {
+                    dir: dir.path().to_owned(),
+                    target_before: b"new contents".to_vec()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failed_fsync_or_rename_leaves_the_old_file_and_no_temporary() {
+        let failures: [(&str, fn(&Seen) -> bool); 2] = [
+            ("fsync", |seen| matches!(seen, Seen::SyncFile(_))),
+            ("rename", |seen| matches!(seen, Seen::Rename { .. })),
+        ];
+        for (what, failing) in failures {
+            let dir = tempfile::tempdir().unwrap();
+            let path = cache_path(dir.path(), "c");
+            atomic_write(&path, &[b"old"], None).unwrap();
+            let seen = std::sync::Arc::default();
+            let hook = recorder(std::sync::Arc::clone(&seen), failing);
+            let err = atomic_write(&path, &[b"new"], Some(&hook)).unwrap_err();
+            assert_eq!(err.raw_os_error(), Some(5), "{what}");
+            assert_eq!(fs::read(&path).unwrap(), b"old", "{what}");
+            assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "{what}");
+            // Nothing after the failed step.
+            assert!(failing(seen.lock().unwrap().last().unwrap()), "{what}");
+        }
+    }
+
+    #[test]
+    fn a_failed_directory_fsync_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = cache_path(dir.path(), "c");
+        let seen = std::sync::Arc::default();
+        let hook = recorder(seen, |seen| matches!(seen, Seen::SyncDir { .. }));
+        // The new file is in place but not known to be durable: the caller keeps its changes.
+        let err = atomic_write(&path, &[b"new"], Some(&hook)).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(5));
     }
 
     #[test]
