@@ -4,6 +4,7 @@
 use std::process::Command;
 
 use cacheman::CacheManager;
+use tests::child;
 
 const WRITER: &str = env!("CARGO_BIN_EXE_multi_writer");
 
@@ -30,7 +31,7 @@ fn concurrent_writer_processes_end_with_the_union_of_their_entries() {
         })
         .collect();
     for mut child in children {
-        assert!(child.wait().unwrap().success());
+        assert!(child::wait(&mut child, "a writer").success());
     }
     let cache = manager(&dir).register_cache::<u64, u64>("union").unwrap();
     cache.reload().unwrap();
@@ -54,11 +55,16 @@ fn an_invalidation_in_another_process_wins_over_a_stale_save() {
     holder.save_all_cache_contents().unwrap();
 
     // Another process invalidates root; it never registered edge, but knows no edge: only root.
-    let status = Command::new(WRITER)
-        .args(["invalidate", dir.path().to_str().unwrap(), "root"])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let out = child::output(Command::new(WRITER).args([
+        "invalidate",
+        dir.path().to_str().unwrap(),
+        "root",
+    ]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // We still hold root's old entries, change one, and save: the invalidation wins.
     root.insert(3, 3);
