@@ -1,6 +1,8 @@
 //! Workload 3 of BENCHMARKS.md: misses of distinct keys (each computes and inserts) on one
 //! thread and on two threads, for cacheman's and the `cached` crate's `#[cached]`. The figure
 //! is the two threads' throughput over one thread's: 2.0 when misses never wait on each other.
+//! cacheman twice: a memory cache (`persistent = false`, `cacheman`) and the default,
+//! persistent `#[cached]` (`cacheman_persistent`), which also journals every insert.
 //!
 //! `cargo bench -p benches --bench misses`
 
@@ -12,6 +14,12 @@ use criterion::{Criterion, Throughput};
 
 #[cacheman::cached(persistent = false)]
 fn mix(n: u64) -> u64 {
+    n.rotate_left(17) ^ 0x9E37_79B9_7F4A_7C15
+}
+
+/// The default `#[cached]`: persistent (autosync off, see `benches::without_autosync`).
+#[cacheman::cached]
+fn mix_persistent(n: u64) -> u64 {
     n.rotate_left(17) ^ 0x9E37_79B9_7F4A_7C15
 }
 
@@ -43,6 +51,16 @@ fn misses(c: &mut Criterion) {
                 })
             })
         });
+        group.bench_function("cacheman_persistent", |b| {
+            b.iter_custom(|iters| {
+                mix_persistent_cache().clear();
+                timed_on_threads(threads, iters, |t, iters| {
+                    for i in 0..iters {
+                        black_box(mix_persistent(key(t, i)));
+                    }
+                })
+            })
+        });
         group.bench_function("cached", |b| {
             b.iter_custom(|iters| {
                 MIX_PEER.lock().unwrap().cache_clear();
@@ -60,6 +78,7 @@ fn misses(c: &mut Criterion) {
 
 fn main() {
     let _dir = private_cache_dir();
+    benches::without_autosync();
     let mut criterion = Criterion::default()
         .warm_up_time(std::time::Duration::from_secs(1))
         .measurement_time(std::time::Duration::from_secs(3))
