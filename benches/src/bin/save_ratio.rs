@@ -2,8 +2,9 @@
 //! a shared machine: each round takes, in turn (the order rotates every round), a save of
 //! 1,000,000 entries (`u64` → 100-byte `Vec<u8>`), the same file's bytes written as a durable
 //! program writes them ([`benches::replace_durably`]: a new file, fsync, rename over the old
-//! one, directory fsync), a load of the cache, and with `--cacheman-py`, CacheMan's (Python)
-//! save and load of the same entries (`benches/python/cacheman_bench.py --serve`, timed inside
+//! one, directory fsync), a reload of the cache (over the entries it holds, which it frees),
+//! an open of the same file by a new cache (a load into an empty cache), and with
+//! `--cacheman-py`, CacheMan's (Python) save and load of the same entries (`benches/python/cacheman_bench.py --serve`, timed inside
 //! that process as ours are inside this one). Every figure is a median over the rounds. A slow
 //! minute of the host then slows every side alike; the criterion pair in
 //! `benches/save_load.rs` measures them a minute apart.
@@ -100,6 +101,7 @@ enum Step {
     Save,
     Write,
     Load,
+    Open,
     PySave,
     PyLoad,
 }
@@ -139,12 +141,26 @@ fn main() {
                 return (whole, Some(replaced.fsync.as_secs_f64() * 1e3));
             }
             Step::Load => timed(|| cache.reload().unwrap()),
+            Step::Open => {
+                let manager = CacheManager::new("bench", dir.path());
+                let options = CacheOptions::new().autosync(AutoSync::disabled());
+                let mut opened = None;
+                let time = timed(|| {
+                    let fresh: Cache<u64, Vec<u8>> =
+                        manager.register_custom_cache("big", options).unwrap();
+                    assert_eq!(fresh.len() as u64, ENTRIES);
+                    opened = Some(fresh);
+                });
+                // Its entries are freed outside the timed region.
+                drop(opened);
+                time
+            }
             Step::PySave => python.as_mut().map_or(f64::NAN, |p| p.time("save")),
             Step::PyLoad => python.as_mut().map_or(f64::NAN, |p| p.time("load")),
         };
         (time, None)
     };
-    let mut steps = vec![Step::Save, Step::Write, Step::Load];
+    let mut steps = vec![Step::Save, Step::Write, Step::Load, Step::Open];
     if with_python {
         steps.extend([Step::PySave, Step::PyLoad]);
     }
@@ -170,11 +186,11 @@ fn main() {
     }
     assert_eq!(cache.len() as u64, ENTRIES);
     let medians: Vec<f64> = times.iter().map(|t| median(t)).collect();
-    let (save_ms, write_ms, load_ms) = (medians[0], medians[1], medians[2]);
+    let (save_ms, write_ms, load_ms, open_ms) = (medians[0], medians[1], medians[2], medians[3]);
     let mut json = format!(
         "{{\"rounds\": {rounds}, \"file_bytes\": {}, \"cacheman_save_ms\": {save_ms:.1}, \
          \"std_write_fsync_ms\": {write_ms:.1}, \"std_fsync_ms\": {:.1}, \
-         \"cacheman_load_ms\": {load_ms:.1}, \
+         \"cacheman_load_ms\": {load_ms:.1}, \"cacheman_open_ms\": {open_ms:.1}, \
          \"ratio\": {:.3}, \"ratio_median\": {:.3}, \"ratio_min\": {:.3}, \"ratio_max\": {:.3}",
         bytes.len(),
         median(&fsyncs),
@@ -189,7 +205,7 @@ fn main() {
     if with_python {
         json += &format!(
             ", \"cacheman_py_save_ms\": {:.1}, \"cacheman_py_load_ms\": {:.1}",
-            medians[3], medians[4]
+            medians[4], medians[5]
         );
     }
     println!("{json}}}");
