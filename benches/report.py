@@ -234,7 +234,7 @@ def figure_rows():
 
 def svg_chart():
     """Grouped horizontal bars: ns per hit, one and two threads, for every contender."""
-    names = ["cacheman", "cached", "moka", "quick_cache", "mutex_hashmap", "hashmap_no_lock"]
+    names = ["cacheman", "cacheman_persistent", "cached", "moka", "quick_cache", "mutex_hashmap", "hashmap_no_lock"]
     series = [("1 thread", "hit_1_thread", "#4e79a7"), ("2 threads", "hit_2_threads", "#f28e2b")]
     values = {}
     for label, group, _ in series:
@@ -274,9 +274,25 @@ def svg_chart():
     return "\n".join(out) + "\n"
 
 
+def busy_machine_note(machine):
+    """A warning when the machine was busier at the start than it has cores, else nothing."""
+    load = re.search(r"^load:\s+([0-9.]+)", machine, re.M)
+    cores = re.search(r"^cpu:.*, (\d+) cores", machine, re.M)
+    if not load or not cores or float(load.group(1)) <= int(cores.group(1)):
+        return []
+    return [
+        f"**The load average at the start ({load.group(1)}) was above the machine's "
+        f"{cores.group(1)} cores**: other work ran throughout this run, and the figures that "
+        "need both cores at once (workloads 2, 3 and 5, and the save's writer thread) mostly "
+        "measure that contention. Read them against a run on a quiet machine.",
+        "",
+    ]
+
+
 def main():
     machine = open(os.path.join(RESULTS, "machine.txt")).read().strip()
     lines = [BEGIN, "", "### Machine and versions", "", "```", machine, "```", ""]
+    lines += busy_machine_note(machine)
     lines += ["### Goals (ratios within this run)", "", "| workload | figure | result | goal | verdict |", "|---|---|---|---|---|"]
     lines += [f"| {w} | {what} | {fig} | {goal} | {v} |" for w, what, fig, goal, v in goal_rows()]
     lines += ["", "### Every figure (time per element: lookup, miss, save, load or program run)", ""]
