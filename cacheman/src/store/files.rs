@@ -542,11 +542,16 @@ pub(crate) mod tests {
 
     #[test]
     fn a_failed_fsync_or_rename_leaves_the_old_file_and_no_temporary() {
-        let failures: [(&str, fn(&Seen) -> bool); 2] = [
-            ("fsync", |seen| matches!(seen, Seen::SyncFile(_))),
-            ("rename", |seen| matches!(seen, Seen::Rename { .. })),
-        ];
-        for (what, failing) in failures {
+        fn at_fsync(seen: &Seen) -> bool {
+            matches!(seen, Seen::SyncFile(_))
+        }
+        fn at_rename(seen: &Seen) -> bool {
+            matches!(seen, Seen::Rename { .. })
+        }
+        for (what, failing) in [
+            ("fsync", at_fsync as fn(&Seen) -> bool),
+            ("rename", at_rename),
+        ] {
             let dir = tempfile::tempdir().unwrap();
             let path = cache_path(dir.path(), "c");
             atomic_write(&path, &[b"old"], None).unwrap();
