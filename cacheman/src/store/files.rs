@@ -318,7 +318,7 @@ pub(crate) fn remove_file_durably(path: &Path) -> io::Result<()> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
 
     #[test]
@@ -450,131 +450,6 @@ pub(crate) mod tests {
         assert_eq!(err.raw_os_error(), Some(28));
         assert_eq!(fs::read(&path).unwrap(), b"old contents");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
-    }
-
-    /// A step as a test saw it happen, with what the files held at that instant.
-    #[derive(Debug, PartialEq)]
-    pub(crate) enum Seen {
-        Write(u64),
-        /// The bytes of the file about to be fsynced.
-        SyncFile(Vec<u8>),
-        /// The cache file's bytes just before the rename.
-        Rename {
-            to: PathBuf,
-            target_before: Vec<u8>,
-        },
-        /// The cache file's bytes just before the directory's fsync.
-        SyncDir {
-            dir: PathBuf,
-            target_before: Vec<u8>,
-        },
-    }
-
-    /// A hook that records every step of a save into `seen` (reading the files as it goes)
-    /// and fails the step `failing` picks with EIO.
-    pub(crate) fn recorder(
-        seen: std::sync::Arc<std::sync::Mutex<Vec<Seen>>>,
-        failing: impl Fn(&Seen) -> bool + Send + Sync + 'static,
-    ) -> impl Fn(Step<'_>) -> io::Result<()> + Send + Sync + 'static {
-        use std::io::{Read, Seek};
-        move |step| {
-            let target = |path: &Path| fs::read(path).unwrap_or_default();
-            let event = match step {
-                Step::Write(at) => Seen::Write(at),
-                Step::SyncFile(mut file) => {
-                    let mut bytes = Vec::new();
-                    file.rewind()?;
-                    file.read_to_end(&mut bytes)?;
-                    Seen::SyncFile(bytes)
-                }
-                Step::Rename { from, to } => {
-                    assert_eq!(from.parent(), to.parent(), "renamed across directories");
-                    assert!(from.exists(), "the file to rename is gone");
-                    Seen::Rename {
-                        to: to.to_owned(),
-                        target_before: target(to),
-                    }
-                }
-                Step::SyncDir(dir) => Seen::SyncDir {
-                    dir: dir.to_owned(),
-                    target_before: fs::read_dir(dir)?
-                        .flatten()
-                        .find(|e| e.path().extension().is_some_and(|x| x == CACHE_EXTENSION))
-                        .map_or_else(Vec::new, |e| target(&e.path())),
-                },
-            };
-            let fail = failing(&event);
-            seen.lock().unwrap().push(event);
-            match fail {
-                true => Err(io::Error::from_raw_os_error(5)), // EIO
-                false => Ok(()),
-            }
-        }
-    }
-
-    #[test]
-    fn a_save_writes_then_fsyncs_then_renames_then_fsyncs_the_directory() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = cache_path(dir.path(), "c");
-        atomic_write(&path, &[b"old"], None).unwrap();
-        let seen = std::sync::Arc::default();
-        let hook = recorder(std::sync::Arc::clone(&seen), |_| false);
-        atomic_write(&path, &[b"new ", b"contents"], Some(&hook)).unwrap();
-        assert_eq!(
-            *seen.lock().unwrap(),
-            vec![
-                Seen::Write(0),
-                Seen::Write(4),
-                // Everything is written before the fsync, and fsynced before the rename; the
-                // directory is fsynced after it.
-                Seen::SyncFile(b"new contents".to_vec()),
-                Seen::Rename {
-                    to: path.clone(),
-                    target_before: b"old".to_vec()
-                },
-                Seen::SyncDir {
-                    dir: dir.path().to_owned(),
-                    target_before: b"new contents".to_vec()
-                },
-            ]
-        );
-    }
-
-    #[test]
-    fn a_failed_fsync_or_rename_leaves_the_old_file_and_no_temporary() {
-        fn at_fsync(seen: &Seen) -> bool {
-            matches!(seen, Seen::SyncFile(_))
-        }
-        fn at_rename(seen: &Seen) -> bool {
-            matches!(seen, Seen::Rename { .. })
-        }
-        for (what, failing) in [
-            ("fsync", at_fsync as fn(&Seen) -> bool),
-            ("rename", at_rename),
-        ] {
-            let dir = tempfile::tempdir().unwrap();
-            let path = cache_path(dir.path(), "c");
-            atomic_write(&path, &[b"old"], None).unwrap();
-            let seen = std::sync::Arc::default();
-            let hook = recorder(std::sync::Arc::clone(&seen), failing);
-            let err = atomic_write(&path, &[b"new"], Some(&hook)).unwrap_err();
-            assert_eq!(err.raw_os_error(), Some(5), "{what}");
-            assert_eq!(fs::read(&path).unwrap(), b"old", "{what}");
-            assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "{what}");
-            // Nothing after the failed step.
-            assert!(failing(seen.lock().unwrap().last().unwrap()), "{what}");
-        }
-    }
-
-    #[test]
-    fn a_failed_directory_fsync_is_reported() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = cache_path(dir.path(), "c");
-        let seen = std::sync::Arc::default();
-        let hook = recorder(seen, |seen| matches!(seen, Seen::SyncDir { .. }));
-        // The new file is in place but not known to be durable: the caller keeps its changes.
-        let err = atomic_write(&path, &[b"new"], Some(&hook)).unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(5));
     }
 
     #[test]

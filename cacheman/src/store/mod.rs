@@ -6,6 +6,8 @@ pub(crate) mod files;
 pub(crate) mod format;
 pub(crate) mod fuzz;
 mod merge;
+#[cfg(test)]
+mod power_loss;
 mod stream;
 
 use std::fs::{self, File};
@@ -561,61 +563,6 @@ mod tests {
             assert_eq!(loaded.rows, vec![("a".to_string(), 1, want)]);
             assert_eq!(loaded.epoch, 3);
         }
-    }
-
-    #[test]
-    fn a_save_is_whole_and_fsynced_before_its_rename_and_the_directory_after() {
-        use files::tests::{Seen, recorder};
-        let dir = tempfile::tempdir().unwrap();
-        let path = files::cache_path(dir.path(), "c");
-        let seen = Arc::default();
-        let s = store(dir.path(), false).with_steps(recorder(Arc::clone(&seen), |_| false));
-        s.save(plain(vec![("a".into(), 1, 0)], 0)).unwrap();
-        let old = fs::read(&path).unwrap();
-        seen.lock().unwrap().clear();
-        s.save(plain(vec![("a".into(), 1, 0), ("b".into(), 2, 0)], 0))
-            .unwrap();
-        let new = fs::read(&path).unwrap();
-        assert_ne!(old, new);
-        // The payload, then the header in front, then fsync, rename, directory fsync.
-        let seen = seen.lock().unwrap();
-        let (writes, commit) = seen.split_at(seen.len() - 3);
-        assert!(matches!(writes, [.., Seen::Write(0)]), "{seen:?}");
-        assert_eq!(
-            commit,
-            [
-                Seen::SyncFile(new.clone()),
-                Seen::Rename {
-                    to: path,
-                    target_before: old
-                },
-                Seen::SyncDir {
-                    dir: dir.path().to_owned(),
-                    target_before: new
-                },
-            ]
-        );
-    }
-
-    #[test]
-    fn a_failed_fsync_fails_the_save_and_leaves_the_old_file() {
-        use files::tests::{Seen, recorder};
-        let dir = tempfile::tempdir().unwrap();
-        let path = files::cache_path(dir.path(), "c");
-        let failing = |seen: &Seen| matches!(seen, Seen::SyncFile(_));
-        let s = store(dir.path(), false).with_steps(recorder(Arc::default(), failing));
-        store(dir.path(), false)
-            .save(plain(vec![("a".into(), 1, 0)], 0))
-            .unwrap();
-        let old = fs::read(&path).unwrap();
-        let err = s.save(plain(vec![("b".into(), 2, 0)], 0)).err().unwrap();
-        assert!(matches!(&err, Error::Io { source, .. } if source.raw_os_error() == Some(5)));
-        assert_eq!(fs::read(&path).unwrap(), old);
-        assert_eq!(
-            fs::read_dir(dir.path()).unwrap().count(),
-            2,
-            "c.cache, c.lock"
-        );
     }
 
     #[test]
