@@ -6,17 +6,23 @@ figures and the machine description that benches/run.sh leaves in target/bench-r
 rewrites the part of BENCHMARKS.md between the `results` markers. Every figure is compared with
 one measured in the same run: the machine is shared and noisy, so only ratios mean anything.
 
+The prose around the results quotes figures of the same run through markers,
+`<!--f:NAME-->1.65×<!--/f-->`: this script rewrites what stands between them from `figures()`,
+and stops on a name it does not know, so the prose never carries a figure of another run.
+
 Standard library only.
 """
 
 import json
 import os
+import re
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CRITERION = os.path.join(ROOT, "target", "criterion")
 RESULTS = os.path.join(ROOT, "target", "bench-results")
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+FIGURE = re.compile(r"<!--f:([a-z0-9_.]+)-->(.*?)<!--/f-->")
 
 
 def ns(group, bench):
@@ -46,15 +52,80 @@ def verdict(value, goal, higher_is_better):
     return "met" if met else "**missed**"
 
 
+def ratio_text(value):
+    return f"{value:.3g}×"
+
+
+def ms_text(value):
+    return f"{value:.3g} ms" if value < 1000 else f"{value:,.0f} ms"
+
+
+def figures():
+    """Every figure the prose quotes, by name, as text: each from this run's results."""
+    turns = load("hit_ratio.json")
+    misses = load("miss_scaling.json")
+    save = load("save_ratio.json")
+    sync = load("autosync_ratio.json")
+    hit = lambda b: ns("hit_1_thread", b)
+    hit2 = lambda b: ns("hit_2_threads", b)
+    miss = lambda threads, b: ns(f"miss_{threads}_thread{'s' if threads > 1 else ''}", b)
+    no_fsync_ms = save["cacheman_save_ms"] - save["std_fsync_ms"]
+    out = {
+        "hit.over_cached": ratio_text(turns["cacheman_over_cached"]),
+        "hit.over_hashmap": ratio_text(turns["cacheman_over_hashmap"]),
+        "hit.rwlock_over_cached": ratio_text(turns["rwlock_over_cached"]),
+        "hit.rwlock_over_hashmap": ratio_text(turns["rwlock_over_hashmap"]),
+        "hit.persistent_over_cached": ratio_text(turns["persistent_over_cached"]),
+        "hit.persistent_over_memory": ratio_text(turns["persistent_over_memory"]),
+        "hit.criterion_over_cached": ratio_text(hit("cacheman") / hit("cached")),
+        "hit2.over_cached": ratio_text(hit2("cacheman") / hit2("cached")),
+        "hit2.persistent_over_cached": ratio_text(hit2("cacheman_persistent") / hit2("cached")),
+        "miss.ratio": ratio_text(misses["ratio"]),
+        "miss.ratio_range": f"{misses['ratio_min']:.2f}–{misses['ratio_max']:.2f}",
+        "miss.criterion_ratio": ratio_text(miss(1, "cacheman") / miss(2, "cacheman")),
+        "miss.persistent_ratio": ratio_text(misses["persistent_ratio"]),
+        "miss.persistent_over_memory": ratio_text(misses["persistent_over_memory_1_thread"]),
+        "miss.ours_ns": f"{miss(1, 'cacheman'):.0f} ns",
+        "miss.cached_ns": f"{miss(1, 'cached'):.0f} ns",
+        "save.ratio": ratio_text(save["ratio"]),
+        "save.ratio_range": f"{save['ratio_min']:.2f}–{save['ratio_max']:.2f}",
+        "save.ms": ms_text(save["cacheman_save_ms"]),
+        "save.write_ms": ms_text(save["std_write_fsync_ms"]),
+        "save.fsync_ms": ms_text(save["std_fsync_ms"]),
+        "save.no_fsync_ms": ms_text(no_fsync_ms),
+        "save.criterion_ratio": ratio_text(ns("save_1m", "cacheman") / ns("save_1m", "std_write_fsync")),
+        "save.bytebuf_ms": ms_text(ns("save_1m", "cacheman_bytebuf") / 1e6),
+        "save.vec_ms": ms_text(ns("save_1m", "cacheman") / 1e6),
+        "save.py_ms": ms_text(save["cacheman_py_save_ms"]),
+        "save.py_over_ours": ratio_text(save["cacheman_py_save_ms"] / save["cacheman_save_ms"]),
+        "save.py_over_ours_no_fsync": ratio_text(save["cacheman_py_save_ms"] / max(no_fsync_ms, 1e-3)),
+        "save.goal_ms": ms_text(save["cacheman_py_save_ms"] / 5),
+        "load.ms": ms_text(save["cacheman_load_ms"]),
+        "load.open_ms": ms_text(save["cacheman_open_ms"]),
+        "load.py_ms": ms_text(save["cacheman_py_load_ms"]),
+        "load.py_over_ours": ratio_text(save["cacheman_py_load_ms"] / save["cacheman_load_ms"]),
+        "load.goal_ms": ms_text(save["cacheman_py_load_ms"] / 10),
+        "load.std_read_ms": ms_text(ns("load_1m", "std_read") / 1e6),
+        "autosync.ratio": ratio_text(sync["ratio"]),
+        "autosync.criterion_ratio": ratio_text(
+            ns("insert_1000", "no_save_running") / ns("insert_1000", "save_of_1m_running")),
+    }
+    return out
+
+
 def goal_rows():
-    """(workload, what, figure, goal, verdict) for every goal of issue 5."""
+    """(workload, what, figure, goal, verdict) for every goal of issue 5, and rows beside them
+    that are not goals (no goal, no verdict)."""
     rows = []
 
     def ratio(workload, what, value, goal, higher_is_better):
         sign = "≥" if higher_is_better else "≤"
         rows.append(
-            (workload, what, f"{value:.3g}×", f"{sign} {goal}×", verdict(value, goal, higher_is_better))
+            (workload, what, ratio_text(value), f"{sign} {goal}×", verdict(value, goal, higher_is_better))
         )
+
+    def beside(workload, what, figure):
+        rows.append((workload, f"{what} (not a goal, for comparison)", figure, "", ""))
 
     hit = lambda b: ns("hit_1_thread", b)
     hit2 = lambda b: ns("hit_2_threads", b)
@@ -64,45 +135,54 @@ def goal_rows():
     how = f"(in turn, {turns['window_ms']} ms windows, {turns['rounds']} rounds)"
     ratio("1. hit, 1 thread", f"cacheman / `cached` `#[cached]` {how}", turns["cacheman_over_cached"], 1.0, False)
     ratio("1. hit, 1 thread", f"cacheman / bare `HashMap` (foldhash) {how}", turns["cacheman_over_hashmap"], 1.5, False)
-    if "rwlock_over_cached" in turns:
-        rows.append(("1. hit, 1 thread",
-                     f"`RwLock<HashMap>`, one lock and nothing else (not a goal, for comparison) / `cached`, "
-                     f"/ bare `HashMap` {how}",
-                     f"{turns['rwlock_over_cached']:.3g}× / {turns['rwlock_over_hashmap']:.3g}×", "", ""))
+    beside("1. hit, 1 thread", f"`RwLock<HashMap>`, one lock and nothing else / `cached`, / bare `HashMap` {how}",
+           f"{ratio_text(turns['rwlock_over_cached'])} / {ratio_text(turns['rwlock_over_hashmap'])}")
+    beside("1. hit, 1 thread", f"default `#[cached]` (persistent) / `cached`, / memory cache {how}",
+           f"{ratio_text(turns['persistent_over_cached'])} / {ratio_text(turns['persistent_over_memory'])}")
     ratio("2. hit, 2 threads", "cacheman / `cached` `#[cached]`", hit2("cacheman") / hit2("cached"), 0.8, False)
+    beside("2. hit, 2 threads", "default `#[cached]` (persistent) / `cached`, / memory cache",
+           f"{ratio_text(hit2('cacheman_persistent') / hit2('cached'))} / "
+           f"{ratio_text(hit2('cacheman_persistent') / hit2('cacheman'))}")
 
-    for name in ("cacheman", "cached"):
-        one, two = ns("miss_1_thread", name), ns("miss_2_threads", name)
-        label = "cacheman" if name == "cacheman" else "`cached` (not a goal, for comparison)"
-        value = one / two
-        if name == "cacheman":
-            ratio("3. misses, 2 threads", f"{label}: throughput / 1 thread (criterion, apart)", value, 1.6, True)
-            inter = load("miss_scaling.json")
-            ratio("3. misses, 2 threads",
-                  f"{label}: throughput / 1 thread (alternating {inter['window_ms']} ms windows, "
-                  f"{inter['rounds']} rounds; per round {inter['ratio_min']:.2f}–{inter['ratio_max']:.2f})",
-                  inter["ratio"], 1.6, True)
-        else:
-            rows.append(("3. misses, 2 threads", f"{label}: throughput / 1 thread", f"{value:.3g}×", "", ""))
+    miss = lambda threads, b: ns(f"miss_{threads}_thread{'s' if threads > 1 else ''}", b)
+    ratio("3. misses, 2 threads", "cacheman: throughput / 1 thread (criterion, apart)",
+          miss(1, "cacheman") / miss(2, "cacheman"), 1.6, True)
+    inter = load("miss_scaling.json")
+    how = f"(in turn, {inter['window_ms']} ms windows, {inter['rounds']} rounds"
+    ratio("3. misses, 2 threads",
+          f"cacheman: throughput / 1 thread {how}; per round {inter['ratio_min']:.2f}–{inter['ratio_max']:.2f})",
+          inter["ratio"], 1.6, True)
+    beside("3. misses, 2 threads",
+           f"default `#[cached]` (persistent): throughput / 1 thread {how}; per round "
+           f"{inter['persistent_ratio_min']:.2f}–{inter['persistent_ratio_max']:.2f})",
+           ratio_text(inter["persistent_ratio"]))
+    beside("3. misses, 1 thread", f"default `#[cached]` (persistent) / memory cache, time per miss {how})",
+           ratio_text(inter["persistent_over_memory_1_thread"]))
+    beside("3. misses, 2 threads", "`cached`: throughput / 1 thread (criterion, apart)",
+           ratio_text(miss(1, "cached") / miss(2, "cached")))
 
     save = ns("save_1m", "cacheman")
-    py = load("cacheman_py.json")
-    ratio("4. save 1M", "cacheman / `std::fs::write` + fsync of as many bytes (criterion, apart)", save / ns("save_1m", "std_write_fsync"), 1.5, False)
+    baseline = "a durable write of as many bytes (new file, fsync, rename, directory fsync)"
+    ratio("4. save 1M", f"cacheman / {baseline} (criterion, apart)", save / ns("save_1m", "std_write_fsync"), 1.5, False)
     turns = load("save_ratio.json")
+    how = f"in turn, {turns['rounds']} rounds, medians"
     ratio("4. save 1M",
-          f"cacheman / `std::fs::write` + fsync of as many bytes (in turn, {turns['rounds']} rounds, medians "
-          f"{turns['cacheman_save_ms']:.0f} / {turns['std_write_fsync_ms']:.1f} ms; per round "
-          f"{turns['ratio_min']:.2f}–{turns['ratio_max']:.2f})",
+          f"cacheman / {baseline} ({how} {turns['cacheman_save_ms']:.0f} / {turns['std_write_fsync_ms']:.0f} ms; "
+          f"per round {turns['ratio_min']:.2f}–{turns['ratio_max']:.2f})",
           turns["ratio"], 1.5, False)
-    # Against CacheMan, our save as timed in turn (the steadier figure). CacheMan does not fsync:
-    # the estimate without ours takes off the fsync of as many bytes, timed on its own in turn.
-    ours_ms, fsync_ms = turns["cacheman_save_ms"], turns["std_fsync_ms"]
-    ratio("4. save 1M", f"CacheMan (no fsync) / cacheman (with fsync; in turn, {ours_ms:.0f} ms)",
-          py["save_s"] * 1e3 / ours_ms, 5, True)
-    ratio("4. save 1M", f"CacheMan / cacheman without fsync (estimate: {ours_ms:.0f} − {fsync_ms:.1f} ms, "
-          "the fsync of as many bytes, in turn)", py["save_s"] * 1e3 / max(ours_ms - fsync_ms, 1e-3), 5, True)
-    ratio("4. load 1M", "CacheMan / cacheman", py["load_s"] * 1e9 / ns("load_1m", "cacheman"), 10, True)
-    ratio("4. save 1M", "`cached` disk store filling them / cacheman save", ns("save_1m", "cached_disk_store_fill") / save, 1, True)
+    # CacheMan does not fsync: the estimate without ours takes off the fsync of as many bytes,
+    # timed in the same rounds.
+    ours_ms, fsync_ms, py_ms = turns["cacheman_save_ms"], turns["std_fsync_ms"], turns["cacheman_py_save_ms"]
+    ratio("4. save 1M", f"CacheMan (no fsync) / cacheman (with fsync) ({how} {py_ms:.0f} / {ours_ms:.0f} ms)",
+          py_ms / ours_ms, 5, True)
+    ratio("4. save 1M", f"CacheMan / cacheman without fsync (estimate: {ours_ms:.0f} − {fsync_ms:.0f} ms, "
+          f"the fsync of as many bytes; {how})", py_ms / max(ours_ms - fsync_ms, 1e-3), 5, True)
+    py_load, load_ms = turns["cacheman_py_load_ms"], turns["cacheman_load_ms"]
+    ratio("4. load 1M", f"CacheMan / cacheman, both reloading over the entries they hold ({how} "
+          f"{py_load:.0f} / {load_ms:.0f} ms)", py_load / load_ms, 10, True)
+    beside("4. load 1M", f"CacheMan reload / cacheman opening the file into an empty cache ({how} "
+           f"{py_load:.0f} / {turns['cacheman_open_ms']:.0f} ms)", ratio_text(py_load / turns["cacheman_open_ms"]))
+    ratio("4. save 1M", "`cached` disk store filling them / cacheman save (criterion)", ns("save_1m", "cached_disk_store_fill") / save, 1, True)
 
     quiet = ns("insert_1000", "no_save_running")
     busy = ns("insert_1000", "save_of_1m_running")
@@ -138,15 +218,23 @@ def figure_rows():
             if os.path.exists(os.path.join(path, bench, "new", "estimates.json")):
                 rows.append((group, bench, fmt_time(ns(group, bench))))
     py = load("cacheman_py.json")
-    rows.append(("python_cacheman", "save_1m (pickle, no fsync)", fmt_time(py["save_s"] * 1e9)))
-    rows.append(("python_cacheman", "load_1m (pickle)", fmt_time(py["load_s"] * 1e9)))
-    rows.append(("python_cacheman", "hit (dict lookup through the cache)", fmt_time(py["hit_ns"])))
+    runs = py.get("statistic", "best of 3")
+    rows.append(("python_cacheman", f"save_1m (pickle, no fsync; {runs})", fmt_time(py["save_s"] * 1e9)))
+    rows.append(("python_cacheman", f"load_1m (pickle; {runs})", fmt_time(py["load_s"] * 1e9)))
+    rows.append(("python_cacheman", f"hit (dict lookup through the cache; {runs})", fmt_time(py["hit_ns"])))
+    turns = load("save_ratio.json")
+    for key, what in (("cacheman_save_ms", "cacheman save"), ("std_write_fsync_ms", "durable write of as many bytes"),
+                      ("std_fsync_ms", "its fsync alone"), ("cacheman_load_ms", "cacheman reload"),
+                      ("cacheman_open_ms", "cacheman open into an empty cache"),
+                      ("cacheman_py_save_ms", "CacheMan save"), ("cacheman_py_load_ms", "CacheMan reload")):
+        if key in turns:
+            rows.append(("save_ratio (in turn, median)", what, fmt_time(turns[key] * 1e6)))
     return rows
 
 
 def svg_chart():
     """Grouped horizontal bars: ns per hit, one and two threads, for every contender."""
-    names = ["cacheman", "cached", "moka", "quick_cache", "mutex_hashmap", "hashmap_no_lock"]
+    names = ["cacheman", "cacheman_persistent", "cached", "moka", "quick_cache", "mutex_hashmap", "hashmap_no_lock"]
     series = [("1 thread", "hit_1_thread", "#4e79a7"), ("2 threads", "hit_2_threads", "#f28e2b")]
     values = {}
     for label, group, _ in series:
@@ -186,9 +274,25 @@ def svg_chart():
     return "\n".join(out) + "\n"
 
 
+def busy_machine_note(machine):
+    """A warning when the machine was busier at the start than it has cores, else nothing."""
+    load = re.search(r"^load:\s+([0-9.]+)", machine, re.M)
+    cores = re.search(r"^cpu:.*, (\d+) cores", machine, re.M)
+    if not load or not cores or float(load.group(1)) <= int(cores.group(1)):
+        return []
+    return [
+        f"**The load average at the start ({load.group(1)}) was above the machine's "
+        f"{cores.group(1)} cores**: other work ran throughout this run, and the figures that "
+        "need both cores at once (workloads 2, 3 and 5, and the save's writer thread) mostly "
+        "measure that contention. Read them against a run on a quiet machine.",
+        "",
+    ]
+
+
 def main():
     machine = open(os.path.join(RESULTS, "machine.txt")).read().strip()
     lines = [BEGIN, "", "### Machine and versions", "", "```", machine, "```", ""]
+    lines += busy_machine_note(machine)
     lines += ["### Goals (ratios within this run)", "", "| workload | figure | result | goal | verdict |", "|---|---|---|---|---|"]
     lines += [f"| {w} | {what} | {fig} | {goal} | {v} |" for w, what, fig, goal, v in goal_rows()]
     lines += ["", "### Every figure (time per element: lookup, miss, save, load or program run)", ""]
@@ -203,8 +307,16 @@ def main():
         sys.exit(f"{path} has no {BEGIN} ... {END} section to fill")
     head, rest = text.split(BEGIN, 1)
     tail = rest.split(END, 1)[1]
+    known = figures()
+
+    def fill(match):
+        name = match.group(1)
+        if name not in known:
+            sys.exit(f"{path} quotes <!--f:{name}-->, a figure report.py does not compute")
+        return f"<!--f:{name}-->{known[name]}<!--/f-->"
+
     with open(path, "w") as f:
-        f.write(head + block + tail)
+        f.write(FIGURE.sub(fill, head) + block + FIGURE.sub(fill, tail))
     with open(os.path.join(ROOT, "docs", "benchmarks.svg"), "w") as f:
         f.write(svg_chart())
     print(f"wrote {path} and docs/benchmarks.svg")

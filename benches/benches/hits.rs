@@ -1,6 +1,8 @@
 //! Workloads 1 and 2 of BENCHMARKS.md: a hit of a memoized `fn(u64) -> u64` over 1,024 warm
 //! keys, on one thread and on two threads sharing the cache, against the `cached` crate's
 //! `#[cached]`, moka, quick_cache, a `Mutex<HashMap>` and a bare `HashMap` (no lock at all).
+//! cacheman twice: a memory cache (`persistent = false`, `cacheman`) and the default,
+//! persistent `#[cached]` (`cacheman_persistent`).
 //!
 //! `cargo bench -p benches --bench hits`
 
@@ -15,6 +17,12 @@ type FastMap = HashMap<u64, u64, foldhash::fast::RandomState>;
 
 #[cacheman::cached(persistent = false)]
 fn square(n: u64) -> u64 {
+    n.wrapping_mul(n)
+}
+
+/// The default `#[cached]`: persistent (autosync off, see `benches::without_autosync`).
+#[cacheman::cached]
+fn square_persistent(n: u64) -> u64 {
     n.wrapping_mul(n)
 }
 
@@ -38,12 +46,15 @@ impl Contenders {
         let mut bare = FastMap::default();
         for k in 0..HOT_KEYS {
             square(k);
+            square_persistent(k);
             square_peer(k);
             moka.insert(k, k * k);
             quick.insert(k, k * k);
             bare.insert(k, k * k);
         }
         assert_eq!(square_cache().len(), HOT_KEYS as usize);
+        // Saved once, so its file holds the hot keys and it has no pending changes.
+        square_persistent_cache().save().unwrap();
         Contenders {
             moka,
             quick,
@@ -70,6 +81,7 @@ impl Contenders {
             });
         };
         run("cacheman", &square);
+        run("cacheman_persistent", &square_persistent);
         run("cached", &square_peer);
         run("moka", &|k| self.moka.get(&k).unwrap_or_default());
         run("quick_cache", &|k| self.quick.get(&k).unwrap_or_default());
@@ -99,12 +111,13 @@ fn hits(c: &mut Criterion) {
         group.finish();
     }
     // Every lookup above was a hit: the functions ran once per key, when warmed.
-    let stats = square_cache().stats();
-    assert_eq!(stats.misses, HOT_KEYS);
+    assert_eq!(square_cache().stats().misses, HOT_KEYS);
+    assert_eq!(square_persistent_cache().stats().misses, HOT_KEYS);
 }
 
 fn main() {
     let _dir = private_cache_dir();
+    benches::without_autosync();
     let mut criterion = Criterion::default()
         .warm_up_time(std::time::Duration::from_secs(1))
         .measurement_time(std::time::Duration::from_secs(3))

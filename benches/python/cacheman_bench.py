@@ -3,17 +3,22 @@
 
 Run by benches/run.sh, which compares these figures with cacheman's own in the same run. On its own:
 
-    python3 benches/python/cacheman_bench.py [--venv DIR] [--entries N] [--out FILE]
+    python3 benches/python/cacheman_bench.py [--venv DIR] [--entries N] [--runs R] [--out FILE]
 
 The script makes (or reuses) a virtualenv with cacheman==2.2.0 and re-runs itself inside it. It
-prints one JSON object: seconds for a save and a load of N entries (int -> 100-byte bytes, pickled
-by CacheMan's default saver, which does not fsync), the file's size, and nanoseconds per hit of a
-dict lookup through a CacheMan cache over 1,024 warm keys.
+prints one JSON object: the median seconds of R saves and R loads of N entries (int -> 100-byte
+bytes, pickled by CacheMan's default saver, which does not fsync), the file's size, and the
+median nanoseconds per hit of a dict lookup through a CacheMan cache over 1,024 warm keys.
+
+With --serve it fills the cache, saves it once, prints `ready`, then answers each line `save`
+or `load` on stdin with the seconds that step took: benches/src/bin/save_ratio.rs drives it, so
+CacheMan's save and load are timed in turn with cacheman's, and summed up the same way.
 """
 
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -47,28 +52,54 @@ def value_of(key):
     return (key.to_bytes(8, "little") * (VALUE_BYTES // 8 + 1))[:VALUE_BYTES]
 
 
-def best_of(runs, fn):
-    """The fastest of `runs` timings of fn(), in seconds (as criterion's lower estimates are)."""
-    best = float("inf")
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
+def timed(fn):
+    """Seconds fn() took."""
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def median_of(runs, fn):
+    """The median of `runs` timings of fn(), in seconds: the statistic of the Rust programs
+    that time cacheman in turn."""
+    return statistics.median(timed(fn) for _ in range(runs))
+
+
+def big_cache(base, entries):
+    """A manager in `base` with cache "big" holding `entries` entries, and the cache file's path."""
+    from cacheman.cacher import CacheManager
+
+    manager = CacheManager("bench", base)
+    cache = manager.register_custom_cache("big", autosync=False)
+    for key in range(entries):
+        cache[key] = value_of(key)
+    return manager, os.path.join(base, "bench", "big.pkl")
+
+
+def serve(entries):
+    """Times a save or a load of the big cache for each line `save` or `load` on stdin."""
+    with tempfile.TemporaryDirectory() as base:
+        manager, _ = big_cache(base, entries)
+        manager.save_cache_contents("big")
+        print("ready", flush=True)
+        steps = {
+            "save": lambda: manager.save_cache_contents("big"),
+            "load": lambda: manager.reload_cache("big"),
+        }
+        for line in sys.stdin:
+            step = steps.get(line.strip())
+            if step is None:
+                break
+            print(f"{timed(step):.6f}", flush=True)
+        assert len(manager.retrieve_cache("big")) == entries
 
 
 def measure(entries, runs):
-    from cacheman.cacher import CacheManager
-
     with tempfile.TemporaryDirectory() as base:
-        manager = CacheManager("bench", base)
-        cache = manager.register_custom_cache("big", autosync=False)
-        for key in range(entries):
-            cache[key] = value_of(key)
-        save = best_of(runs, lambda: manager.save_cache_contents("big"))
-        path = os.path.join(base, "bench", "big.pkl")
+        manager, path = big_cache(base, entries)
+        save = median_of(runs, lambda: manager.save_cache_contents("big"))
         size = os.path.getsize(path)
-        load = best_of(runs, lambda: manager.reload_cache("big"))
+        load = median_of(runs, lambda: manager.reload_cache("big"))
         assert len(manager.retrieve_cache("big")) == entries
 
         hits = manager.register_custom_cache("hits", persistent=False)
@@ -82,11 +113,12 @@ def measure(entries, runs):
                 for key in keys:
                     hits[key]
 
-        hit_ns = best_of(runs, lookups) / (rounds * len(keys)) * 1e9
+        hit_ns = median_of(runs, lookups) / (rounds * len(keys)) * 1e9
     return {
         "cacheman_py_version": CACHEMAN_VERSION,
         "python": sys.version.split()[0],
         "entries": entries,
+        "statistic": f"median of {runs}",
         "save_s": save,
         "load_s": load,
         "file_bytes": size,
@@ -98,8 +130,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--venv", default=os.path.join("target", "cacheman-py-venv"))
     parser.add_argument("--entries", type=int, default=1_000_000)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--out", help="also write the JSON here")
+    parser.add_argument("--serve", action="store_true", help="time steps asked for on stdin")
     parser.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -109,8 +142,13 @@ def main():
         command += ["--entries", str(args.entries), "--runs", str(args.runs)]
         if args.out:
             command += ["--out", args.out]
+        if args.serve:
+            command += ["--serve"]
         sys.exit(subprocess.run(command).returncode)
 
+    if args.serve:
+        serve(args.entries)
+        return
     result = measure(args.entries, args.runs)
     text = json.dumps(result, indent=2)
     print(text)

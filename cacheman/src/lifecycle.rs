@@ -609,6 +609,50 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_fsync_keeps_the_old_file_and_the_changes() {
+        use crate::store::files::Step;
+        let dir = tempfile::tempdir().unwrap();
+        let failing = Arc::new(AtomicBool::new(false));
+        let fsync_fails = Arc::clone(&failing);
+        let identity = Identity::new::<u64, String>(Codec::Postcard, 0, false);
+        let store =
+            FileStore::new("c", cache_path(dir.path(), "c"), identity).with_steps(move |step| {
+                match step {
+                    Step::SyncFile(_) if fsync_fails.load(Ordering::SeqCst) => {
+                        Err(io::Error::from_raw_os_error(5)) // EIO
+                    }
+                    _ => Ok(()),
+                }
+            });
+        let cache = CacheInner::new(
+            "c",
+            Weak::new(),
+            CacheOptions::new(),
+            Arc::new(crate::SystemClock),
+            Hooks::default(),
+            Some(Box::new(store)),
+        );
+        insert(&cache, 1);
+        cache.save_now().unwrap();
+        let good_file = std::fs::read(cache_path(dir.path(), "c")).unwrap();
+
+        failing.store(true, Ordering::SeqCst);
+        insert(&cache, 2);
+        assert!(cache.save_now().is_err());
+        let now = std::fs::read(cache_path(dir.path(), "c")).unwrap();
+        assert_eq!(now, good_file, "the old file was replaced");
+        assert_eq!(
+            cache.changes_since_save(),
+            1,
+            "the unsaved change was forgotten"
+        );
+        failing.store(false, Ordering::SeqCst);
+        cache.save_now().unwrap();
+        cache.load_or_build(true).unwrap();
+        assert_eq!(cache.snapshot_rows().len(), 2);
+    }
+
+    #[test]
     fn a_failed_automatic_save_keeps_the_old_file_and_retries_after_the_delay() {
         use crate::autosync::save_if_due;
         use std::time::Duration;

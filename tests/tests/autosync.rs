@@ -216,12 +216,12 @@ mod processes {
     const CHILD: &str = env!("CARGO_BIN_EXE_autosync_child");
 
     fn run(dir: &tempfile::TempDir, mode: &str, arg: &str) -> Output {
-        Command::new(CHILD)
-            .args([mode, arg])
-            .env("CACHEMAN_DIR", dir.path())
-            .env_remove("RUST_BACKTRACE")
-            .output()
-            .unwrap()
+        tests::child::output(
+            Command::new(CHILD)
+                .args([mode, arg])
+                .env("CACHEMAN_DIR", dir.path())
+                .env_remove("RUST_BACKTRACE"),
+        )
     }
 
     fn saved_count(dir: &tempfile::TempDir, cache: &str) -> u64 {
@@ -308,9 +308,9 @@ mod processes {
     #[cfg(all(unix, feature = "signal-flush"))]
     #[test]
     fn sigint_and_sigterm_flush_then_end_the_process_as_the_signal_would() {
-        use std::io::{BufRead, BufReader};
         use std::os::unix::process::ExitStatusExt;
         use std::process::Stdio;
+        use tests::child::{self, Lines};
 
         for (name, number) in [("INT", 2), ("TERM", 15)] {
             let dir = tempfile::tempdir().unwrap();
@@ -320,17 +320,12 @@ mod processes {
                 .stdout(Stdio::piped())
                 .spawn()
                 .unwrap();
-            let mut line = String::new();
-            BufReader::new(child.stdout.take().unwrap())
-                .read_line(&mut line)
-                .unwrap();
-            assert_eq!(line.trim(), "ready");
-            let killed = Command::new("kill")
-                .args([format!("-{name}"), child.id().to_string()])
-                .status()
-                .unwrap();
-            assert!(killed.success());
-            let status = child.wait().unwrap();
+            assert_eq!(Lines::of(&mut child).next(&mut child), "ready");
+            let killed = child::output(
+                Command::new("kill").args([format!("-{name}"), child.id().to_string()]),
+            );
+            assert!(killed.status.success());
+            let status = child::wait(&mut child, "the signalled child");
             assert_eq!(status.signal(), Some(number), "SIG{name}: {status:?}");
             assert_eq!(saved_count(&dir, "numbers"), 700, "SIG{name} lost changes");
         }

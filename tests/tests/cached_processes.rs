@@ -5,11 +5,11 @@ use std::path::Path;
 use std::process::Command;
 
 fn run(program: &str, args: &[&str], cache_dir: &Path) -> String {
-    let output = Command::new(program)
-        .args(args)
-        .env("CACHEMAN_DIR", cache_dir)
-        .output()
-        .unwrap();
+    let output = tests::child::output(
+        Command::new(program)
+            .args(args)
+            .env("CACHEMAN_DIR", cache_dir),
+    );
     assert!(
         output.status.success(),
         "{program} failed: {}",

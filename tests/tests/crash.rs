@@ -7,13 +7,13 @@
 //! `CACHEMAN_CRASH_SEED` replays the kill instants of a failed run, whose seed it prints.
 #![cfg(unix)]
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cacheman::CacheManager;
+use tests::child::{self, Lines};
 use tests::crash::{CACHE, MANAGER, snapshot_of};
 use tests::support::XorShift;
 
@@ -99,15 +99,12 @@ fn run_and_kill(dir: &Path, delay: Duration) {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut ready = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut ready)
-        .unwrap();
-    assert_eq!(ready.trim(), "ready", "the writer failed to start");
+    let ready = Lines::of(&mut child).next(&mut child);
+    assert_eq!(ready, "ready", "the writer failed to start");
     // The delay is what makes the kill instant random, not a wait for something to happen.
     std::thread::sleep(delay);
     child.kill().unwrap();
-    let status = child.wait().unwrap();
+    let status = child::wait(&mut child, "the killed writer");
     assert_eq!(
         status.signal(),
         Some(SIGKILL),

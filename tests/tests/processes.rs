@@ -4,6 +4,7 @@
 use std::process::Command;
 
 use cacheman::CacheManager;
+use tests::child;
 
 const WRITER: &str = env!("CARGO_BIN_EXE_multi_writer");
 
@@ -30,7 +31,7 @@ fn concurrent_writer_processes_end_with_the_union_of_their_entries() {
         })
         .collect();
     for mut child in children {
-        assert!(child.wait().unwrap().success());
+        assert!(child::wait(&mut child, "a writer").success());
     }
     let cache = manager(&dir).register_cache::<u64, u64>("union").unwrap();
     cache.reload().unwrap();
@@ -54,11 +55,16 @@ fn an_invalidation_in_another_process_wins_over_a_stale_save() {
     holder.save_all_cache_contents().unwrap();
 
     // Another process invalidates root; it never registered edge, but knows no edge: only root.
-    let status = Command::new(WRITER)
-        .args(["invalidate", dir.path().to_str().unwrap(), "root"])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let out = child::output(Command::new(WRITER).args([
+        "invalidate",
+        dir.path().to_str().unwrap(),
+        "root",
+    ]));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // We still hold root's old entries, change one, and save: the invalidation wins.
     root.insert(3, 3);
@@ -129,4 +135,130 @@ fn a_clear_wins_over_entries_saved_before_it() {
     in_b.save().unwrap();
     let fresh = manager(&dir).register_cache::<u64, u64>("c").unwrap();
     assert!(fresh.is_empty());
+}
+
+/// The save lock (`<cache>.lock`) between real processes: a save waits for another process's
+/// save to finish, and a holder killed with SIGKILL lets the waiting save go on. A `hold`
+/// process stops in the middle of its save, under the lock; whether the other process waits on
+/// the lock is read from the kernel's list of file locks (Linux only).
+#[cfg(target_os = "linux")]
+mod save_lock {
+    use std::io::Write;
+    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::{Child, Command, Stdio};
+
+    use super::WRITER;
+    use tests::child::{self, Lines};
+
+    struct Process {
+        child: Child,
+        lines: Lines,
+    }
+
+    impl Process {
+        fn start(args: &[&str]) -> Self {
+            let mut child = Command::new(WRITER)
+                .args(args)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let lines = Lines::of(&mut child);
+            Process { child, lines }
+        }
+
+        fn next_line(&mut self) -> String {
+            self.lines.next(&mut self.child)
+        }
+
+        fn go(&mut self) {
+            writeln!(self.child.stdin.as_mut().unwrap(), "go").unwrap();
+        }
+    }
+
+    /// The flock entries of `/proc/locks` on the file `lock` (by inode) of process `pid`:
+    /// `Some(true)` when it waits for the lock, `Some(false)` when it holds it.
+    fn lock_state(lock: &std::path::Path, pid: u32) -> Option<bool> {
+        let inode = format!(":{} ", std::fs::metadata(lock).ok()?.ino());
+        let locks = std::fs::read_to_string("/proc/locks").unwrap();
+        locks
+            .lines()
+            .filter(|line| line.contains("FLOCK") && line.contains(&inode))
+            .filter(|line| {
+                line.split_whitespace()
+                    .any(|field| field == pid.to_string())
+            })
+            .map(|line| line.contains("->"))
+            .next()
+    }
+
+    /// Starts a saver and a holder; returns them once the holder holds the lock in the middle
+    /// of its save and the saver's save waits for it.
+    fn saver_waiting_on_holder(dir: &tempfile::TempDir) -> (Process, Process) {
+        let path = dir.path().to_str().unwrap();
+        let lock = dir.path().join("shared/locked.lock");
+        let mut saver = Process::start(&["save", path, "2"]);
+        assert_eq!(saver.next_line(), "ready");
+        let mut holder = Process::start(&["hold", path]);
+        assert_eq!(holder.next_line(), "holding");
+        assert_eq!(lock_state(&lock, holder.child.id()), Some(false));
+
+        saver.go();
+        let waited = child::poll(|| {
+            if saver.child.try_wait().unwrap().is_some() {
+                return Some(false); // saved (or failed) while the lock was held
+            }
+            lock_state(&lock, saver.child.id()).filter(|&waits| waits)
+        });
+        assert_eq!(
+            waited,
+            Some(true),
+            "the second save did not wait for the lock the first one held"
+        );
+        (saver, holder)
+    }
+
+    /// The keys the file holds (read by the helper, which knows the value type).
+    fn saved_keys(dir: &tempfile::TempDir) -> Vec<u64> {
+        let out = child::output(Command::new(WRITER).args(["keys", dir.path().to_str().unwrap()]));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let keys = String::from_utf8(out.stdout).unwrap();
+        keys.lines().map(|key| key.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn a_save_waits_for_another_process_s_save_to_finish() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut saver, mut holder) = saver_waiting_on_holder(&dir);
+        holder.go();
+        assert_eq!(holder.next_line(), "saved");
+        assert_eq!(saver.next_line(), "saved");
+        assert!(child::wait(&mut holder.child, "the holder").success());
+        assert!(child::wait(&mut saver.child, "the saver").success());
+        // The second save came after the first and merged its entry.
+        assert_eq!(saved_keys(&dir), vec![2, u64::MAX]);
+    }
+
+    #[test]
+    fn a_holder_killed_with_sigkill_frees_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut saver, mut holder) = saver_waiting_on_holder(&dir);
+        holder.child.kill().unwrap();
+        let status = child::wait(&mut holder.child, "the killed holder");
+        assert_eq!(status.signal(), Some(9));
+        assert_eq!(saver.next_line(), "saved");
+        assert!(child::wait(&mut saver.child, "the saver").success());
+        assert_eq!(saved_keys(&dir), vec![2], "the killed save was completed");
+        let temporaries = std::fs::read_dir(dir.path().join("shared"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().contains(".tmp."))
+            .count();
+        assert_eq!(temporaries, 0, "the killed save's temporary file was left");
+    }
 }

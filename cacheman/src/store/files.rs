@@ -55,10 +55,29 @@ pub(crate) fn create_private_dir(dir: &Path) -> io::Result<()> {
     builder.create(dir)
 }
 
-/// A test's hook into a save: called before each write with the file offset it writes at; an
-/// error it returns is the error of that write (disk full, I/O error). Always `None` outside
-/// tests.
-pub(crate) type Fault = dyn Fn(u64) -> io::Result<()> + Send + Sync;
+/// A step of writing a cache file, as a test's hook sees it just before it happens.
+#[derive(Debug, Clone, Copy)]
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) enum Step<'a> {
+    /// A write into the temporary file at this offset.
+    Write(u64),
+    /// The fsync of the temporary file, which holds the whole new file by then.
+    SyncFile(&'a File),
+    /// The rename of the temporary file over the cache file.
+    Rename { from: &'a Path, to: &'a Path },
+    /// The fsync of the directory, which makes the rename durable.
+    SyncDir(&'a Path),
+}
+
+/// A test's hook into a save: called before each step with that step; an error it returns is
+/// the error of that step (disk full, I/O error, a failed fsync). A test records the steps to
+/// check their order (docs/PROMISES.md, "Power loss"). Always `None` outside tests.
+pub(crate) type Fault = dyn Fn(Step<'_>) -> io::Result<()> + Send + Sync;
+
+/// Asks `fault`, if any, whether `step` may go ahead.
+pub(crate) fn check(fault: Option<&Fault>, step: Step<'_>) -> io::Result<()> {
+    fault.map_or(Ok(()), |fault| fault(step))
+}
 
 /// Replaces `path` with `chunks` so that a crash at any instant leaves either the old file or the
 /// new one, never a mix (see [`TempFile`]).
@@ -66,13 +85,11 @@ pub(crate) fn atomic_write(path: &Path, chunks: &[&[u8]], fault: Option<&Fault>)
     let mut temp = TempFile::beside(path)?;
     let mut so_far = 0u64;
     for chunk in chunks {
-        if let Some(fault) = fault {
-            fault(so_far)?;
-        }
+        check(fault, Step::Write(so_far))?;
         temp.file().write_all(chunk)?;
         so_far += chunk.len() as u64;
     }
-    temp.commit(path)
+    temp.commit(path, fault)
 }
 
 /// A file written beside the one it will replace, and removed when dropped uncommitted.
@@ -105,9 +122,11 @@ impl TempFile {
     }
 
     /// Makes this file `target`: fsync, close, rename over `target`, fsync the directory. A
-    /// large file it replaces is let go of on a thread of its own (see [`Replaced`]).
-    pub(crate) fn commit(self, target: &Path) -> io::Result<()> {
-        self.commit_releasing(target, RELEASE_APART_FROM).map(drop)
+    /// large file it replaces is let go of on a thread of its own (see [`Replaced`]). `fault`
+    /// sees each of these steps first (tests only).
+    pub(crate) fn commit(self, target: &Path, fault: Option<&Fault>) -> io::Result<()> {
+        self.commit_releasing(target, RELEASE_APART_FROM, fault)
+            .map(drop)
     }
 
     /// [`TempFile::commit`], letting go of a replaced file of at least `apart_from` bytes on
@@ -116,20 +135,31 @@ impl TempFile {
         mut self,
         target: &Path,
         apart_from: u64,
+        fault: Option<&Fault>,
     ) -> io::Result<Option<JoinHandle<()>>> {
         let dir = target.parent().ok_or_else(|| {
             io::Error::new(io::ErrorKind::InvalidInput, "cache path has no directory")
         })?;
         // On an error here, dropping `self` removes the file.
+        check(fault, Step::SyncFile(self.file()))?;
         self.file().sync_all()?;
         // Closed before the rename: Windows renames no open file.
         drop(self.file.take());
         let replaced = Replaced::hold(target, apart_from);
-        if let Err(err) = fs::rename(&self.path, target) {
+        let renamed = check(
+            fault,
+            Step::Rename {
+                from: &self.path,
+                to: target,
+            },
+        )
+        .and_then(|()| fs::rename(&self.path, target));
+        if let Err(err) = renamed {
             // Best effort: the temporary file is ours and useless now.
             let _ = fs::remove_file(&self.path);
             return Err(err);
         }
+        check(fault, Step::SyncDir(dir))?;
         sync_dir(dir)?;
         Ok(replaced.release())
     }
@@ -338,7 +368,7 @@ mod tests {
         atomic_write(&path, &[&[1u8; 4096]], None).unwrap();
         let mut temp = TempFile::beside(&path).unwrap();
         temp.file().write_all(b"new").unwrap();
-        let release = temp.commit_releasing(&path, 4096).unwrap();
+        let release = temp.commit_releasing(&path, 4096, None).unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"new");
         #[cfg(unix)]
         {
@@ -360,7 +390,7 @@ mod tests {
             let mut temp = TempFile::beside(&path).unwrap();
             temp.file().write_all(contents).unwrap();
             // The first commit replaces nothing, the next ones a 5- or 6-byte file.
-            assert!(temp.commit_releasing(&path, 4096).unwrap().is_none());
+            assert!(temp.commit_releasing(&path, 4096, None).unwrap().is_none());
             assert_eq!(fs::read(&path).unwrap(), contents);
         }
         #[cfg(target_os = "linux")]
@@ -412,12 +442,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = cache_path(dir.path(), "c");
         atomic_write(&path, &[b"old contents"], None).unwrap();
-        let disk_full = |so_far: u64| {
-            if so_far > 0 {
-                Err(io::Error::from_raw_os_error(28)) // ENOSPC
-            } else {
-                Ok(())
-            }
+        let disk_full = |step: Step<'_>| match step {
+            Step::Write(so_far) if so_far > 0 => Err(io::Error::from_raw_os_error(28)), // ENOSPC
+            _ => Ok(()),
         };
         let err = atomic_write(&path, &[b"new ", b"contents"], Some(&disk_full)).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(28));

@@ -6,6 +6,8 @@ pub(crate) mod files;
 pub(crate) mod format;
 pub(crate) mod fuzz;
 mod merge;
+#[cfg(test)]
+mod power_loss;
 mod stream;
 
 use std::fs::{self, File};
@@ -137,13 +139,27 @@ impl<K, V> FileStore<K, V> {
         }
     }
 
-    /// Makes every save consult `fault` before each write (tests only).
+    /// Makes every save consult `fault` before each write, with the offset it writes at
+    /// (tests only).
     #[cfg(test)]
     pub(crate) fn with_fault(
-        mut self,
+        self,
         fault: impl Fn(u64) -> io::Result<()> + Send + Sync + 'static,
     ) -> Self {
-        self.fault = Some(Arc::new(fault));
+        self.with_steps(move |step| match step {
+            files::Step::Write(offset) => fault(offset),
+            _ => Ok(()),
+        })
+    }
+
+    /// Makes every save consult `steps` before each step of writing the file: writes, the
+    /// file's fsync, the rename, the directory's fsync (tests only).
+    #[cfg(test)]
+    pub(crate) fn with_steps(
+        mut self,
+        steps: impl Fn(files::Step<'_>) -> io::Result<()> + Send + Sync + 'static,
+    ) -> Self {
+        self.fault = Some(Arc::new(steps));
         self
     }
 

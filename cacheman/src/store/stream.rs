@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 use serde::Serialize;
 
 use super::codec::PostcardRows;
-use super::files::{Fault, SaveLock, TempFile};
+use super::files::{Fault, SaveLock, Step, TempFile, check};
 use super::format::HEADER_LEN;
 use super::{Encoder, Rows};
 use crate::Error;
@@ -53,9 +53,7 @@ fn write_piece(file: &mut File, piece: &Piece, fault: Option<&Fault>) -> io::Res
     }
     // The header goes in front at the end; until then the file starts with a hole.
     file.seek(SeekFrom::Start(piece.offset))?;
-    if let Some(fault) = fault {
-        fault(piece.offset)?;
-    }
+    check(fault, Step::Write(piece.offset))?;
     file.write_all(&piece.bytes)
 }
 
@@ -189,13 +187,11 @@ impl Streamed {
         target: &Path,
         fault: Option<&Fault>,
     ) -> io::Result<()> {
-        if let Some(fault) = fault {
-            fault(0)?;
-        }
+        check(fault, Step::Write(0))?;
         let file = self.temp.file();
         file.seek(SeekFrom::Start(0))?;
         file.write_all(header)?;
-        self.temp.commit(target)
+        self.temp.commit(target, fault)
     }
 }
 
@@ -541,9 +537,11 @@ mod tests {
         assert_eq!(files_in(dir.path()), 0);
 
         // A write error on the writer thread, half-way through.
-        let late: Arc<Fault> = Arc::new(|offset| match offset > 3 * WRITE_AT as u64 {
-            true => Err(io::Error::from_raw_os_error(28)),
-            false => Ok(()),
+        let late: Arc<Fault> = Arc::new(|step| match step {
+            Step::Write(offset) if offset > 3 * WRITE_AT as u64 => {
+                Err(io::Error::from_raw_os_error(28))
+            }
+            _ => Ok(()),
         });
         let mut failing = encoder(dir.path(), Some(late));
         let mut failed = None;
