@@ -45,6 +45,7 @@
 pub mod autosync;
 mod builder;
 mod cache;
+mod cached_fn;
 mod clock;
 mod declarations;
 mod error;
@@ -54,7 +55,9 @@ mod graph;
 mod hooks;
 mod lifecycle;
 mod manager;
+mod names;
 mod options;
+mod query;
 mod shards;
 mod stats;
 mod store;
@@ -62,6 +65,7 @@ mod store;
 pub use autosync::{AutoSync, flush_all, flush_on_drop};
 pub use builder::CacheBuilder;
 pub use cache::Cache;
+pub use cached_fn::Return;
 /// Caches a function's results in a named, persistent, dependency-aware cache.
 ///
 /// ```
@@ -131,7 +135,7 @@ pub use cache::Cache;
 /// let pricing = Pricing { rate: 3 };
 /// assert_eq!(pricing.quote("abc"), Ok(9));
 /// assert!(pricing.quote("").is_err()); // errors are not cached
-/// assert_eq!(Pricing::quote_cache().keys(), vec![("abc".to_owned(),)]);
+/// assert_eq!(Pricing::quote_cache().keys(), vec!["abc".to_owned()]);
 /// assert_eq!(Pricing::quote_uncached(&pricing, "ab"), Ok(6));
 /// ```
 ///
@@ -169,9 +173,14 @@ pub mod __fuzz {
 /// What `#[cached]` expands to refers to these paths; they are not a stable API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::declarations::{
-        Declaration, assert_same_manager, open_memory, open_persistent, typed_future,
+    pub use crate::cached_fn::{
+        compute, compute_async, compute_value, lookup, peek, refresh, refresh_async,
     };
+    pub use crate::declarations::{
+        Declaration, Persistable, assert_persistable, assert_same_manager, open_memory,
+        open_persistent, typed_future,
+    };
+    pub use crate::names::assert_valid_name;
     pub use inventory;
     pub use std::sync::OnceLock;
 }

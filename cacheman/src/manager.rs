@@ -318,6 +318,7 @@ impl CacheManager {
     {
         check_name("manager", &self.shared.name)?;
         check_name("cache", name)?;
+        crate::declarations::check_declared_types::<K, V>(&self.shared.name, name)?;
         if options.capacity == Some(0) {
             return Err(Error::InvalidOptions {
                 cache: name.to_owned(),
