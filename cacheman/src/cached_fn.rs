@@ -122,19 +122,6 @@ where
     cache.compute_missing(key, compute)
 }
 
-/// [`compute`] for a computation that cannot fail.
-#[doc(hidden)]
-pub fn compute_value<K, V>(cache: &Cache<K, V>, key: K, compute: impl FnOnce() -> V) -> V
-where
-    K: Hash + Eq + Clone + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-{
-    match cache.compute_missing(key, || Ok::<V, std::convert::Infallible>(compute())) {
-        Ok(value) => value,
-        Err(never) => match never {},
-    }
-}
-
 /// The async form of [`compute`].
 #[doc(hidden)]
 pub async fn compute_async<K, V, E, F, Fut>(cache: &Cache<K, V>, key: K, compute: F) -> Result<V, E>

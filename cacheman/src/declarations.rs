@@ -302,11 +302,6 @@ pub trait Persistable: Serialize + DeserializeOwned {}
 
 impl<T: Serialize + DeserializeOwned> Persistable for T {}
 
-/// Fails compilation, spanned at the type, when a persistent `#[cached]` function's key or
-/// value type cannot be saved.
-#[doc(hidden)]
-pub const fn assert_persistable<T: Persistable>() {}
-
 /// Opens the persistent cache of a `#[cached]` function at its first call.
 ///
 /// # Panics

@@ -173,12 +173,9 @@ pub mod __fuzz {
 /// What `#[cached]` expands to refers to these paths; they are not a stable API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::cached_fn::{
-        compute, compute_async, compute_value, lookup, peek, refresh, refresh_async,
-    };
+    pub use crate::cached_fn::{compute, compute_async, lookup, peek, refresh, refresh_async};
     pub use crate::declarations::{
-        Declaration, Persistable, assert_persistable, assert_same_manager, open_memory,
-        open_persistent, typed_future,
+        Declaration, Persistable, assert_same_manager, open_memory, open_persistent, typed_future,
     };
     pub use crate::names::assert_valid_name;
     pub use inventory;
