@@ -158,7 +158,7 @@ pub use global::{
     set_cache_manager,
 };
 pub use hooks::Contents;
-pub use manager::{CacheManager, Dependents};
+pub use manager::CacheManager;
 pub use options::CacheOptions;
 pub use stats::CacheStats;
 pub use store::Codec;
