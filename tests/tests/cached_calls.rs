@@ -301,3 +301,37 @@ fn a_declared_cache_refuses_other_types_before_its_first_call() {
         Some(2)
     );
 }
+
+#[cached(manager = "old_tuple_keys")]
+fn halved(n: u64) -> u64 {
+    n / 2
+}
+
+#[test]
+fn a_file_keyed_by_one_tuples_is_dropped_not_misread() {
+    let dir = tempfile::tempdir().unwrap();
+    // A file as an earlier version wrote it: the same function fingerprint, keys `(u64,)`.
+    let writer = cacheman::CacheManager::new("writer", dir.path());
+    let options =
+        cacheman::CacheOptions::new().fn_fingerprint(__cacheman_decl_halved.fn_fingerprint);
+    let old = writer
+        .register_custom_cache::<(u64,), u64>("halved", options)
+        .unwrap();
+    old.insert((10,), 999);
+    old.save().unwrap();
+    let target = dir.path().join("old_tuple_keys");
+    std::fs::create_dir_all(&target).unwrap();
+    std::fs::copy(
+        writer.cache_file_path("halved").unwrap(),
+        target.join("halved.cache"),
+    )
+    .unwrap();
+
+    let manager = cacheman::CacheManager::new("old_tuple_keys", dir.path());
+    manager.set_autosync(cacheman::AutoSync::disabled());
+    cacheman::set_cache_manager(manager).unwrap();
+    assert_eq!(halved(10), 5, "the old entry was not served");
+    assert_eq!(halved_cache().stats().misses, 1);
+    halved_cache().save().unwrap();
+    assert_eq!(halved_cache().len(), 1);
+}
