@@ -249,7 +249,11 @@ pub(crate) fn check(args: &Args, func: &ItemFn) -> syn::Result<Plan> {
 
     let (args_plan, key) = bind_args(func, args, &mut errors);
     errors.finish()?;
-    let (key_type, key_expr, view) = key.expect("no errors means the key was planned");
+    let Key {
+        ty: key_type,
+        expr: key_expr,
+        view,
+    } = key.expect("no errors means the key was planned");
     let value_type = value_type.expect("no errors means the value type is known");
     Ok(Plan {
         cache_name: args
@@ -313,8 +317,16 @@ fn part(name: &Ident, ty: &Type) -> Part {
     }
 }
 
+/// The key of a call: its type, the expression that builds it, and the borrowed view a hit
+/// looks it up by (none with `key = ...`).
+struct Key {
+    ty: Type,
+    expr: TokenStream,
+    view: Option<View>,
+}
+
 /// A key of several parts is their tuple; a key of one part is that part.
-fn combine(parts: Vec<Part>, with_view: bool) -> (Type, TokenStream, Option<View>) {
+fn combine(parts: Vec<Part>, with_view: bool) -> Key {
     if parts.len() == 1 {
         let Part {
             owned_type,
@@ -331,7 +343,11 @@ fn combine(parts: Vec<Part>, with_view: bool) -> (Type, TokenStream, Option<View
             },
             expr: view_expr,
         });
-        return (owned_type, owned_expr, view);
+        return Key {
+            ty: owned_type,
+            expr: owned_expr,
+            view,
+        };
     }
     let types: Vec<&Type> = parts.iter().map(|p| &p.owned_type).collect();
     let exprs = parts.iter().map(|p| &p.owned_expr);
@@ -350,19 +366,15 @@ fn combine(parts: Vec<Part>, with_view: bool) -> (Type, TokenStream, Option<View
         expr: quote!(&(#(#views,)*)),
         eq: quote!(true #(&& #compares)*),
     });
-    (
-        syn::parse_quote!((#(#types,)*)),
-        quote!((#(#exprs,)*)),
+    Key {
+        ty: syn::parse_quote!((#(#types,)*)),
+        expr: quote!((#(#exprs,)*)),
         view,
-    )
+    }
 }
 
 /// How the wrapper binds each argument, and the key's type, expression and borrowed view.
-fn bind_args(
-    func: &ItemFn,
-    args: &Args,
-    errors: &mut Errors,
-) -> (Vec<Arg>, Option<(Type, TokenStream, Option<View>)>) {
+fn bind_args(func: &ItemFn, args: &Args, errors: &mut Errors) -> (Vec<Arg>, Option<Key>) {
     let mut bound = Vec::new();
     // (name, type) of every non-receiver argument.
     let mut typed = Vec::new();
@@ -401,7 +413,11 @@ fn bind_args(
             let with_view = !parts.is_empty();
             Some(combine(parts, with_view))
         }
-        (Some(expr), Some(ty)) => Some((ty.clone(), expr.to_token_stream(), None)),
+        (Some(expr), Some(ty)) => Some(Key {
+            ty: ty.clone(),
+            expr: expr.to_token_stream(),
+            view: None,
+        }),
         (Some(expr), None) => {
             // `key = id` or `key = (a, b)` over plain arguments: the type is known.
             let named = |e: &Expr| match e {
@@ -421,11 +437,19 @@ fn bind_args(
                             .map(|p| (p.owned_type, p.owned_expr))
                             .unzip();
                         let ty: Type = syn::parse_quote!((#(#types,)*));
-                        (ty, quote!((#(#exprs,)*)), None)
+                        Key {
+                            ty,
+                            expr: quote!((#(#exprs,)*)),
+                            view: None,
+                        }
                     }),
                 other => named(other).map(|(n, ty)| {
                     let p = part(n, ty);
-                    (p.owned_type, p.owned_expr, None)
+                    Key {
+                        ty: p.owned_type,
+                        expr: p.owned_expr,
+                        view: None,
+                    }
                 }),
             };
             if derived.is_none() {
@@ -442,7 +466,7 @@ fn bind_args(
     // A key made from the signature cannot own a trait object; one from `key_type` is the
     // user's to choose.
     if args.key_type.is_none()
-        && let Some((ty, _, _)) = &key
+        && let Some(Key { ty, .. }) = &key
         && let Some(span) = find_ident(ty.to_token_stream(), "dyn")
     {
         errors.push(
@@ -452,7 +476,7 @@ fn bind_args(
              `key = <expr>, key_type = <type>`",
         );
     }
-    if let Some((ty, _, _)) = &key
+    if let Some(Key { ty, .. }) = &key
         && let Some(span) = find_self(ty.to_token_stream())
     {
         errors.push(

@@ -165,7 +165,7 @@ fn flagged_result(n: u32) -> Result<Return<u32>, String> {
 
 #[cached(manager = "flags", persistent = false, option, with_cached_flag)]
 fn flagged_option(n: u32) -> Option<Return<u32>> {
-    (n % 2 == 0).then(|| Return::new(n / 2))
+    n.is_multiple_of(2).then(|| Return::new(n / 2))
 }
 
 #[cached(manager = "flags", persistent = false, with_cached_flag)]
