@@ -12,7 +12,7 @@ fn main() -> Result<(), cacheman::Error> {
 
     let set_processed_value = || {
         edge_cache.get_or_insert_with("processed".into(), || {
-            root_cache.get(&"raw".into()).unwrap_or(0) * 5
+            root_cache.get("raw").unwrap_or(0) * 5
         })
     };
 

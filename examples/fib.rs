@@ -49,7 +49,7 @@ fn main() -> Result<(), cacheman::Error> {
     );
 
     let started = Instant::now();
-    let hit = naive_fib_cache().contains_key(&(36,));
+    let hit = naive_fib_cache().contains_key(&36);
     let value = naive_fib(36);
     println!(
         "naive_fib(36) = {value} ({}, {:.1?})",

@@ -1,49 +1,86 @@
-//! Run it twice: the first run computes and saves, the second answers from disk.
+//! cacheman's first demo: `#[cached]` functions whose results outlive the process, and a
+//! dependency between them. Run it twice:
 //!
 //! ```text
-//! cargo run --example quickstart
-//! cargo run --example quickstart   # instant: read from the cache file
+//! cargo run --example quickstart   # computes, and saves at exit
+//! cargo run --example quickstart   # every answer from disk; then invalidates `primes_below`,
+//!                                  # which clears `prime_report` too (the next run computes)
 //! ```
+//!
+//! The caches live in `$CACHEMAN_DIR` if it is set, else in `cacheman-quickstart` under the
+//! system's temporary directory.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
-use cacheman::get_cache_manager;
+use cacheman::{CacheManager, cached};
 
 /// Something worth caching: the number of primes below `n`, by trial division.
-fn count_primes_below(n: u64) -> u64 {
+/// Cache `primes_below`, saved to `<dir>/general_cache/primes_below.cache`.
+#[cached]
+fn primes_below(n: u64) -> u64 {
     (2..n)
         .filter(|&k| (2..).take_while(|d| d * d <= k).all(|d| k % d != 0))
         .count() as u64
 }
 
+/// Derived from `primes_below`: `depends_on` (checked by the compiler) means that
+/// invalidating `primes_below` clears this cache too, in memory and on disk.
+#[cached(depends_on = primes_below)]
+fn prime_report(n: u64) -> String {
+    let count = primes_below(n);
+    format!(
+        "{count:>6} primes below {n:>7}, one in {:.1}",
+        n as f64 / count as f64
+    )
+}
+
 fn main() -> Result<(), cacheman::Error> {
     env_logger::init();
-    let manager = get_cache_manager();
-    let primes = manager.retrieve_cache::<u64, u64>("primes_below")?;
-    println!(
-        "cache `{}` of manager `{}`: {} entries loaded from {}",
-        primes.name(),
-        manager.name(),
-        primes.len(),
-        manager.cache_file_path(primes.name())?.display()
-    );
+    // The demo's own directory, installed before the first call of a #[cached] function.
+    let base = std::env::var_os("CACHEMAN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("cacheman-quickstart"));
+    let manager = CacheManager::new(cacheman::DEFAULT_MANAGER, base);
+    cacheman::set_cache_manager(manager.clone())?;
+    println!("caches in {}", manager.directory().display());
 
+    let mut all_from_disk = true;
     for n in [100_000, 200_000, 400_000] {
         let started = Instant::now();
-        let hit = primes.contains_key(&n);
-        let count = primes.get_or_insert_with(n, || count_primes_below(n));
+        // `_peek` looks without computing: was it there before this call?
+        let was_cached = prime_report_peek(n).is_some();
+        all_from_disk &= was_cached;
+        let report = prime_report(n);
         println!(
-            "primes below {n:>7}: {count:>6}  ({}, {:.1?})",
-            if hit { "from the cache" } else { "computed" },
+            "{report}  ({}, {:.1?})",
+            if was_cached {
+                "from the cache"
+            } else {
+                "computed"
+            },
             started.elapsed()
         );
     }
 
-    primes.save()?;
-    let stats = primes.stats();
+    if !all_from_disk {
+        // Persistent caches save themselves (here: once more at exit).
+        println!("Run me again: every answer will come from disk.");
+        return Ok(());
+    }
     println!(
-        "saved; this run: {} hits, {} misses. Run me again to see every answer come from disk.",
-        stats.hits, stats.misses
+        "\nEvery answer came from disk. Now say the code of `primes_below` changed: \
+         invalidate it."
     );
+    println!(
+        "  before: prime_report holds {} entries",
+        prime_report_cache().len()
+    );
+    manager.invalidate_cache("primes_below")?;
+    println!(
+        "  after:  prime_report holds {} entries (its file too): it depends on primes_below",
+        prime_report_cache().len()
+    );
+    println!("The next run computes afresh.");
     Ok(())
 }

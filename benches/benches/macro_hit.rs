@@ -31,7 +31,7 @@ fn hits(c: &mut Criterion) {
     let mut group = c.benchmark_group("hit");
     group.bench_function("cached_fn_u64", |b| b.iter(|| square(black_box(7))));
     group.bench_function("cache_handle_u64", |b| {
-        b.iter(|| handle.get_or_insert_with(black_box((7,)), || unreachable!()))
+        b.iter(|| handle.get_or_insert_with(black_box(7), || unreachable!()))
     });
     group.bench_function("body_u64", |b| b.iter(|| square_uncached(black_box(7))));
     group.bench_function("cached_fn_str", |b| {

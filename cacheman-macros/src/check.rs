@@ -33,13 +33,28 @@ pub(crate) struct Dependent {
     pub(crate) decl: syn::Path,
 }
 
+/// How a call finds its entry without building the owned key: `expr` is a reference to the
+/// argument (one argument) or to a tuple of references to the arguments, which hashes as the
+/// key does; `eq` compares it with a stored key `__cacheman_k`.
+pub(crate) struct View {
+    pub(crate) expr: TokenStream,
+    pub(crate) eq: TokenStream,
+}
+
 /// Everything `expand` needs, all checked.
 pub(crate) struct Plan {
     pub(crate) cache_name: String,
     pub(crate) manager: TokenStream,
+    /// The spans of `name = ".."` / `manager = ".."`, where a name that breaks the rule is
+    /// reported (by the runtime's const check).
+    pub(crate) name_spans: Vec<(&'static str, syn::LitStr)>,
     pub(crate) key_type: Type,
     pub(crate) key_expr: TokenStream,
+    /// `None` with `key = ...`: the key is built, then looked up.
+    pub(crate) view: Option<View>,
     pub(crate) value_type: Type,
+    /// `with_cached_flag`: the function returns `Return<value_type>` inside its mode's wrapper.
+    pub(crate) flag: bool,
     pub(crate) return_type: Type,
     pub(crate) mode: Mode,
     pub(crate) args: Vec<Arg>,
@@ -143,6 +158,26 @@ pub(crate) fn check(args: &Args, func: &ItemFn) -> syn::Result<Plan> {
             None
         }),
     };
+    let flag = args.with_cached_flag.is_some();
+    let value_type = match value_type {
+        Some(ty) if flag => first_type_argument(&ty, Some("Return")).or_else(|| {
+            let shape = match mode {
+                Mode::Plain => "Return<T>",
+                Mode::Result => "Result<Return<T>, E>",
+                Mode::Option => "Option<Return<T>>",
+            };
+            errors.push(
+                ty.span(),
+                format!(
+                    "`with_cached_flag` says whether the value came from the cache in a \
+                     `cacheman::Return<T>`: declare `-> {shape}` and return \
+                     `Return::new(value)` from the body"
+                ),
+            );
+            None
+        }),
+        other => other,
+    };
     if let Some(value_type) = &value_type
         && let Some(span) = find_self(value_type.to_token_stream())
     {
@@ -171,18 +206,11 @@ pub(crate) fn check(args: &Args, func: &ItemFn) -> syn::Result<Plan> {
              `ttl_secs` out",
         );
     }
+    // Names are checked by the runtime's own rule, in a `const` the expansion emits.
+    let mut name_spans = Vec::new();
     for (kind, lit) in [("cache", &args.name), ("manager", &args.manager)] {
-        if let Some(lit) = lit
-            && let Some(reason) = bad_name(&lit.value())
-        {
-            errors.push(
-                lit.span(),
-                format!(
-                    "invalid {kind} name {:?}: {reason}; use a non-empty name of letters, \
-                     digits, `_`, `-` and `.` that does not start with `.`",
-                    lit.value()
-                ),
-            );
+        if let Some(lit) = lit {
+            name_spans.push((kind, lit.clone()));
         }
     }
 
@@ -216,15 +244,7 @@ pub(crate) fn check(args: &Args, func: &ItemFn) -> syn::Result<Plan> {
                 )
             }
             Dependency::Name(lit) => {
-                if let Some(reason) = bad_name(&lit.value()) {
-                    errors.push(
-                        lit.span(),
-                        format!(
-                            "invalid cache name {:?} in `depends_on`: {reason}",
-                            lit.value()
-                        ),
-                    );
-                }
+                name_spans.push(("cache", lit.clone()));
                 dependency_names.push(lit.to_token_stream());
             }
             Dependency::Function(path) => {
@@ -254,7 +274,11 @@ pub(crate) fn check(args: &Args, func: &ItemFn) -> syn::Result<Plan> {
 
     let (args_plan, key) = bind_args(func, args, &mut errors);
     errors.finish()?;
-    let (key_type, key_expr) = key.expect("no errors means the key was planned");
+    let Key {
+        ty: key_type,
+        expr: key_expr,
+        view,
+    } = key.expect("no errors means the key was planned");
     let value_type = value_type.expect("no errors means the value type is known");
     Ok(Plan {
         cache_name: args
@@ -265,9 +289,12 @@ pub(crate) fn check(args: &Args, func: &ItemFn) -> syn::Result<Plan> {
             Some(m) => m.to_token_stream(),
             None => quote!(::cacheman::DEFAULT_MANAGER),
         },
+        name_spans,
         key_type,
         key_expr,
+        view,
         value_type,
+        flag,
         return_type,
         mode,
         args: args_plan,
@@ -276,12 +303,103 @@ pub(crate) fn check(args: &Args, func: &ItemFn) -> syn::Result<Plan> {
     })
 }
 
-/// How the wrapper binds each argument, and the key's type and expression.
-fn bind_args(
-    func: &ItemFn,
-    args: &Args,
-    errors: &mut Errors,
-) -> (Vec<Arg>, Option<(Type, TokenStream)>) {
+/// One argument's part of the key: its owned type and how it is made, and the type a call
+/// borrows it as (`str` for a `&str` argument, the type itself for an owned one).
+struct Part {
+    owned_type: Type,
+    owned_expr: TokenStream,
+    borrowed_type: Type,
+    view_expr: TokenStream,
+}
+
+fn part(name: &Ident, ty: &Type) -> Part {
+    match ty {
+        Type::Reference(r) => {
+            let inner = &r.elem;
+            let owned_type = match &**inner {
+                Type::Path(p) if p.path.is_ident("str") => {
+                    syn::parse_quote!(::std::string::String)
+                }
+                Type::Slice(s) => {
+                    let elem = &s.elem;
+                    syn::parse_quote!(::std::vec::Vec<#elem>)
+                }
+                _ => syn::parse_quote!(<#inner as ::std::borrow::ToOwned>::Owned),
+            };
+            Part {
+                owned_type,
+                owned_expr: quote!(::std::borrow::ToOwned::to_owned(#name)),
+                borrowed_type: (**inner).clone(),
+                view_expr: quote!(&*#name),
+            }
+        }
+        _ => Part {
+            owned_type: ty.clone(),
+            owned_expr: quote!(::std::clone::Clone::clone(&#name)),
+            borrowed_type: ty.clone(),
+            view_expr: quote!(&#name),
+        },
+    }
+}
+
+/// The key of a call: its type, the expression that builds it, and the borrowed view a hit
+/// looks it up by (none with `key = ...`).
+struct Key {
+    ty: Type,
+    expr: TokenStream,
+    view: Option<View>,
+}
+
+/// A key of several parts is their tuple; a key of one part is that part.
+fn combine(parts: Vec<Part>, with_view: bool) -> Key {
+    if parts.len() == 1 {
+        let Part {
+            owned_type,
+            owned_expr,
+            borrowed_type,
+            view_expr,
+        } = parts.into_iter().next().expect("one part");
+        let view = with_view.then(|| View {
+            eq: quote! {
+                ::core::cmp::PartialEq::eq(
+                    <#owned_type as ::core::borrow::Borrow<#borrowed_type>>::borrow(__cacheman_k),
+                    #view_expr,
+                )
+            },
+            expr: view_expr,
+        });
+        return Key {
+            ty: owned_type,
+            expr: owned_expr,
+            view,
+        };
+    }
+    let types: Vec<&Type> = parts.iter().map(|p| &p.owned_type).collect();
+    let exprs = parts.iter().map(|p| &p.owned_expr);
+    let views: Vec<&TokenStream> = parts.iter().map(|p| &p.view_expr).collect();
+    let compares = parts.iter().enumerate().map(|(i, p)| {
+        let (owned, borrowed, view) = (&p.owned_type, &p.borrowed_type, &p.view_expr);
+        let index = syn::Index::from(i);
+        quote! {
+            ::core::cmp::PartialEq::eq(
+                <#owned as ::core::borrow::Borrow<#borrowed>>::borrow(&__cacheman_k.#index),
+                #view,
+            )
+        }
+    });
+    let view = with_view.then(|| View {
+        expr: quote!(&(#(#views,)*)),
+        eq: quote!(true #(&& #compares)*),
+    });
+    Key {
+        ty: syn::parse_quote!((#(#types,)*)),
+        expr: quote!((#(#exprs,)*)),
+        view,
+    }
+}
+
+/// How the wrapper binds each argument, and the key's type, expression and borrowed view.
+fn bind_args(func: &ItemFn, args: &Args, errors: &mut Errors) -> (Vec<Arg>, Option<Key>) {
     let mut bound = Vec::new();
     // (name, type) of every non-receiver argument.
     let mut typed = Vec::new();
@@ -303,29 +421,6 @@ fn bind_args(
         bound.push(arg);
     }
 
-    let owned = |name: &Ident, ty: &Type| -> (Type, TokenStream) {
-        match ty {
-            Type::Reference(r) => {
-                let inner = &r.elem;
-                let owned_ty = match &**inner {
-                    Type::Path(p) if p.path.is_ident("str") => {
-                        syn::parse_quote!(::std::string::String)
-                    }
-                    Type::Slice(s) => {
-                        let elem = &s.elem;
-                        syn::parse_quote!(::std::vec::Vec<#elem>)
-                    }
-                    _ => syn::parse_quote!(<#inner as ::std::borrow::ToOwned>::Owned),
-                };
-                (owned_ty, quote!(::std::borrow::ToOwned::to_owned(#name)))
-            }
-            _ => (ty.clone(), quote!(::std::clone::Clone::clone(&#name))),
-        }
-    };
-    let tuple = |parts: Vec<(Type, TokenStream)>| -> (Type, TokenStream) {
-        let (types, exprs): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
-        (syn::parse_quote!((#(#types,)*)), quote!((#(#exprs,)*)))
-    };
     let find = |ident: &Ident| typed.iter().find(|(n, _)| n == ident);
 
     let key = match (&args.key, &args.key_type) {
@@ -338,10 +433,16 @@ fn bind_args(
             None
         }
         (None, None) => {
-            let parts = typed.iter().map(|(n, t)| owned(n, t)).collect();
-            Some(tuple(parts))
+            let parts: Vec<Part> = typed.iter().map(|(n, t)| part(n, t)).collect();
+            // No arguments: the key is `()`, nothing to borrow.
+            let with_view = !parts.is_empty();
+            Some(combine(parts, with_view))
         }
-        (Some(expr), Some(ty)) => Some((ty.clone(), expr.to_token_stream())),
+        (Some(expr), Some(ty)) => Some(Key {
+            ty: ty.clone(),
+            expr: expr.to_token_stream(),
+            view: None,
+        }),
         (Some(expr), None) => {
             // `key = id` or `key = (a, b)` over plain arguments: the type is known.
             let named = |e: &Expr| match e {
@@ -352,10 +453,29 @@ fn bind_args(
                 Expr::Tuple(t) => t
                     .elems
                     .iter()
-                    .map(|e| named(e).map(|(n, ty)| owned(n, ty)))
+                    .map(|e| named(e).map(|(n, ty)| part(n, ty)))
                     .collect::<Option<Vec<_>>>()
-                    .map(tuple),
-                other => named(other).map(|(n, ty)| owned(n, ty)),
+                    .map(|parts| {
+                        // `key = (a,)` is a one-tuple, as written.
+                        let (types, exprs): (Vec<_>, Vec<_>) = parts
+                            .into_iter()
+                            .map(|p| (p.owned_type, p.owned_expr))
+                            .unzip();
+                        let ty: Type = syn::parse_quote!((#(#types,)*));
+                        Key {
+                            ty,
+                            expr: quote!((#(#exprs,)*)),
+                            view: None,
+                        }
+                    }),
+                other => named(other).map(|(n, ty)| {
+                    let p = part(n, ty);
+                    Key {
+                        ty: p.owned_type,
+                        expr: p.owned_expr,
+                        view: None,
+                    }
+                }),
             };
             if derived.is_none() {
                 errors.push(
@@ -371,7 +491,7 @@ fn bind_args(
     // A key made from the signature cannot own a trait object; one from `key_type` is the
     // user's to choose.
     if args.key_type.is_none()
-        && let Some((ty, _)) = &key
+        && let Some(Key { ty, .. }) = &key
         && let Some(span) = find_ident(ty.to_token_stream(), "dyn")
     {
         errors.push(
@@ -381,7 +501,7 @@ fn bind_args(
              `key = <expr>, key_type = <type>`",
         );
     }
-    if let Some((ty, _)) = &key
+    if let Some(Key { ty, .. }) = &key
         && let Some(span) = find_self(ty.to_token_stream())
     {
         errors.push(
@@ -444,23 +564,6 @@ fn find_ident(tokens: TokenStream, name: &str) -> Option<Span> {
         TokenTree::Group(g) => find_ident(g.stream(), name),
         _ => None,
     })
-}
-
-/// The runtime's rules for cache and manager names, checked at compile time.
-fn bad_name(name: &str) -> Option<&'static str> {
-    if name.is_empty() {
-        Some("it is empty")
-    } else if name.len() > 200 {
-        Some("it is longer than 200 bytes")
-    } else if name.starts_with('.') {
-        Some("it starts with `.`")
-    } else if name.contains(['/', '\\']) {
-        Some("it contains a path separator")
-    } else if name.chars().any(char::is_control) {
-        Some("it contains a control character")
-    } else {
-        None
-    }
 }
 
 /// Spanned errors collected into one.

@@ -6,6 +6,7 @@ use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{AttrStyle, Attribute, FnArg, ItemFn, Signature};
 
+use crate::calls;
 use crate::check::{self, Mode, Plan};
 use crate::parse::{self, Args};
 
@@ -50,18 +51,19 @@ fn expand(args: &Args, plan: &Plan, func: &ItemFn) -> TokenStream {
     let cache_fn = format_ident!("{}_cache", ident);
     let uncached_fn = format_ident!("{}_uncached", ident);
     let decl_const = format_ident!("__cacheman_decl_{}", ident);
-    let (key_type, value_type, return_type) = (&plan.key_type, &plan.value_type, &plan.return_type);
-    let key_expr = &plan.key_expr;
+    let (key_type, value_type) = (&plan.key_type, &plan.value_type);
     let block = &func.block;
     let attrs = &func.attrs;
     let lint_attrs: Vec<&Attribute> = func.attrs.iter().filter(|a| is_carried(a)).collect();
 
     let persistent = args.persistent.as_ref().is_none_or(|b| b.value);
     let decl = declaration(args, plan, func, persistent);
+    // Spanned at the value type: a type without serde gets the `Persistable` hint there,
+    // once however many generated items open the cache.
     let open = if persistent {
-        quote!(open_persistent)
+        quote_spanned!(value_type.span()=> ::cacheman::__private::open_persistent)
     } else {
-        quote!(open_memory)
+        quote!(::cacheman::__private::open_memory)
     };
     // A `OnceLock` rather than a `LazyLock`: if opening panics (a failed declaration check),
     // the next call tries again and panics with the same message, not "poisoned".
@@ -71,7 +73,7 @@ fn expand(args: &Args, plan: &Plan, func: &ItemFn) -> TokenStream {
         > = ::cacheman::__private::OnceLock::new();
         const __CACHEMAN_DECL: ::cacheman::__private::Declaration = #decl;
         let __cacheman_cache = __CACHEMAN_CACHE.get_or_init(|| {
-            ::cacheman::__private::#open::<#key_type, #value_type>(&__CACHEMAN_DECL)
+            #open::<#key_type, #value_type>(&__CACHEMAN_DECL)
         });
     };
 
@@ -93,50 +95,25 @@ fn expand(args: &Args, plan: &Plan, func: &ItemFn) -> TokenStream {
         quote!({ #(#rebinds)* #block })
     };
     let is_async = func.sig.asyncness.is_some();
-    let call = match (plan.mode, is_async) {
-        (Mode::Plain, false) => quote! {
-            __cacheman_cache.get_or_insert_with(__cacheman_key, move || -> #return_type #body)
-        },
-        (Mode::Result, false) => quote! {
-            __cacheman_cache.get_or_try_insert_with(__cacheman_key, move || -> #return_type #body)
-        },
-        (Mode::Option, false) => quote! {
-            let __cacheman_compute = move || -> #return_type #body;
-            __cacheman_cache
-                .get_or_try_insert_with(__cacheman_key, move || {
-                    ::core::option::Option::ok_or(__cacheman_compute(), ())
-                })
-                .ok()
-        },
-        (Mode::Plain, true) => quote! {
-            __cacheman_cache
-                .get_or_insert_with_async(__cacheman_key, move || {
-                    ::cacheman::__private::typed_future::<#return_type, _>(async move #body)
-                })
-                .await
-        },
-        (Mode::Result, true) => quote! {
-            __cacheman_cache
-                .get_or_try_insert_with_async(__cacheman_key, move || {
-                    ::cacheman::__private::typed_future::<#return_type, _>(async move #body)
-                })
-                .await
-        },
-        (Mode::Option, true) => quote! {
-            __cacheman_cache
-                .get_or_try_insert_with_async(__cacheman_key, move || {
-                    let __cacheman_compute =
-                        ::cacheman::__private::typed_future::<#return_type, _>(async move #body);
-                    async move { ::core::option::Option::ok_or(__cacheman_compute.await, ()) }
-                })
-                .await
-                .ok()
-        },
-    };
-
+    let call = calls::cached_call(plan, &body, is_async);
+    let refresh = calls::refresh_call(plan, &body, is_async);
+    let peek = calls::peek_call(plan);
     let wrapper_sig = wrapper_signature(&func.sig, plan);
     let mut uncached_sig = func.sig.clone();
     uncached_sig.ident = uncached_fn.clone();
+    let mut refresh_sig = wrapper_sig.clone();
+    refresh_sig.ident = format_ident!("{}_refresh", ident);
+    let mut peek_sig = wrapper_sig.clone();
+    peek_sig.ident = format_ident!("{}_peek", ident);
+    peek_sig.asyncness = None;
+    peek_sig.output = syn::parse_quote!(-> ::core::option::Option<#value_type>);
+
+    // Names break the runtime's one rule at compile time, spanned at the literal.
+    let name_checks = plan.name_spans.iter().map(|(_, lit)| {
+        quote_spanned! {lit.span()=>
+            const _: () = ::cacheman::__private::assert_valid_name(#lit);
+        }
+    });
 
     // The function path first, so a typo gets rustc's "cannot find" with its suggestion.
     let dependencies = plan.dependency_decls.iter().map(|dep| {
@@ -155,14 +132,44 @@ fn expand(args: &Args, plan: &Plan, func: &ItemFn) -> TokenStream {
         plan.cache_name
     );
     let uncached_doc = format!(" Runs the body of `{ident}` without the cache.");
+    let refresh_doc = format!(
+        " Runs the body of `{ident}` whatever the cache holds, stores the value and returns \
+         it: for a value known to be stale.{}",
+        match plan.mode {
+            Mode::Plain => "",
+            Mode::Result => " An `Err` is returned and the cache keeps what it held.",
+            Mode::Option => " A `None` is returned and the cache keeps what it held.",
+        }
+    );
+    let peek_doc = format!(
+        " The value `{ident}` has cached for these arguments, if any, without running its \
+         body. Counts neither a hit nor a miss."
+    );
 
     quote! {
         #(#attrs)*
         #vis #wrapper_sig {
+            #(#name_checks)*
             #(#dependencies)*
             #statics
-            let __cacheman_key: #key_type = #key_expr;
             #call
+        }
+
+        #[doc = #refresh_doc]
+        #[allow(dead_code)]
+        #(#lint_attrs)*
+        #vis #refresh_sig {
+            #statics
+            #refresh
+        }
+
+        #[doc = #peek_doc]
+        // An argument read (or changed) only by the body is unused here, and rightly so.
+        #[allow(dead_code, unused_variables, unused_mut)]
+        #(#lint_attrs)*
+        #vis #peek_sig {
+            #statics
+            #peek
         }
 
         #[doc = #cache_doc]
@@ -193,6 +200,7 @@ fn declaration(args: &Args, plan: &Plan, func: &ItemFn, persistent: bool) -> Tok
     let manager = &plan.manager;
     let deps = &plan.dependency_names;
     let function = func.sig.ident.to_string();
+    let (key_type_tokens, value_type_tokens) = (&plan.key_type, &plan.value_type);
     let key_type = plan.key_type.to_token_stream().to_string();
     let value_type = plan.value_type.to_token_stream().to_string();
     let fingerprint = fingerprint(args, func);
@@ -215,6 +223,8 @@ fn declaration(args: &Args, plan: &Plan, func: &ItemFn, persistent: bool) -> Tok
             location: ::core::concat!(::core::file!(), ":", ::core::line!()),
             key_type: #key_type,
             value_type: #value_type,
+            key_type_id: ::core::any::TypeId::of::<#key_type_tokens>,
+            value_type_id: ::core::any::TypeId::of::<#value_type_tokens>,
             fn_fingerprint: #fingerprint,
             persistent: #persistent,
             capacity: #capacity,

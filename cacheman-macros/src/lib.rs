@@ -1,6 +1,7 @@
 //! Procedural macros of [`cacheman`](https://docs.rs/cacheman). Use them through the `cacheman` crate,
 //! which re-exports them; this crate's paths are not stable on their own.
 
+mod calls;
 mod check;
 mod expand;
 mod parse;

@@ -10,7 +10,7 @@ use syn::{Expr, Ident, Lit, LitBool, LitInt, LitStr, Path, Token, Type, brackete
 /// The accepted arguments, for the hint of every error.
 pub(crate) const ACCEPTED: &str = "name = \"...\", manager = \"...\", depends_on = \"name\" | path | \
     [..], persistent = bool, capacity = N, ttl_secs = N, result, option, key = <expr>, \
-    key_type = <type>, version = N";
+    key_type = <type>, version = N, with_cached_flag";
 
 /// One `depends_on` entry.
 pub(crate) enum Dependency {
@@ -34,6 +34,7 @@ pub(crate) struct Args {
     pub(crate) key: Option<Expr>,
     pub(crate) key_type: Option<Type>,
     pub(crate) version: Option<LitInt>,
+    pub(crate) with_cached_flag: Option<Ident>,
     /// The tokens of `key`, `result`, `option` and `version`, which change what is cached and
     /// so go into the function fingerprint.
     pub(crate) fingerprint_tokens: String,
@@ -167,6 +168,12 @@ fn parse_one(input: ParseStream, args: &mut Args) -> syn::Result<()> {
             args.fingerprint_tokens += "option;";
             args.option = Some(key);
         }
+        // #[cached(with_cached_flag)]
+        "with_cached_flag" => {
+            flag(input, &key)?;
+            duplicate(args.with_cached_flag.is_some())?;
+            args.with_cached_flag = Some(key);
+        }
         // #[cached(key = (id, label.len()))]
         "key" => {
             input.parse::<Token![=]>()?;
@@ -249,7 +256,7 @@ fn expected(found: &Lit, what: &str) -> syn::Error {
 
 /// The accepted argument closest to a misspelt one.
 fn did_you_mean(word: &str) -> Option<&'static str> {
-    const KEYS: [&str; 11] = [
+    const KEYS: [&str; 12] = [
         "name",
         "manager",
         "depends_on",
@@ -261,6 +268,7 @@ fn did_you_mean(word: &str) -> Option<&'static str> {
         "key",
         "key_type",
         "version",
+        "with_cached_flag",
     ];
     KEYS.iter()
         .map(|k| (strsim(word, k), *k))

@@ -31,7 +31,7 @@ use crate::options::CacheOptions;
 ///     .loader(|_name| Ok(Some(Contents::from([("load".into(), "faked".into())]))))
 ///     .register()
 ///     .unwrap();
-/// assert_eq!(cache.get(&"load".into()).as_deref(), Some("faked"));
+/// assert_eq!(cache.get("load").as_deref(), Some("faked"));
 /// ```
 #[must_use = "nothing is registered until `register` is called"]
 pub struct CacheBuilder<K, V> {
@@ -220,7 +220,7 @@ impl CacheManager {
     ///     })
     ///     .unwrap();
     /// manager.reload_cache("c").unwrap();
-    /// assert_eq!(c.get(&"load".into()).as_deref(), Some("faked"));
+    /// assert_eq!(c.get("load").as_deref(), Some("faked"));
     /// ```
     pub fn register_loader<K, V>(
         &self,

@@ -1,5 +1,6 @@
 //! The typed cache handle: a concurrent map with statistics and single-flight misses.
 
+use std::borrow::Borrow;
 use std::fmt;
 use std::future::Future;
 use std::hash::Hash;
@@ -12,6 +13,7 @@ use crate::clock::{Clock, unix_millis};
 use crate::flight::{Begin, Reentrant};
 use crate::hooks::{Contents, Hooks};
 use crate::options::CacheOptions;
+use crate::query::Query;
 use crate::shards::{Lookup, Shards, Tracked};
 use crate::stats::{CacheStats, Counters};
 use crate::store::Persistence;
@@ -197,7 +199,7 @@ where
     /// A lookup that counts a hit or a miss. Inside the computation of another entry, the
     /// entry read is recorded as one of its inputs.
     #[inline]
-    fn lookup(&self, key: &K) -> Option<V> {
+    pub(crate) fn lookup<Q: Query<K> + ?Sized>(&self, key: &Q) -> Option<V> {
         match on_maps!(self, s, now => s.get(key, now)) {
             Lookup::Hit(value) => {
                 self.counters.hit();
@@ -213,7 +215,7 @@ where
     /// A key not in the map: an entry set aside may still be served once its inputs are
     /// checked.
     #[cold]
-    fn missed(&self, key: &K) -> Option<V> {
+    fn missed<Q: Query<K> + ?Sized>(&self, key: &Q) -> Option<V> {
         if self.has_parked.load(Ordering::Acquire)
             && let Some(value) = self.unpark(key)
         {
@@ -347,6 +349,9 @@ where
 
     /// A clone of the value of `key`, if present (and not expired).
     ///
+    /// `key` may be any borrowed form of the key type, as with `HashMap::get`: a
+    /// `Cache<String, V>` is read with a `&str`, without building a `String`.
+    ///
     /// ```
     /// # let dir = tempfile::tempdir().unwrap();
     /// # let manager = cacheman::CacheManager::new("docs", dir.path());
@@ -354,8 +359,16 @@ where
     /// cache.insert(1, "one".into());
     /// assert_eq!(cache.get(&1).as_deref(), Some("one"));
     /// assert_eq!(cache.get(&2), None);
+    ///
+    /// let ids = manager.register_cache::<String, u32>("ids").unwrap();
+    /// ids.insert("one".into(), 1);
+    /// assert_eq!(ids.get("one"), Some(1));
     /// ```
-    pub fn get(&self, key: &K) -> Option<V> {
+    pub fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         self.inner.lookup(key)
     }
 
@@ -372,7 +385,8 @@ where
         self.inner.store(key, value)
     }
 
-    /// Removes `key` and returns its value.
+    /// Removes `key` (any borrowed form of the key type, as for [`get`](Self::get)) and
+    /// returns its value.
     ///
     /// ```
     /// # let dir = tempfile::tempdir().unwrap();
@@ -382,7 +396,11 @@ where
     /// assert_eq!(cache.remove(&1), Some(10));
     /// assert_eq!(cache.remove(&1), None);
     /// ```
-    pub fn remove(&self, key: &K) -> Option<V> {
+    pub fn remove<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let removed = on_maps!(self.inner, s, now => s.remove(key, now));
         if removed.is_some() {
             self.inner.note_changes(1);
@@ -390,7 +408,8 @@ where
         removed
     }
 
-    /// Whether `key` has a (live) value. Counts neither a hit nor a miss.
+    /// Whether `key` (any borrowed form of the key type, as for [`get`](Self::get)) has a
+    /// (live) value. Counts neither a hit nor a miss.
     ///
     /// ```
     /// # let dir = tempfile::tempdir().unwrap();
@@ -400,7 +419,11 @@ where
     /// assert!(cache.contains_key(&1));
     /// assert!(!cache.contains_key(&2));
     /// ```
-    pub fn contains_key(&self, key: &K) -> bool {
+    pub fn contains_key<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         on_maps!(self.inner, s, now => s.contains_key(key, now))
     }
 
@@ -495,17 +518,24 @@ where
             .collect()
     }
 
-    /// Counters of hits, misses, inserts, evictions, loads and saves.
+    /// Counters of hits, misses, inserts, evictions, loads and saves, the number of entries
+    /// held, and the hit ratio (like Python's `lru_cache.cache_info()`).
     ///
     /// ```
     /// # let dir = tempfile::tempdir().unwrap();
     /// # let manager = cacheman::CacheManager::new("docs", dir.path());
     /// let cache = manager.register_cache::<u32, u32>("c").unwrap();
+    /// cache.insert(1, 1);
     /// cache.get(&1);
-    /// assert_eq!(cache.stats().misses, 1);
+    /// cache.get(&2);
+    /// let stats = cache.stats();
+    /// assert_eq!((stats.hits, stats.misses, stats.entries), (1, 1, 1));
+    /// assert_eq!(stats.hit_ratio(), 0.5);
     /// ```
     pub fn stats(&self) -> CacheStats {
-        self.inner.counters.snapshot()
+        let mut stats = self.inner.counters.snapshot();
+        stats.entries = self.len() as u64;
+        stats
     }
 
     /// The value of `key`, computing and storing it with `compute` on a miss.
@@ -569,7 +599,11 @@ where
     /// The miss path of [`get_or_try_insert_with`](Self::get_or_try_insert_with): joins or
     /// leads the key's single flight.
     #[inline(never)]
-    fn compute_missing<E>(&self, key: K, compute: impl FnOnce() -> Result<V, E>) -> Result<V, E> {
+    pub(crate) fn compute_missing<E>(
+        &self,
+        key: K,
+        compute: impl FnOnce() -> Result<V, E>,
+    ) -> Result<V, E> {
         let inner = &*self.inner;
         let outcome = loop {
             match inner.begin_miss(&key, true) {
@@ -661,6 +695,16 @@ where
         if let Some(value) = self.inner.lookup(&key) {
             return Ok(value);
         }
+        self.compute_missing_async(key, compute).await
+    }
+
+    /// The miss path of
+    /// [`get_or_try_insert_with_async`](Self::get_or_try_insert_with_async).
+    pub(crate) async fn compute_missing_async<E, F, Fut>(&self, key: K, compute: F) -> Result<V, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, E>>,
+    {
         let inner = &*self.inner;
         let outcome = loop {
             match inner.begin_miss(&key, false) {

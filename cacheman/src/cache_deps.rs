@@ -2,6 +2,7 @@
 //! computed entry, setting aside the entries an invalidation reaches, and serving them again
 //! when their inputs turn out unchanged. The rules themselves live in `deps/`.
 
+use std::borrow::Borrow;
 use std::hash::Hash;
 use std::sync::atomic::Ordering;
 use std::sync::{Mutex, MutexGuard};
@@ -11,6 +12,7 @@ use crate::cache::{CacheInner, Leader, Outcome, on_maps};
 use crate::deps::{
     CacheLink, Explanation, Frame, HashSet, Holder, Input, Staleness, Verdict, stable_hash,
 };
+use crate::query::Query;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Each change to these maps is one insert or remove: a poisoned one is still whole.
@@ -83,9 +85,10 @@ where
         Outcome::Found(value)
     }
 
-    /// Records the read of `key` as an input of the computation open on this thread.
+    /// Records the read of `key` (or of a borrowed form of it, which hashes alike) as an input
+    /// of the computation open on this thread.
     #[cold]
-    pub(crate) fn note_read(&self, key: &K, value: &V) {
+    pub(crate) fn note_read<Q: Query<K> + ?Sized>(&self, key: &Q, value: &V) {
         let Some(link) = self.deps.get() else {
             return;
         };
@@ -93,7 +96,11 @@ where
         let seen = link
             .graph
             .stamp_for_read((link.id, hash), || self.stamp_of(value, link));
-        self.remember_key(hash, key);
+        if !lock(&self.recorded_keys).contains_key(&hash)
+            && let Some(owned) = on_maps!(self, s, _now => s.key_of(key))
+        {
+            self.remember_key(hash, &owned);
+        }
         crate::deps::record(
             &link.graph,
             Input {
@@ -108,40 +115,64 @@ where
     /// value unless an input changed meanwhile, and records the entry as read by the
     /// computation that asked for it, if any.
     pub(crate) fn computed(&self, leader: Leader<'_, K, V>, value: &V, inputs: Option<Vec<Input>>) {
-        let (Some(link), Some(key)) = (self.deps.get(), leader.key()) else {
-            leader.complete(value, true);
+        let Some(key) = leader.key() else {
             return;
+        };
+        let (storable, read) = self.record_computed(key, value, inputs);
+        leader.complete(value, storable);
+        self.record_read(read);
+    }
+
+    /// Ends a computation run whatever the cache held (`<fn>_refresh`): as [`Self::computed`],
+    /// storing with an insert (no flight to land).
+    pub(crate) fn refreshed(&self, key: K, value: &V, inputs: Option<Vec<Input>>) {
+        let (storable, read) = self.record_computed(&key, value, inputs);
+        if storable {
+            let evicted = on_maps!(self, s, now => s.insert(key, value.clone(), now).1);
+            self.counters.inserted(evicted);
+        }
+        self.record_read(read);
+    }
+
+    fn record_read(&self, read: Option<Input>) {
+        if let (Some(link), Some(input)) = (self.deps.get(), read) {
+            crate::deps::record(&link.graph, input);
+        }
+    }
+
+    /// Records a computed entry in the graph. Returns whether the value may be stored, and the
+    /// input to record in the computation that asked for it, if one did.
+    fn record_computed(
+        &self,
+        key: &K,
+        value: &V,
+        inputs: Option<Vec<Input>>,
+    ) -> (bool, Option<Input>) {
+        let Some(link) = self.deps.get() else {
+            return (true, None);
         };
         let hash = stable_hash(key);
         let inputs = inputs.unwrap_or_default();
         let outer = crate::deps::recording();
         let has_node = link.watched() && lock(&self.recorded_keys).contains_key(&hash);
         if inputs.is_empty() && !has_node && !outer {
-            leader.complete(value, true);
-            return;
+            return (true, None);
         }
         let stamp = self.stamp_of(value, link);
         let stored = link.graph.computed((link.id, hash), inputs, stamp);
-        let key = key.clone();
-        leader.complete(value, stored);
         if stored {
-            self.remember_key(hash, &key);
+            self.remember_key(hash, key);
         }
-        if outer {
-            let seen = if stored {
+        let read = outer.then(|| Input {
+            source: link.id,
+            key: hash,
+            seen: if stored {
                 link.graph.stamp_for_read((link.id, hash), || stamp)
             } else {
                 stamp // not the node's: the outer computation will not be stored either
-            };
-            crate::deps::record(
-                &link.graph,
-                Input {
-                    source: link.id,
-                    key: hash,
-                    seen,
-                },
-            );
-        }
+            },
+        });
+        (stored, read)
     }
 
     /// `insert` of an entry that has a node: the node takes the new value's stamp, and what
@@ -157,7 +188,7 @@ where
 
     /// Serves an entry that was set aside, if its inputs are unchanged (early cutoff: its
     /// body does not run).
-    pub(crate) fn unpark(&self, key: &K) -> Option<V> {
+    pub(crate) fn unpark<Q: Query<K> + ?Sized>(&self, key: &Q) -> Option<V> {
         let link = self.deps.get()?;
         let hash = stable_hash(key);
         let (parked_key, value) = {
@@ -168,7 +199,7 @@ where
             }
             found
         };
-        if parked_key != *key {
+        if !key.matches(&parked_key) {
             return None; // two keys with one stable hash: recompute rather than guess
         }
         match link.graph.verify((link.id, hash)) {
@@ -296,20 +327,26 @@ where
     /// };
     /// assert_eq!(count("a.txt"), 3);
     /// assert_eq!(count("b.txt"), 3);
-    /// docs.invalidate_key(&"a.txt".to_owned()).unwrap();
-    /// assert!(!counts.contains_key(&"a.txt".to_owned())); // it read a.txt
-    /// assert!(counts.contains_key(&"b.txt".to_owned())); // it did not
+    /// docs.invalidate_key("a.txt").unwrap();
+    /// assert!(!counts.contains_key("a.txt")); // it read a.txt
+    /// assert!(counts.contains_key("b.txt")); // it did not
     /// ```
     ///
     /// # Errors
     ///
     /// If the manager's graph file cannot be written (memory is invalidated all the same).
-    pub fn invalidate_key(&self, key: &K) -> Result<(), Error> {
+    pub fn invalidate_key<Q>(&self, key: &Q) -> Result<(), Error>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let inner = &*self.inner;
         let hash = stable_hash(key);
         match inner.deps.get() {
             Some(link) => {
-                inner.remember_key(hash, key);
+                if let Some(owned) = on_maps!(inner, s, _now => s.key_of(key)) {
+                    inner.remember_key(hash, &owned);
+                }
                 link.graph.invalidate([((link.id, hash), None)]);
                 link.graph.save()
             }
@@ -341,7 +378,11 @@ where
     /// assert_eq!(why.changed_inputs().count(), 1);
     /// println!("{why}"); // entry #… of cache `doubled`: suspect …
     /// ```
-    pub fn explain(&self, key: &K) -> Explanation {
+    pub fn explain<Q>(&self, key: &Q) -> Explanation
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let inner = &*self.inner;
         let hash = stable_hash(key);
         match inner.deps.get() {

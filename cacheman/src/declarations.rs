@@ -1,6 +1,7 @@
 //! Caches declared by `#[cached]` functions: collected at startup with `inventory`, applied to
 //! a manager when it is created, and checked (unknown dependencies, duplicate names, cycles).
 
+use std::any::TypeId;
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::Hash;
 use std::time::Duration;
@@ -29,6 +30,11 @@ pub struct Declaration {
     pub key_type: &'static str,
     /// The value type as written, for messages.
     pub value_type: &'static str,
+    /// `TypeId::of` the key type, so that a registration by name with other types is refused
+    /// before the function is first called.
+    pub key_type_id: fn() -> TypeId,
+    /// `TypeId::of` the value type.
+    pub value_type_id: fn() -> TypeId,
     /// Hash of the function's signature and body (and `version`).
     pub fn_fingerprint: u64,
     /// Whether the cache is saved to a file.
@@ -61,6 +67,32 @@ fn declarations_of(manager: &str) -> impl Iterator<Item = &'static Declaration> 
     inventory::iter::<Declaration>
         .into_iter()
         .filter(move |d| d.manager == manager)
+}
+
+/// Refuses to register cache `cache` of manager `manager` with `K -> V` when a `#[cached]`
+/// function declares it with other types: the function would otherwise find a cache of the
+/// wrong types at its first call.
+pub(crate) fn check_declared_types<K: 'static, V: 'static>(
+    manager: &str,
+    cache: &str,
+) -> Result<(), Error> {
+    let mut declared = declarations_of(manager)
+        .filter(|d| d.cache == cache)
+        .peekable();
+    let Some(first) = declared.peek().copied() else {
+        return Ok(());
+    };
+    let (key, value) = (TypeId::of::<K>(), TypeId::of::<V>());
+    if declared.any(|d| (d.key_type_id)() == key && (d.value_type_id)() == value) {
+        return Ok(());
+    }
+    Err(Error::TypeMismatch {
+        cache: cache.to_owned(),
+        registered_key: first.key_type,
+        registered_value: first.value_type,
+        requested_key: std::any::type_name::<K>(),
+        requested_value: std::any::type_name::<V>(),
+    })
 }
 
 /// Records the declared names and edges of `manager`, so that invalidation finds declared
@@ -252,6 +284,22 @@ impl CacheManager {
     }
 }
 
+/// A key or value type that a persistent `#[cached]` function can save: serde's `Serialize`
+/// and `Deserialize`. Its own trait only so that a type without them gets a message that says
+/// what to do.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be saved to a cache file: it does not implement serde's \
+               `Serialize` and `Deserialize`",
+    label = "a persistent #[cached] function saves this type",
+    note = "derive them: `#[derive(serde::Serialize, serde::Deserialize)]` on the type \
+            (or use a type that has them)",
+    note = "or keep the cache in memory only: `#[cached(persistent = false)]`"
+)]
+pub trait Persistable: Serialize + DeserializeOwned {}
+
+impl<T: Serialize + DeserializeOwned> Persistable for T {}
+
 /// Opens the persistent cache of a `#[cached]` function at its first call.
 ///
 /// # Panics
@@ -261,8 +309,8 @@ impl CacheManager {
 #[doc(hidden)]
 pub fn open_persistent<K, V>(decl: &Declaration) -> Cache<K, V>
 where
-    K: Hash + Eq + Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
-    V: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+    K: Hash + Eq + Clone + Persistable + Send + Sync + 'static,
+    V: Clone + Persistable + Send + Sync + 'static,
 {
     let manager = crate::get_cache_manager_named(decl.manager);
     let opened = manager.open_declared(decl, |m, name, options| {

@@ -94,10 +94,7 @@ pub enum Error {
     },
 
     /// A cache or manager name that could not be used as a file name.
-    #[error(
-        "invalid {kind} name {name:?}: {reason}; \
-         use a non-empty name of letters, digits, `_`, `-` and `.` that does not start with `.`"
-    )]
+    #[error("invalid {kind} name {name:?}: {reason}; {}", crate::names::NAME_RULE)]
     InvalidName {
         /// `"cache"` or `"manager"`.
         kind: &'static str,

@@ -6,6 +6,35 @@
 //! savers, loaders, deleters, validators and builders that default to files on disk, and
 //! invalidation that follows declared dependencies.
 //!
+//! The face of it is [`#[cached]`](cached): a function whose results are kept in a named cache
+//! that is saved to a file, and cleared when a cache it depends on is invalidated.
+//!
+//! ```
+//! use cacheman::cached;
+//! # let dir = tempfile::tempdir().unwrap();
+//! # let manager = cacheman::CacheManager::new("general_cache", dir.path());
+//! # manager.set_autosync(cacheman::AutoSync::disabled()); // `dir` is gone at exit
+//! # cacheman::set_cache_manager(manager).unwrap();
+//!
+//! #[cached] // cache "count_primes", saved to <cache dir>/general_cache/count_primes.cache
+//! fn count_primes(n: u64) -> u64 {
+//!     (2..n).filter(|&k| (2..).take_while(|d| d * d <= k).all(|d| k % d != 0)).count() as u64
+//! }
+//!
+//! #[cached(depends_on = count_primes)] // invalidating count_primes clears this too
+//! fn prime_summary(n: u64) -> String {
+//!     format!("{} primes below {n}", count_primes(n))
+//! }
+//!
+//! assert_eq!(prime_summary(1_000), "168 primes below 1000"); // computed; a later run reads it
+//! assert_eq!(count_primes_cache().get(&1_000), Some(168));
+//! cacheman::get_cache_manager().invalidate_cache("count_primes").unwrap();
+//! assert!(prime_summary_cache().is_empty());
+//! ```
+//!
+//! Underneath is the manager API, CacheMan's: caches registered by name, with hooks and
+//! dependency edges.
+//!
 //! ```
 //! use cacheman::CacheManager;
 //!
@@ -23,7 +52,7 @@
 //!
 //! manager.invalidate_cache("root").unwrap();
 //! assert!(edge.is_empty());
-//! assert_eq!(format!("{edge:?}"), "{}");
+//! assert_eq!(root.get("raw"), None); // a `String` key is read with a `&str`
 //! ```
 //!
 //! # Files
@@ -46,6 +75,7 @@ pub mod autosync;
 mod builder;
 mod cache;
 mod cache_deps;
+mod cached_fn;
 mod clock;
 mod declarations;
 mod deps;
@@ -57,7 +87,9 @@ mod hooks;
 mod lifecycle;
 mod manager;
 mod manager_entries;
+mod names;
 mod options;
+mod query;
 mod shards;
 mod stable_hash;
 mod stats;
@@ -66,6 +98,7 @@ mod store;
 pub use autosync::{AutoSync, flush_all, flush_on_drop};
 pub use builder::CacheBuilder;
 pub use cache::Cache;
+pub use cached_fn::Return;
 /// Caches a function's results in a named, persistent, dependency-aware cache.
 ///
 /// ```
@@ -86,9 +119,10 @@ pub use cache::Cache;
 /// ```
 ///
 /// The body runs only on a miss; concurrent callers of one key wait for a single run, and
-/// recursion goes through the cache. The arguments form the key, as a tuple of owned values
-/// (`&str` → `String`, `&[T]` → `Vec<T>`, `&T` → `T::Owned`); values are returned by clone, so
-/// return an `Arc<T>` for big values.
+/// recursion goes through the cache. The arguments form the key as owned values (`&str` →
+/// `String`, `&[T]` → `Vec<T>`, `&T` → `T::Owned`): one argument is the key itself
+/// (`fib_cache().get(&10)`), several make a tuple. A hit borrows the arguments and builds no
+/// key. Values are returned by clone, so return an `Arc<T>` for big values.
 ///
 /// # Arguments
 ///
@@ -105,6 +139,7 @@ pub use cache::Cache;
 /// | `key = <expr>` | every argument | `key = id`, `key = (self.id, n)` |
 /// | `key_type = <type>` | from the signature | `key = format!("{a}/{b}"), key_type = String` |
 /// | `version = N` | 0 | `#[cached(version = 2)]`: start afresh by hand |
+/// | `with_cached_flag` | off | return [`Return<T>`], whose `was_cached` says if the body ran |
 ///
 /// A `depends_on` string names a cache, checked when the manager is first used; a path names
 /// another `#[cached]` function and is checked by the compiler. Invalidating a cache clears
@@ -114,8 +149,10 @@ pub use cache::Cache;
 ///
 /// Beside the function itself (same signature, visibility, attributes and docs):
 /// `<fn>_cache()`, a [`Cache`] handle to clear, invalidate, save or inspect the cache;
-/// `<fn>_uncached(...)`, the original body without the cache; and a hidden
-/// `__cacheman_decl_<fn>` constant that `depends_on = <fn>` refers to.
+/// `<fn>_refresh(...)`, which runs the body whatever the cache holds, stores the value and
+/// returns it (for a value known to be stale); `<fn>_peek(...) -> Option<V>`, the cached value
+/// without running the body; `<fn>_uncached(...)`, the original body without the cache; and a
+/// hidden `__cacheman_decl_<fn>` constant that `depends_on = <fn>` refers to.
 ///
 /// ```
 /// use cacheman::cached;
@@ -135,8 +172,10 @@ pub use cache::Cache;
 /// let pricing = Pricing { rate: 3 };
 /// assert_eq!(pricing.quote("abc"), Ok(9));
 /// assert!(pricing.quote("").is_err()); // errors are not cached
-/// assert_eq!(Pricing::quote_cache().keys(), vec![("abc".to_owned(),)]);
+/// assert_eq!(Pricing::quote_cache().keys(), vec!["abc".to_owned()]);
 /// assert_eq!(Pricing::quote_uncached(&pricing, "ab"), Ok(6));
+/// assert_eq!(pricing.quote_peek("abc"), Some(9));
+/// assert_eq!(pricing.quote_peek("ab"), None); // peeking computes nothing
 /// ```
 ///
 /// `async fn` works the same way, with no async runtime needed by cacheman.
@@ -148,8 +187,13 @@ pub use cache::Cache;
 /// functions declaring one name, a cycle) are found when the manager is first used: the
 /// function panics with the [`Error`]'s message at its first call, since its signature has no
 /// room for it, and [`CacheManager::check_declarations`] returns them as errors, for a startup
-/// check or a test. The function's tokens (signature and body) and `version` are hashed into
-/// the cache file's function fingerprint, so entries saved by an older body are not served.
+/// check or a test. Registering a declared cache by hand with other key or value types is
+/// refused with [`Error::TypeMismatch`], so the function never meets a cache of the wrong
+/// types. A persistent function whose key or value type lacks serde's `Serialize` /
+/// `Deserialize` is a compile error at the type that says to derive them or to set
+/// `persistent = false`. The function's tokens (signature and body) and `version` are hashed
+/// into the cache file's function fingerprint, so entries saved by an older body are not
+/// served.
 pub use cacheman_macros::cached;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use deps::{Explanation, InputReport, InputSource, Staleness, track_file, track_value};
@@ -159,7 +203,7 @@ pub use global::{
     set_cache_manager,
 };
 pub use hooks::Contents;
-pub use manager::{CacheManager, Dependents};
+pub use manager::CacheManager;
 pub use options::CacheOptions;
 pub use stats::CacheStats;
 pub use store::Codec;
@@ -174,9 +218,11 @@ pub mod __fuzz {
 /// What `#[cached]` expands to refers to these paths; they are not a stable API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::cached_fn::{compute, compute_async, lookup, peek, refresh, refresh_async};
     pub use crate::declarations::{
-        Declaration, assert_same_manager, open_memory, open_persistent, typed_future,
+        Declaration, Persistable, assert_same_manager, open_memory, open_persistent, typed_future,
     };
+    pub use crate::names::assert_valid_name;
     pub use inventory;
     pub use std::sync::OnceLock;
 }

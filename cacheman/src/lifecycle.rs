@@ -25,7 +25,7 @@ pub(crate) trait ErasedCache: crate::deps::Holder + Send + Sync + 'static {
     fn delete_saved(&self) -> Result<(), Error>;
     /// Replaces memory with what storage holds (or the builder makes).
     fn reload(&self) -> Result<(), Error>;
-    /// Invalidates, then fills from the builder.
+    /// Invalidates, fills from the builder, and saves what it built.
     fn rebuild(&self) -> Result<(), Error>;
     fn changes_since_save(&self) -> u64;
     fn is_persistent(&self) -> bool;
@@ -253,11 +253,13 @@ where
         Ok(Some(source))
     }
 
+    /// The builder's contents (empty without a builder), through the post-processor, which
+    /// runs after every load or build, the default empty one included.
     fn build(&self, hooks: &Hooks<K, V>) -> Result<Vec<(K, V, u64)>, Error> {
-        let Some(builder) = &hooks.builder else {
-            return Ok(Vec::new());
+        let mut contents = match &hooks.builder {
+            Some(builder) => builder(&self.name).map_err(|e| self.hook_error("builder", e))?,
+            None => Contents::default(),
         };
-        let mut contents = builder(&self.name).map_err(|e| self.hook_error("builder", e))?;
         if let Some(post) = &hooks.post_processor {
             contents = post(contents);
         }
@@ -415,7 +417,9 @@ where
         let built = rows.len() as u64;
         self.replace_contents(rows);
         self.note_changes(built);
-        Ok(())
+        // As CacheMan does: what was built is saved, so that a reload or another process
+        // finds it rather than the empty file the invalidation left.
+        self.save_now()
     }
 
     fn changes_since_save(&self) -> u64 {
@@ -626,7 +630,6 @@ mod tests {
             });
         let cache = CacheInner::new(
             "c",
-            Weak::new(),
             CacheOptions::new(),
             Arc::new(crate::SystemClock),
             Hooks::default(),

@@ -21,27 +21,11 @@ use crate::options::CacheOptions;
 use crate::store::files::{cache_path, check_name, remove_file_durably};
 use crate::store::{FileStore, Identity, Persistence};
 
-/// Whether an operation on a cache also applies to the caches that depend on it.
-///
-/// Each manager operation without `_with` uses CacheMan's default for its `apply_to_dependents`
-/// flag; the `_with` form takes it explicitly.
-///
-/// ```
-/// use cacheman::{CacheManager, Dependents};
-///
-/// let dir = tempfile::tempdir().unwrap();
-/// let manager = CacheManager::new("docs", dir.path());
-/// manager.register_dependent_cache("root", "edge").unwrap();
-/// let root = manager.register_cache::<u32, u32>("root").unwrap();
-/// let edge = manager.register_cache::<u32, u32>("edge").unwrap();
-/// root.insert(1, 1);
-/// edge.insert(1, 5);
-/// manager.invalidate_cache_with("root", Dependents::Exclude).unwrap();
-/// assert!(root.is_empty());
-/// assert_eq!(edge.get(&1), Some(5));
-/// ```
+/// Whether an operation on a cache also applies to the caches that depend on it: CacheMan's
+/// `apply_to_dependents`. The public methods name it instead (`invalidate_cache_alone`,
+/// `save_cache_contents_and_dependents`, ...).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Dependents {
+enum Dependents {
     /// Apply to the cache and every cache that depends on it, transitively, each once.
     Include,
     /// Apply to the named cache only.
@@ -316,6 +300,7 @@ impl CacheManager {
     {
         check_name("manager", &self.shared.name)?;
         check_name("cache", name)?;
+        crate::declarations::check_declared_types::<K, V>(&self.shared.name, name)?;
         if options.capacity == Some(0) {
             return Err(Error::InvalidOptions {
                 cache: name.to_owned(),
@@ -370,6 +355,10 @@ impl CacheManager {
     /// The registered cache `name`, or a newly registered persistent one with the default
     /// options (as CacheMan's `retrieve_cache` does).
     ///
+    /// Use it where the cache may not exist yet and the default options suit it; it may load
+    /// a file. To get a cache that must already be registered, with no side effect, use
+    /// [`registered_cache`](Self::registered_cache).
+    ///
     /// ```
     /// let dir = tempfile::tempdir().unwrap();
     /// let manager = cacheman::CacheManager::new("docs", dir.path());
@@ -398,6 +387,10 @@ impl CacheManager {
     }
 
     /// The registered cache `name`, without registering one (CacheMan's `retrieve_raise`).
+    ///
+    /// Use it where the cache must already exist (it was registered with options of its own,
+    /// or by its `#[cached]` function's first call): it never registers, loads or creates
+    /// anything, and a missing cache is [`Error::CacheNotFound`].
     ///
     /// ```
     /// let dir = tempfile::tempdir().unwrap();
@@ -571,8 +564,10 @@ impl fmt::Debug for CacheManager {
     }
 }
 
-/// The operations CacheMan offers by cache name; each without `_with` keeps CacheMan's default
-/// for applying to dependents.
+/// The operations CacheMan offers by cache name. Each keeps CacheMan's name and its default
+/// for `apply_to_dependents`; the other choice is a method of its own, named for it:
+/// `_and_dependents` where CacheMan's default leaves the dependents alone, `_alone` where it
+/// includes them.
 impl CacheManager {
     /// Saves cache `name` (not its dependents, as CacheMan's default).
     ///
@@ -583,11 +578,28 @@ impl CacheManager {
     /// manager.save_cache_contents("c").unwrap();
     /// ```
     pub fn save_cache_contents(&self, name: &str) -> Result<(), Error> {
-        self.save_cache_contents_with(name, Dependents::Exclude)
+        self.save_cache_contents_applying(name, Dependents::Exclude)
     }
 
-    /// Saves cache `name`, and its registered dependents with `Dependents::Include`.
-    pub fn save_cache_contents_with(
+    /// [`save_cache_contents`](Self::save_cache_contents) for `name` and every cache that depends
+    /// on it, transitively, each once (CacheMan's `apply_to_dependents=True`).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let manager = cacheman::CacheManager::new("docs", dir.path());
+    /// manager.register_dependent_cache("root", "edge").unwrap();
+    /// let root = manager.register_cache::<u8, u8>("root").unwrap();
+    /// let edge = manager.register_cache::<u8, u8>("edge").unwrap();
+    /// root.insert(1, 1);
+    /// edge.insert(1, 5);
+    /// manager.save_cache_contents_and_dependents("root").unwrap();
+    /// assert!(manager.cache_file_path("edge").unwrap().exists());
+    /// ```
+    pub fn save_cache_contents_and_dependents(&self, name: &str) -> Result<(), Error> {
+        self.save_cache_contents_applying(name, Dependents::Include)
+    }
+
+    fn save_cache_contents_applying(
         &self,
         name: &str,
         dependents: Dependents,
@@ -634,11 +646,29 @@ impl CacheManager {
     /// assert!(edge.is_empty());
     /// ```
     pub fn invalidate_cache(&self, name: &str) -> Result<(), Error> {
-        self.invalidate_cache_with(name, Dependents::Include)
+        self.invalidate_cache_applying(name, Dependents::Include)
     }
 
-    /// [`invalidate_cache`](Self::invalidate_cache), choosing whether dependents are included.
-    pub fn invalidate_cache_with(&self, name: &str, dependents: Dependents) -> Result<(), Error> {
+    /// [`invalidate_cache`](Self::invalidate_cache) for `name` alone, leaving the caches that
+    /// depend on it as they are (CacheMan's `apply_to_dependents=False`).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let manager = cacheman::CacheManager::new("docs", dir.path());
+    /// manager.register_dependent_cache("root", "edge").unwrap();
+    /// let root = manager.register_cache::<u8, u8>("root").unwrap();
+    /// let edge = manager.register_cache::<u8, u8>("edge").unwrap();
+    /// root.insert(1, 1);
+    /// edge.insert(1, 5);
+    /// manager.invalidate_cache_alone("root").unwrap();
+    /// assert!(root.is_empty());
+    /// assert_eq!(edge.get(&1), Some(5));
+    /// ```
+    pub fn invalidate_cache_alone(&self, name: &str) -> Result<(), Error> {
+        self.invalidate_cache_applying(name, Dependents::Exclude)
+    }
+
+    fn invalidate_cache_applying(&self, name: &str, dependents: Dependents) -> Result<(), Error> {
         let include = dependents == Dependents::Include;
         self.shared
             .entries
@@ -659,12 +689,31 @@ impl CacheManager {
     /// assert_eq!(c.get(&1), Some(1));
     /// ```
     pub fn delete_saved_cache_content(&self, name: &str) -> Result<(), Error> {
-        self.delete_saved_cache_content_with(name, Dependents::Include)
+        self.delete_saved_cache_content_applying(name, Dependents::Include)
     }
 
-    /// [`delete_saved_cache_content`](Self::delete_saved_cache_content), choosing whether
-    /// dependents are included.
-    pub fn delete_saved_cache_content_with(
+    /// [`delete_saved_cache_content`](Self::delete_saved_cache_content) for `name` alone,
+    /// leaving the caches that depend on it as they are (CacheMan's
+    /// `apply_to_dependents=False`).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let manager = cacheman::CacheManager::new("docs", dir.path());
+    /// manager.register_dependent_cache("root", "edge").unwrap();
+    /// let root = manager.register_cache::<u8, u8>("root").unwrap();
+    /// let edge = manager.register_cache::<u8, u8>("edge").unwrap();
+    /// root.insert(1, 1);
+    /// edge.insert(1, 5);
+    /// manager.save_all_cache_contents().unwrap();
+    /// manager.delete_saved_cache_content_alone("root").unwrap();
+    /// assert!(!manager.cache_file_path("root").unwrap().exists());
+    /// assert!(manager.cache_file_path("edge").unwrap().exists());
+    /// ```
+    pub fn delete_saved_cache_content_alone(&self, name: &str) -> Result<(), Error> {
+        self.delete_saved_cache_content_applying(name, Dependents::Exclude)
+    }
+
+    fn delete_saved_cache_content_applying(
         &self,
         name: &str,
         dependents: Dependents,
@@ -691,11 +740,27 @@ impl CacheManager {
     /// assert_eq!(c.len(), 1);
     /// ```
     pub fn reload_cache(&self, name: &str) -> Result<(), Error> {
-        self.reload_cache_with(name, Dependents::Exclude)
+        self.reload_cache_applying(name, Dependents::Exclude)
     }
 
-    /// [`reload_cache`](Self::reload_cache), choosing whether dependents are included.
-    pub fn reload_cache_with(&self, name: &str, dependents: Dependents) -> Result<(), Error> {
+    /// [`reload_cache`](Self::reload_cache) for `name` and every cache that depends
+    /// on it, transitively, each once (CacheMan's `apply_to_dependents=True`).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let manager = cacheman::CacheManager::new("docs", dir.path());
+    /// manager.register_dependent_cache("root", "edge").unwrap();
+    /// let root = manager.register_cache::<u8, u8>("root").unwrap();
+    /// let edge = manager.register_cache::<u8, u8>("edge").unwrap();
+    /// edge.insert(1, 5);
+    /// manager.reload_cache_and_dependents("root").unwrap(); // nothing saved yet
+    /// assert!(edge.is_empty());
+    /// ```
+    pub fn reload_cache_and_dependents(&self, name: &str) -> Result<(), Error> {
+        self.reload_cache_applying(name, Dependents::Include)
+    }
+
+    fn reload_cache_applying(&self, name: &str, dependents: Dependents) -> Result<(), Error> {
         self.erased(name)?;
         self.apply(name, dependents, |c| c.reload(), |_| Ok(()))
     }
@@ -714,12 +779,28 @@ impl CacheManager {
     /// assert_eq!(c.snapshot(), Contents::from([(0, 42)]));
     /// ```
     pub fn invalidate_and_rebuild_cache(&self, name: &str) -> Result<(), Error> {
-        self.invalidate_and_rebuild_cache_with(name, Dependents::Include)
+        self.invalidate_and_rebuild_cache_applying(name, Dependents::Include)
     }
 
-    /// [`invalidate_and_rebuild_cache`](Self::invalidate_and_rebuild_cache), choosing whether
-    /// dependents are included.
-    pub fn invalidate_and_rebuild_cache_with(
+    /// [`invalidate_and_rebuild_cache`](Self::invalidate_and_rebuild_cache) for `name` alone,
+    /// leaving the caches that depend on it as they are (CacheMan's
+    /// `apply_to_dependents=False`).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let manager = cacheman::CacheManager::new("docs", dir.path());
+    /// manager.register_dependent_cache("root", "edge").unwrap();
+    /// let root = manager.register_cache::<u8, u8>("root").unwrap();
+    /// let edge = manager.register_cache::<u8, u8>("edge").unwrap();
+    /// edge.insert(1, 5);
+    /// manager.invalidate_and_rebuild_cache_alone("root").unwrap();
+    /// assert_eq!(edge.get(&1), Some(5));
+    /// ```
+    pub fn invalidate_and_rebuild_cache_alone(&self, name: &str) -> Result<(), Error> {
+        self.invalidate_and_rebuild_cache_applying(name, Dependents::Exclude)
+    }
+
+    fn invalidate_and_rebuild_cache_applying(
         &self,
         name: &str,
         dependents: Dependents,
@@ -749,11 +830,26 @@ impl CacheManager {
     /// assert_eq!(again.get(&1), Some(1));
     /// ```
     pub fn deregister_cache(&self, name: &str) -> Result<(), Error> {
-        self.deregister_cache_with(name, Dependents::Exclude)
+        self.deregister_cache_applying(name, Dependents::Exclude)
     }
 
-    /// [`deregister_cache`](Self::deregister_cache), choosing whether dependents are included.
-    pub fn deregister_cache_with(&self, name: &str, dependents: Dependents) -> Result<(), Error> {
+    /// [`deregister_cache`](Self::deregister_cache) for `name` and every cache that depends
+    /// on it, transitively, each once (CacheMan's `apply_to_dependents=True`).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let manager = cacheman::CacheManager::new("docs", dir.path());
+    /// manager.register_dependent_cache("root", "edge").unwrap();
+    /// let root = manager.register_cache::<u8, u8>("root").unwrap();
+    /// let edge = manager.register_cache::<u8, u8>("edge").unwrap();
+    /// manager.deregister_cache_and_dependents("root").unwrap();
+    /// assert!(!manager.cache_registered("edge"));
+    /// ```
+    pub fn deregister_cache_and_dependents(&self, name: &str) -> Result<(), Error> {
+        self.deregister_cache_applying(name, Dependents::Include)
+    }
+
+    fn deregister_cache_applying(&self, name: &str, dependents: Dependents) -> Result<(), Error> {
         self.erased(name)?;
         self.apply(
             name,

@@ -34,6 +34,9 @@ pub struct CacheStats {
     pub loads: u64,
     /// Times the contents were saved.
     pub saves: u64,
+    /// Entries held when the statistics were taken (set by [`Cache::stats`](crate::Cache::stats);
+    /// 0 in statistics not taken from a cache).
+    pub entries: u64,
 }
 
 impl CacheStats {

@@ -23,11 +23,11 @@ fn the_body_runs_once_per_key_and_hits_are_counted() {
     assert_eq!(SQUARE_RUNS.load(Ordering::SeqCst), 2);
     let stats = square_cache().stats();
     assert_eq!((stats.hits, stats.misses, stats.inserts), (1, 2, 2));
-    assert_eq!(square_cache().get(&(3,)), Some(9));
+    assert_eq!(square_cache().get(&3), Some(9));
     assert_eq!(square_uncached(5), 25);
     assert_eq!(SQUARE_RUNS.load(Ordering::SeqCst), 3);
     assert!(
-        square_cache().get(&(5,)).is_none(),
+        square_cache().get(&5).is_none(),
         "the uncached body stored nothing"
     );
 }
@@ -81,7 +81,7 @@ fn result_and_option_cache_only_ok_and_some() {
 
     assert_eq!(first_even(&[1, 3]), None);
     assert_eq!(first_even(&[1, 4]), Some(4));
-    assert_eq!(first_even_cache().keys(), vec![(vec![1, 4],)]);
+    assert_eq!(first_even_cache().keys(), vec![vec![1, 4]]);
 }
 
 struct Scaler {
@@ -166,13 +166,13 @@ fn declared_dependencies_are_known_before_any_call() {
 
     // A previous run left entries for `edge` on disk; this run never calls `processed`.
     let earlier = CacheManager::new("graph", dir.path());
-    let stale = earlier.register_cache::<(u32,), u64>("edge").unwrap();
-    stale.insert((7,), 35);
+    let stale = earlier.register_cache::<u32, u64>("edge").unwrap();
+    stale.insert(7, 35);
     stale.save().unwrap();
 
     manager.invalidate_cache("root").unwrap();
     let reread = CacheManager::new("graph", dir.path());
-    let edge = reread.register_cache::<(u32,), u64>("edge").unwrap();
+    let edge = reread.register_cache::<u32, u64>("edge").unwrap();
     assert!(
         edge.is_empty(),
         "invalidating root cleared the declared dependent's file"

@@ -1,7 +1,7 @@
 //! Invalidation follows dependency edges: transitively, through diamonds, on disk too, and
 //! never around a cycle.
 
-use cacheman::{CacheManager, Dependents, Error};
+use cacheman::{CacheManager, Error};
 
 fn setup(edges: &[(&str, &str)]) -> (tempfile::TempDir, CacheManager) {
     let dir = tempfile::tempdir().unwrap();
@@ -140,9 +140,7 @@ fn exclude_applies_to_the_named_cache_only() {
     let (_dir, manager) = setup(&[("root", "edge")]);
     let root = filled(&manager, "root");
     let edge = filled(&manager, "edge");
-    manager
-        .delete_saved_cache_content_with("root", Dependents::Exclude)
-        .unwrap();
+    manager.delete_saved_cache_content_alone("root").unwrap();
     assert!(manager.cache_file_path("edge").unwrap().exists());
     manager.delete_saved_cache_content("root").unwrap(); // includes dependents by default
     assert!(!manager.cache_file_path("edge").unwrap().exists());
@@ -186,8 +184,6 @@ fn save_with_dependents_saves_them_all() {
     let edge = manager.register_cache::<u32, u32>("edge").unwrap();
     root.insert(1, 1);
     edge.insert(1, 5);
-    manager
-        .save_cache_contents_with("root", Dependents::Include)
-        .unwrap();
+    manager.save_cache_contents_and_dependents("root").unwrap();
     assert_eq!((root.pending_changes(), edge.pending_changes()), (0, 0));
 }

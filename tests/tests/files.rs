@@ -115,7 +115,18 @@ fn a_huge_length_field_is_rejected_before_any_allocation() {
 fn names_that_would_escape_the_directory_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let manager = CacheManager::new("files", dir.path());
-    for bad in ["", "..", "../up", "a/b", "a\\b", ".hidden", "nul\0byte"] {
+    for bad in [
+        "",
+        "..",
+        "../up",
+        "a/b",
+        "a\\b",
+        ".hidden",
+        "nul\0byte",
+        "a:b",
+        "a b",
+        "CON",
+    ] {
         let err = manager.register_cache::<u8, u8>(bad).unwrap_err();
         assert!(matches!(err, Error::InvalidName { .. }), "{bad:?}: {err}");
         assert!(

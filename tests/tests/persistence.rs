@@ -24,7 +24,7 @@ fn contents_survive_a_reopened_manager() {
     let manager = CacheManager::new("app", dir.path());
     let cache = manager.register_cache::<String, Point>("points").unwrap();
     assert_eq!(cache.len(), 2);
-    assert_eq!(cache.get(&"far".into()), Some(Point { x: 1_000, y: -7 }));
+    assert_eq!(cache.get("far"), Some(Point { x: 1_000, y: -7 }));
     assert_eq!(cache.stats().loads, 1);
 }
 
@@ -239,7 +239,7 @@ fn processors_transform_on_the_way_out_and_in() {
     cache.insert("a".into(), "x".into());
     cache.save().unwrap();
     cache.reload().unwrap();
-    assert_eq!(cache.get(&"a".into()).as_deref(), Some("<X>"));
+    assert_eq!(cache.get("a").as_deref(), Some("<X>"));
 }
 
 #[test]

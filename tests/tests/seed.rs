@@ -23,7 +23,7 @@ fn simple_persistent_cache_answers_from_disk_on_the_second_run() {
         } else {
             Some("my_value".to_string())
         };
-        assert_eq!(cache.get(&"my_key".into()), expected);
+        assert_eq!(cache.get("my_key"), expected);
         cache.insert("my_key".into(), "my_value".into());
         cache.save().unwrap();
         manager.save_cache_contents("my_simple_cache").unwrap();
@@ -110,7 +110,7 @@ fn hooks_registered_by_name_replace_the_defaults() {
         })
         .unwrap();
     manager.reload_cache("my_cache").unwrap();
-    assert_eq!(cache.get(&"load".into()).as_deref(), Some("faked"));
+    assert_eq!(cache.get("load").as_deref(), Some("faked"));
     cache.save().unwrap();
     assert_eq!(*saves.lock().unwrap(), 1);
     assert!(!dir.path().join("general_cache/my_cache.cache").exists());
@@ -128,7 +128,7 @@ fn dependent_caches_story() {
 
     let set_processed_value = || {
         edge_cache.get_or_insert_with("processed".into(), || {
-            root_cache.get(&"raw".into()).unwrap_or(0) * 5
+            root_cache.get("raw").unwrap_or(0) * 5
         })
     };
 

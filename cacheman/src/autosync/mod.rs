@@ -141,8 +141,18 @@ impl AutoSync {
 
     /// No save points: the cache is saved only when asked.
     ///
+    /// A policy is enabled exactly when it has a save point, so this is also where a policy of
+    /// your own points starts: `AutoSync::disabled().save_point(..)` is enabled, with that
+    /// one point and none of the defaults.
+    ///
     /// ```
-    /// assert!(!cacheman::AutoSync::disabled().is_enabled());
+    /// use std::time::Duration;
+    /// use cacheman::AutoSync;
+    ///
+    /// assert!(!AutoSync::disabled().is_enabled());
+    /// let own = AutoSync::disabled().save_point(Duration::from_secs(10), 100);
+    /// assert!(own.is_enabled());
+    /// assert_eq!(own.save_points().len(), 1);
     /// ```
     pub fn disabled() -> Self {
         AutoSync {
@@ -152,7 +162,8 @@ impl AutoSync {
     }
 
     /// Adds a save point: save when at least `changes` changes happened and at least `after`
-    /// has passed since the last save.
+    /// has passed since the last save. Added to [`disabled`](Self::disabled), it enables
+    /// the policy; added to [`new`](Self::new), it joins the default points.
     ///
     /// ```
     /// use std::time::Duration;

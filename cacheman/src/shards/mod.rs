@@ -16,6 +16,7 @@ use std::time::Duration;
 use hashbrown::HashTable;
 
 use crate::flight::{Begin, InFlight, Reentrant};
+use crate::query::Query;
 use hashbrown::hash_table::Entry as Slot;
 
 /// The hasher of every cache map: fast, and seeded per process so keys cannot be chosen to
@@ -262,7 +263,7 @@ where
         }
     }
 
-    fn hash(&self, key: &K) -> u64 {
+    fn hash<Q: Hash + ?Sized>(&self, key: &Q) -> u64 {
         self.hasher.hash_one(key)
     }
 
@@ -319,12 +320,12 @@ where
     }
 
     #[inline]
-    pub(crate) fn get(&self, key: &K, now_ms: u64) -> Lookup<V> {
+    pub(crate) fn get<Q: Query<K> + ?Sized>(&self, key: &Q, now_ms: u64) -> Lookup<V> {
         let hash = self.hash(key);
         let index = self.index_of(hash);
         if !self.bounded() {
             let shard = self.read(index);
-            return match shard.table.find(hash, |e| e.key == *key) {
+            return match shard.table.find(hash, |e| key.matches(&e.key)) {
                 Some(entry) if self.is_live(&entry.meta, now_ms) => {
                     Lookup::Hit(entry.value.clone())
                 }
@@ -334,7 +335,7 @@ where
         // A hit on a bounded cache moves the key to the front of the recency order.
         let mut guard = self.write(index);
         let shard = &mut *guard;
-        let Some(entry) = shard.table.find_mut(hash, |e| e.key == *key) else {
+        let Some(entry) = shard.table.find_mut(hash, |e| key.matches(&e.key)) else {
             return Lookup::Miss;
         };
         if !self.is_live(&entry.meta, now_ms) {
@@ -353,13 +354,23 @@ where
         Lookup::Hit(entry.value.clone())
     }
 
-    pub(crate) fn contains_key(&self, key: &K, now_ms: u64) -> bool {
+    pub(crate) fn contains_key<Q: Query<K> + ?Sized>(&self, key: &Q, now_ms: u64) -> bool {
         let hash = self.hash(key);
         let shard = self.read(self.index_of(hash));
         shard
             .table
-            .find(hash, |e| e.key == *key)
+            .find(hash, |e| key.matches(&e.key))
             .is_some_and(|entry| self.is_live(&entry.meta, now_ms))
+    }
+
+    /// A clone of the stored key that `key` finds (for a lookup made with a borrowed form).
+    pub(crate) fn key_of<Q: Query<K> + ?Sized>(&self, key: &Q) -> Option<K> {
+        let hash = self.hash(key);
+        let shard = self.read(self.index_of(hash));
+        shard
+            .table
+            .find(hash, |e| key.matches(&e.key))
+            .map(|e| e.key.clone())
     }
 
     /// Inserts and returns the previous live value, and how many entries were evicted.
@@ -423,10 +434,14 @@ where
     }
 
     /// Removes `key` from a locked shard's table and recency order.
-    fn take_locked(&self, shard: &mut Shard<K, V, M>, key: &K) -> Option<Entry<K, V, M>> {
+    fn take_locked<Q: Query<K> + ?Sized>(
+        &self,
+        shard: &mut Shard<K, V, M>,
+        key: &Q,
+    ) -> Option<Entry<K, V, M>> {
         let slot = shard
             .table
-            .find_entry(self.hash(key), |e| e.key == *key)
+            .find_entry(self.hash(key), |e| key.matches(&e.key))
             .ok()?;
         let (removed, _) = slot.remove();
         if let Some(t) = removed.meta.tick() {
@@ -435,11 +450,11 @@ where
         Some(removed)
     }
 
-    pub(crate) fn remove(&self, key: &K, now_ms: u64) -> Option<V> {
-        let mut shard = self.write(self.shard_of(key));
+    pub(crate) fn remove<Q: Query<K> + ?Sized>(&self, key: &Q, now_ms: u64) -> Option<V> {
+        let mut shard = self.write(self.index_of(self.hash(key)));
         let removed = self.take_locked(&mut shard, key)?;
         if let Some(journal) = shard.journal_mut() {
-            journal.insert(key.clone());
+            journal.insert(removed.key.clone());
         }
         self.is_live(&removed.meta, now_ms).then_some(removed.value)
     }

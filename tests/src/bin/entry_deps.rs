@@ -81,7 +81,7 @@ fn main() -> Result<(), cacheman::Error> {
             }
             Some("invalidate") => {
                 let path = words.next().unwrap_or_default().to_owned();
-                doc_cache().invalidate_key(&(path,))?;
+                doc_cache().invalidate_key(&path)?;
                 "ok".to_owned()
             }
             Some("save") => {

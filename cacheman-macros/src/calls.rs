@@ -1,0 +1,212 @@
+//! The bodies of the generated functions: the cached call (lookup by borrowed arguments, then
+//! the miss), `<fn>_refresh` and `<fn>_peek`, for each mode, sync and async, with or without
+//! `with_cached_flag`.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use crate::check::{Mode, Plan};
+
+/// `let __cacheman_found: Option<V> = ...;`, the lookup of a call. With a `key = ...`
+/// expression the key is built first (and left in `__cacheman_key` for the miss).
+pub(crate) fn lookup(plan: &Plan, counting: bool) -> TokenStream {
+    let (key_type, key_expr) = (&plan.key_type, &plan.key_expr);
+    let function = if counting {
+        quote!(::cacheman::__private::lookup)
+    } else {
+        quote!(::cacheman::__private::peek)
+    };
+    match &plan.view {
+        Some(view) => {
+            let (expr, eq) = (&view.expr, &view.eq);
+            quote! {
+                let __cacheman_found = #function(
+                    __cacheman_cache,
+                    #expr,
+                    |__cacheman_k: &#key_type| #eq,
+                );
+            }
+        }
+        None => quote! {
+            let __cacheman_key: #key_type = #key_expr;
+            let __cacheman_found = #function(
+                __cacheman_cache,
+                &__cacheman_key,
+                |__cacheman_k: &#key_type| *__cacheman_k == __cacheman_key,
+            );
+        },
+    }
+}
+
+/// Builds the owned key for the miss path, unless the lookup already did.
+fn make_key(plan: &Plan) -> TokenStream {
+    let (key_type, key_expr) = (&plan.key_type, &plan.key_expr);
+    match plan.view {
+        Some(_) => quote!(let __cacheman_key: #key_type = #key_expr;),
+        None => quote!(),
+    }
+}
+
+/// The body of the cached function after its statics: look up, and on a miss compute.
+pub(crate) fn cached_call(plan: &Plan, body: &TokenStream, is_async: bool) -> TokenStream {
+    let lookup = lookup(plan, true);
+    let make_key = make_key(plan);
+    let hit = wrap_mode(
+        plan.mode,
+        wrap_flag(plan.flag, quote!(__cacheman_value), true),
+    );
+    let ran = if plan.flag {
+        quote!(let __cacheman_ran = &::core::sync::atomic::AtomicBool::new(false);)
+    } else {
+        quote!()
+    };
+    let note_run = if plan.flag {
+        quote!(__cacheman_ran.store(true, ::core::sync::atomic::Ordering::Relaxed);)
+    } else {
+        quote!()
+    };
+    let computed = quote!(::core::sync::atomic::AtomicBool::load(
+        __cacheman_ran,
+        ::core::sync::atomic::Ordering::Relaxed
+    ));
+    let miss = compute(plan, body, is_async, &note_run, quote!(compute));
+    let miss = finish(plan, miss, quote!(!#computed));
+    quote! {
+        #lookup
+        match __cacheman_found {
+            ::core::option::Option::Some(__cacheman_value) => #hit,
+            ::core::option::Option::None => {
+                #make_key
+                #ran
+                #miss
+            }
+        }
+    }
+}
+
+/// The body of `<fn>_refresh`: compute whatever the cache holds, store, return.
+pub(crate) fn refresh_call(plan: &Plan, body: &TokenStream, is_async: bool) -> TokenStream {
+    let (key_type, key_expr) = (&plan.key_type, &plan.key_expr);
+    let call = compute(plan, body, is_async, &quote!(), quote!(refresh));
+    let call = finish(plan, call, quote!(false));
+    quote! {
+        let __cacheman_key: #key_type = #key_expr;
+        #call
+    }
+}
+
+/// The body of `<fn>_peek`: the cached value, if any, counting neither a hit nor a miss.
+pub(crate) fn peek_call(plan: &Plan) -> TokenStream {
+    let lookup = lookup(plan, false);
+    quote! {
+        #lookup
+        __cacheman_found
+    }
+}
+
+/// A call of `__private::<what>` (`compute` or `refresh`, or their async forms) with the body
+/// as the computation, giving `Result<V, E>` (`E` is `Infallible` for a plain function, `()`
+/// for an `option` one).
+fn compute(
+    plan: &Plan,
+    body: &TokenStream,
+    is_async: bool,
+    note_run: &TokenStream,
+    what: TokenStream,
+) -> TokenStream {
+    let return_type = &plan.return_type;
+    let flag = plan.flag;
+    // The body's outcome as `Result<V, E>`, the value taken out of its `Return` if flagged.
+    let as_result = |outcome: TokenStream| match (plan.mode, flag) {
+        (Mode::Plain, false) => {
+            quote!(::core::result::Result::<_, ::core::convert::Infallible>::Ok(#outcome))
+        }
+        (Mode::Plain, true) => quote! {
+            ::core::result::Result::<_, ::core::convert::Infallible>::Ok((#outcome).value)
+        },
+        (Mode::Result, false) => outcome,
+        (Mode::Result, true) => {
+            quote!(::core::result::Result::map(#outcome, |__cacheman_r| __cacheman_r.value))
+        }
+        (Mode::Option, false) => quote!(::core::option::Option::ok_or(#outcome, ())),
+        (Mode::Option, true) => quote! {
+            ::core::option::Option::ok_or(
+                ::core::option::Option::map(#outcome, |__cacheman_r| __cacheman_r.value),
+                (),
+            )
+        },
+    };
+    if !is_async {
+        let outcome = as_result(quote!(__cacheman_body()));
+        return quote! {{
+            // `mut`: a body that changes its arguments makes the closure `FnMut`.
+            #[allow(unused_mut)]
+            let mut __cacheman_body = move || -> #return_type #body;
+            ::cacheman::__private::#what(__cacheman_cache, __cacheman_key, move || {
+                #note_run
+                #outcome
+            })
+        }};
+    }
+    let outcome = as_result(quote!(__cacheman_future.await));
+    let future = quote! {
+        let __cacheman_future =
+            ::cacheman::__private::typed_future::<#return_type, _>(async move #body);
+        async move { #outcome }
+    };
+    match what.to_string().as_str() {
+        "compute" => quote! {
+            ::cacheman::__private::compute_async(__cacheman_cache, __cacheman_key, move || {
+                #note_run
+                #future
+            })
+            .await
+        },
+        _ => quote! {
+            ::cacheman::__private::refresh_async(__cacheman_cache, __cacheman_key, {
+                #future
+            })
+            .await
+        },
+    }
+}
+
+/// Turns the `Result<V, E>` of [`compute`] into the function's return type.
+fn finish(plan: &Plan, outcome: TokenStream, was_cached: TokenStream) -> TokenStream {
+    let value = wrap_flag(plan.flag, quote!(__cacheman_v), was_cached);
+    match plan.mode {
+        Mode::Plain => quote! {
+            match #outcome {
+                ::core::result::Result::Ok(__cacheman_v) => #value,
+                ::core::result::Result::Err(__cacheman_never) => match __cacheman_never {},
+            }
+        },
+        Mode::Result => quote! {
+            ::core::result::Result::map(#outcome, |__cacheman_v| #value)
+        },
+        Mode::Option => quote! {
+            ::core::option::Option::map(
+                ::core::result::Result::ok(#outcome),
+                |__cacheman_v| #value,
+            )
+        },
+    }
+}
+
+/// `value`, in a `Return` with `was_cached` under `with_cached_flag`.
+fn wrap_flag(flag: bool, value: TokenStream, was_cached: impl quote::ToTokens) -> TokenStream {
+    if flag {
+        quote!(::cacheman::Return { value: #value, was_cached: #was_cached })
+    } else {
+        value
+    }
+}
+
+/// A hit's value in the function's return type: `v`, `Ok(v)` or `Some(v)`.
+fn wrap_mode(mode: Mode, value: TokenStream) -> TokenStream {
+    match mode {
+        Mode::Plain => value,
+        Mode::Result => quote!(::core::result::Result::Ok(#value)),
+        Mode::Option => quote!(::core::option::Option::Some(#value)),
+    }
+}

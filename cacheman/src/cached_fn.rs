@@ -1,0 +1,193 @@
+//! The runtime side of a `#[cached]` function: lookups by the call's borrowed arguments (no
+//! owned key is built on a hit), the miss path, `<fn>_refresh` and `<fn>_peek`, and
+//! [`Return`], the value with its was-it-cached flag.
+
+use std::future::Future;
+use std::hash::Hash;
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::Ordering;
+
+use crate::cache::{Cache, on_maps};
+use crate::query::Probe;
+use crate::shards::Lookup;
+
+/// The value of a `#[cached(with_cached_flag)]` function, and whether it came from the cache.
+///
+/// The function declares `-> Return<T>` (or `Result<Return<T>, E>` with `result`,
+/// `Option<Return<T>>` with `option`); its body returns [`Return::new`]`(value)`, the cache
+/// stores the `T`, and each call says whether its body ran. `Return<T>` dereferences to `T`.
+///
+/// ```
+/// use cacheman::{Return, cached};
+///
+/// #[cached(persistent = false, with_cached_flag)]
+/// fn lookup_user(id: u32) -> Return<String> {
+///     Return::new(format!("user {id}"))
+/// }
+///
+/// let first = lookup_user(7);
+/// assert!(!first.was_cached);
+/// let second = lookup_user(7);
+/// assert!(second.was_cached);
+/// assert_eq!(*second, "user 7");
+/// assert_eq!(second.into_inner(), "user 7");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Return<T> {
+    /// The value.
+    pub value: T,
+    /// `true` when this call did not run the function's body: the value was in the cache, or
+    /// another caller of the same arguments computed it meanwhile.
+    pub was_cached: bool,
+}
+
+impl<T> Return<T> {
+    /// A freshly computed value (`was_cached: false`): what the function's body returns.
+    ///
+    /// ```
+    /// let fresh = cacheman::Return::new(3);
+    /// assert!(!fresh.was_cached);
+    /// ```
+    pub fn new(value: T) -> Self {
+        Return {
+            value,
+            was_cached: false,
+        }
+    }
+
+    /// The value, without the flag.
+    ///
+    /// ```
+    /// assert_eq!(cacheman::Return::new(3).into_inner(), 3);
+    /// ```
+    pub fn into_inner(self) -> T {
+        self.value
+    }
+}
+
+impl<T> Deref for Return<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+impl<T> DerefMut for Return<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.value
+    }
+}
+
+/// The value of the key that `view` and `eq` describe, counting a hit or a miss. `view` must
+/// hash as the key does (see `query::Probe`).
+#[doc(hidden)]
+#[inline]
+pub fn lookup<K, V, Q, F>(cache: &Cache<K, V>, view: &Q, eq: F) -> Option<V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    Q: Hash + ?Sized,
+    F: Fn(&K) -> bool,
+{
+    cache.inner.lookup(&Probe { view, eq })
+}
+
+/// As [`lookup`], counting neither a hit nor a miss: `<fn>_peek`.
+#[doc(hidden)]
+pub fn peek<K, V, Q, F>(cache: &Cache<K, V>, view: &Q, eq: F) -> Option<V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    Q: Hash + ?Sized,
+    F: Fn(&K) -> bool,
+{
+    let probe = Probe { view, eq };
+    match on_maps!(cache.inner, s, now => s.get(&probe, now)) {
+        Lookup::Hit(value) => Some(value),
+        Lookup::Miss => None,
+    }
+}
+
+/// The miss path of a `#[cached]` call whose lookup found nothing: single flight, store.
+#[doc(hidden)]
+pub fn compute<K, V, E>(
+    cache: &Cache<K, V>,
+    key: K,
+    compute: impl FnOnce() -> Result<V, E>,
+) -> Result<V, E>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    cache.compute_missing(key, compute)
+}
+
+/// The async form of [`compute`].
+#[doc(hidden)]
+pub async fn compute_async<K, V, E, F, Fut>(cache: &Cache<K, V>, key: K, compute: F) -> Result<V, E>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<V, E>>,
+{
+    cache.compute_missing_async(key, compute).await
+}
+
+/// `<fn>_refresh`: runs the computation whatever the cache holds and stores its value (an
+/// `Err` stores nothing and leaves what the cache held). A value computed while the cache was
+/// invalidated is returned but not stored, as on a miss.
+#[doc(hidden)]
+pub fn refresh<K, V, E>(
+    cache: &Cache<K, V>,
+    key: K,
+    compute: impl FnOnce() -> Result<V, E>,
+) -> Result<V, E>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    let epoch = cache.inner.epoch.load(Ordering::Acquire);
+    let frame = cache.inner.frame().map(crate::deps::Frame::open);
+    let value = compute()?;
+    let inputs = frame.map(|open| open.close().into_inputs());
+    store_unless_invalidated(cache, key, &value, epoch, inputs);
+    Ok(value)
+}
+
+/// The async form of [`refresh`].
+#[doc(hidden)]
+pub async fn refresh_async<K, V, E, Fut>(cache: &Cache<K, V>, key: K, compute: Fut) -> Result<V, E>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<V, E>>,
+{
+    let epoch = cache.inner.epoch.load(Ordering::Acquire);
+    let (value, inputs) = match cache.inner.frame() {
+        Some(frame) => {
+            let (value, frame) = crate::deps::Recording::new(frame, compute).await;
+            (value?, Some(frame.into_inputs()))
+        }
+        None => (compute.await?, None),
+    };
+    store_unless_invalidated(cache, key, &value, epoch, inputs);
+    Ok(value)
+}
+
+/// Stores a refreshed value with what its computation read, unless the cache was
+/// invalidated meanwhile.
+fn store_unless_invalidated<K, V>(
+    cache: &Cache<K, V>,
+    key: K,
+    value: &V,
+    epoch: u64,
+    inputs: Option<Vec<crate::deps::Input>>,
+) where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    if cache.inner.epoch.load(Ordering::Acquire) == epoch {
+        cache.inner.refreshed(key, value, inputs);
+    }
+}
