@@ -342,7 +342,12 @@ struct Pricing {
 
 impl Pricing {
     // The key names `self.rate`, so `_refresh` and `_peek` take the receiver too.
-    #[cached(manager = "method_calls", persistent = false, key = (self.rate, sku.to_owned()), key_type = (u64, String))]
+    #[cached(
+        manager = "method_calls",
+        persistent = false,
+        key = (self.rate, sku.to_owned()),
+        key_type = (u64, String)
+    )]
     fn quote(&self, sku: &str) -> u64 {
         self.rate * sku.len() as u64
     }
