@@ -11,17 +11,14 @@ use crate::check::{Mode, Plan};
 /// expression the key is built first (and left in `__cacheman_key` for the miss).
 pub(crate) fn lookup(plan: &Plan, counting: bool) -> TokenStream {
     let (key_type, key_expr) = (&plan.key_type, &plan.key_expr);
-    let function = if counting {
-        quote!(::cacheman::__private::lookup)
-    } else {
-        quote!(::cacheman::__private::peek)
-    };
+
     match &plan.view {
         Some(view) => {
             let (expr, eq) = (&view.expr, &view.eq);
             quote! {
-                let __cacheman_found = #function(
+                let __cacheman_found = ::cacheman::__private::lookup(
                     __cacheman_cache,
+                    #counting,
                     #expr,
                     |__cacheman_k: &#key_type| #eq,
                 );
@@ -29,8 +26,9 @@ pub(crate) fn lookup(plan: &Plan, counting: bool) -> TokenStream {
         }
         None => quote! {
             let __cacheman_key: #key_type = #key_expr;
-            let __cacheman_found = #function(
+            let __cacheman_found = ::cacheman::__private::lookup(
                 __cacheman_cache,
+                #counting,
                 &__cacheman_key,
                 |__cacheman_k: &#key_type| *__cacheman_k == __cacheman_key,
             );
@@ -69,7 +67,7 @@ pub(crate) fn cached_call(plan: &Plan, body: &TokenStream, is_async: bool) -> To
         __cacheman_ran,
         ::core::sync::atomic::Ordering::Relaxed
     ));
-    let miss = compute(plan, body, is_async, &note_run, quote!(compute));
+    let miss = compute(plan, body, is_async, &note_run, false);
     let miss = finish(plan, miss, quote!(!#computed));
     quote! {
         #lookup
@@ -87,7 +85,7 @@ pub(crate) fn cached_call(plan: &Plan, body: &TokenStream, is_async: bool) -> To
 /// The body of `<fn>_refresh`: compute whatever the cache holds, store, return.
 pub(crate) fn refresh_call(plan: &Plan, body: &TokenStream, is_async: bool) -> TokenStream {
     let (key_type, key_expr) = (&plan.key_type, &plan.key_expr);
-    let call = compute(plan, body, is_async, &quote!(), quote!(refresh));
+    let call = compute(plan, body, is_async, &quote!(), true);
     let call = finish(plan, call, quote!(false));
     quote! {
         let __cacheman_key: #key_type = #key_expr;
@@ -104,15 +102,15 @@ pub(crate) fn peek_call(plan: &Plan) -> TokenStream {
     }
 }
 
-/// A call of `__private::<what>` (`compute` or `refresh`, or their async forms) with the body
-/// as the computation, giving `Result<V, E>` (`E` is `Infallible` for a plain function, `()`
-/// for an `option` one).
+/// A call of `__private::compute` (or `compute_async`) with the body as the computation,
+/// for a miss or, with `refresh`, for `<fn>_refresh`, giving `Result<V, E>` (`E` is
+/// `Infallible` for a plain function, `()` for an `option` one).
 fn compute(
     plan: &Plan,
     body: &TokenStream,
     is_async: bool,
     note_run: &TokenStream,
-    what: TokenStream,
+    refresh: bool,
 ) -> TokenStream {
     let return_type = &plan.return_type;
     let flag = plan.flag;
@@ -142,7 +140,7 @@ fn compute(
             // `mut`: a body that changes its arguments makes the closure `FnMut`.
             #[allow(unused_mut)]
             let mut __cacheman_body = move || -> #return_type #body;
-            ::cacheman::__private::#what(__cacheman_cache, __cacheman_key, move || {
+            ::cacheman::__private::compute(__cacheman_cache, __cacheman_key, #refresh, move || {
                 #note_run
                 #outcome
             })
@@ -154,20 +152,12 @@ fn compute(
             ::cacheman::__private::typed_future::<#return_type, _>(async move #body);
         async move { #outcome }
     };
-    match what.to_string().as_str() {
-        "compute" => quote! {
-            ::cacheman::__private::compute_async(__cacheman_cache, __cacheman_key, move || {
-                #note_run
-                #future
-            })
-            .await
-        },
-        _ => quote! {
-            ::cacheman::__private::refresh_async(__cacheman_cache, __cacheman_key, {
-                #future
-            })
-            .await
-        },
+    quote! {
+        ::cacheman::__private::compute_async(__cacheman_cache, __cacheman_key, #refresh, move || {
+            #note_run
+            #future
+        })
+        .await
     }
 }
 

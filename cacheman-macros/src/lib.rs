@@ -4,6 +4,7 @@
 mod calls;
 mod check;
 mod expand;
+mod key;
 mod parse;
 
 use proc_macro::TokenStream;

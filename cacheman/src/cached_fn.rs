@@ -78,23 +78,12 @@ impl<T> DerefMut for Return<T> {
     }
 }
 
-/// The value of the key that `view` and `eq` describe, counting a hit or a miss. `view` must
-/// hash as the key does (see `query::Probe`).
+/// The value of the key that `view` and `eq` describe (`view` must hash as the key does; see
+/// `query::Probe`). With `count`, a hit or a miss is counted (a call); without, nothing is
+/// (`<fn>_peek`).
 #[doc(hidden)]
 #[inline]
-pub fn lookup<K, V, Q, F>(cache: &Cache<K, V>, view: &Q, eq: F) -> Option<V>
-where
-    K: Hash + Eq + Clone + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-    Q: Hash + ?Sized,
-    F: Fn(&K) -> bool,
-{
-    cache.inner.lookup(&Probe { view, eq })
-}
-
-/// As [`lookup`], counting neither a hit nor a miss: `<fn>_peek`.
-#[doc(hidden)]
-pub fn peek<K, V, Q, F>(cache: &Cache<K, V>, view: &Q, eq: F) -> Option<V>
+pub fn lookup<K, V, Q, F>(cache: &Cache<K, V>, count: bool, view: &Q, eq: F) -> Option<V>
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
@@ -102,51 +91,34 @@ where
     F: Fn(&K) -> bool,
 {
     let probe = Probe { view, eq };
+    if count {
+        return cache.inner.lookup(&probe);
+    }
     match on_maps!(cache.inner, s, now => s.get(&probe, now)) {
         Lookup::Hit(value) => Some(value),
         Lookup::Miss => None,
     }
 }
 
-/// The miss path of a `#[cached]` call whose lookup found nothing: single flight, store.
+/// Runs the computation of a `#[cached]` call for `key` and stores its value. On a miss
+/// (`refresh: false`) it goes through the key's single flight, so concurrent callers wait for
+/// one run. For `<fn>_refresh` (`refresh: true`) it runs whatever the cache holds: an `Err`
+/// stores nothing and leaves what the cache held, and a value computed while the cache was
+/// invalidated is returned but not stored, as on a miss.
 #[doc(hidden)]
 pub fn compute<K, V, E>(
     cache: &Cache<K, V>,
     key: K,
+    refresh: bool,
     compute: impl FnOnce() -> Result<V, E>,
 ) -> Result<V, E>
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    cache.compute_missing(key, compute)
-}
-
-/// The async form of [`compute`].
-#[doc(hidden)]
-pub async fn compute_async<K, V, E, F, Fut>(cache: &Cache<K, V>, key: K, compute: F) -> Result<V, E>
-where
-    K: Hash + Eq + Clone + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-    F: FnOnce() -> Fut,
-    Fut: Future<Output = Result<V, E>>,
-{
-    cache.compute_missing_async(key, compute).await
-}
-
-/// `<fn>_refresh`: runs the computation whatever the cache holds and stores its value (an
-/// `Err` stores nothing and leaves what the cache held). A value computed while the cache was
-/// invalidated is returned but not stored, as on a miss.
-#[doc(hidden)]
-pub fn refresh<K, V, E>(
-    cache: &Cache<K, V>,
-    key: K,
-    compute: impl FnOnce() -> Result<V, E>,
-) -> Result<V, E>
-where
-    K: Hash + Eq + Clone + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-{
+    if !refresh {
+        return cache.compute_missing(key, compute);
+    }
     let epoch = cache.inner.epoch.load(Ordering::Acquire);
     let frame = cache.inner.frame().map(crate::deps::Frame::open);
     let value = compute()?;
@@ -155,21 +127,30 @@ where
     Ok(value)
 }
 
-/// The async form of [`refresh`].
+/// The async form of [`compute`].
 #[doc(hidden)]
-pub async fn refresh_async<K, V, E, Fut>(cache: &Cache<K, V>, key: K, compute: Fut) -> Result<V, E>
+pub async fn compute_async<K, V, E, F, Fut>(
+    cache: &Cache<K, V>,
+    key: K,
+    refresh: bool,
+    compute: F,
+) -> Result<V, E>
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
+    F: FnOnce() -> Fut,
     Fut: Future<Output = Result<V, E>>,
 {
+    if !refresh {
+        return cache.compute_missing_async(key, compute).await;
+    }
     let epoch = cache.inner.epoch.load(Ordering::Acquire);
     let (value, inputs) = match cache.inner.frame() {
         Some(frame) => {
-            let (value, frame) = crate::deps::Recording::new(frame, compute).await;
+            let (value, frame) = crate::deps::Recording::new(frame, compute()).await;
             (value?, Some(frame.into_inputs()))
         }
-        None => (compute.await?, None),
+        None => (compute().await?, None),
     };
     store_unless_invalidated(cache, key, &value, epoch, inputs);
     Ok(value)

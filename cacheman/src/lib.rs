@@ -218,7 +218,7 @@ pub mod __fuzz {
 /// What `#[cached]` expands to refers to these paths; they are not a stable API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::cached_fn::{compute, compute_async, lookup, peek, refresh, refresh_async};
+    pub use crate::cached_fn::{compute, compute_async, lookup};
     pub use crate::declarations::{
         Declaration, Persistable, assert_same_manager, open_memory, open_persistent, typed_future,
     };

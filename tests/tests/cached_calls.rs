@@ -335,3 +335,38 @@ fn a_file_keyed_by_one_tuples_is_dropped_not_misread() {
     halved_cache().save().unwrap();
     assert_eq!(halved_cache().len(), 1);
 }
+
+struct Pricing {
+    rate: u64,
+}
+
+impl Pricing {
+    // The key names `self.rate`, so `_refresh` and `_peek` take the receiver too.
+    #[cached(
+        manager = "method_calls",
+        persistent = false,
+        key = (self.rate, sku.to_owned()),
+        key_type = (u64, String)
+    )]
+    fn quote(&self, sku: &str) -> u64 {
+        self.rate * sku.len() as u64
+    }
+}
+
+#[test]
+fn methods_get_refresh_and_peek_with_their_receiver() {
+    let (_dir, _manager) = install("method_calls");
+    let pricing = Pricing { rate: 3 };
+    assert_eq!(pricing.quote_peek("abc"), None);
+    assert_eq!(pricing.quote("abc"), 9);
+    assert_eq!(pricing.quote_peek("abc"), Some(9));
+    assert_eq!(
+        Pricing { rate: 4 }.quote_peek("abc"),
+        None,
+        "another rate, another key"
+    );
+    Pricing::quote_cache().insert((3, "abc".to_owned()), 0);
+    assert_eq!(pricing.quote("abc"), 0);
+    assert_eq!(pricing.quote_refresh("abc"), 9);
+    assert_eq!(pricing.quote("abc"), 9);
+}
