@@ -1,10 +1,11 @@
-//! cacheman's first demo: `#[cached]` functions whose results outlive the process, and a
-//! dependency between them. Run it twice:
+//! cacheman's first demo: `#[cached]` functions whose results outlive the process, and the
+//! dependencies between their entries, recorded as they run. Run it twice:
 //!
 //! ```text
 //! cargo run --example quickstart   # computes, and saves at exit
-//! cargo run --example quickstart   # every answer from disk; then invalidates `primes_below`,
-//!                                  # which clears `prime_report` too (the next run computes)
+//! cargo run --example quickstart   # every answer from disk; then invalidates one entry of
+//!                                  # `primes_below`, which clears exactly the report that read
+//!                                  # it (the next run computes that one again, nothing else)
 //! ```
 //!
 //! The caches live in `$CACHEMAN_DIR` if it is set, else in `cacheman-quickstart` under the
@@ -24,9 +25,10 @@ fn primes_below(n: u64) -> u64 {
         .count() as u64
 }
 
-/// Derived from `primes_below`: `depends_on` (checked by the compiler) means that
-/// invalidating `primes_below` clears this cache too, in memory and on disk.
-#[cached(depends_on = primes_below)]
+/// Derived from `primes_below`: the call is recorded as this entry's input, so invalidating
+/// `primes_below(n)` (or changing its body) clears `prime_report(n)` too, in memory and on
+/// disk, and no other report. No `depends_on` is needed.
+#[cached]
 fn prime_report(n: u64) -> String {
     let count = primes_below(n);
     format!(
@@ -69,18 +71,20 @@ fn main() -> Result<(), cacheman::Error> {
         return Ok(());
     }
     println!(
-        "\nEvery answer came from disk. Now say the code of `primes_below` changed: \
-         invalidate it."
+        "\nEvery answer came from disk. Now say primes_below(200000) was wrong: invalidate \
+         that one entry."
     );
     println!(
         "  before: prime_report holds {} entries",
         prime_report_cache().len()
     );
-    manager.invalidate_cache("primes_below")?;
+    primes_below_cache().invalidate_key(&200_000)?;
     println!(
-        "  after:  prime_report holds {} entries (its file too): it depends on primes_below",
+        "  after:  prime_report holds {} entries: the report that read primes_below(200000) \
+         is gone (from its file too), the others stay",
         prime_report_cache().len()
     );
-    println!("The next run computes afresh.");
+    println!("{}", prime_report_cache().explain(&100_000));
+    println!("The next run computes prime_report(200000) again, and nothing else.");
     Ok(())
 }
