@@ -4,10 +4,14 @@
 //! cacheman brings the ideas of the Python library
 //! [CacheMan](https://pypi.org/project/CacheMan/) to Rust: a manager of named caches with
 //! savers, loaders, deleters, validators and builders that default to files on disk, and
-//! invalidation that follows declared dependencies.
+//! invalidation that follows dependencies: declared between caches, and recorded between
+//! entries as the code runs.
 //!
 //! The face of it is [`#[cached]`](cached): a function whose results are kept in a named cache
-//! that is saved to a file, and cleared when a cache it depends on is invalidated.
+//! that is saved to a file. What each entry read while it was computed (entries of other
+//! caches, files with [`track_file`], values with [`track_value`]) is recorded, so that when
+//! one of those changes exactly the entries derived from it are recomputed, also in a later
+//! process.
 //!
 //! ```
 //! use cacheman::cached;
@@ -21,15 +25,16 @@
 //!     (2..n).filter(|&k| (2..).take_while(|d| d * d <= k).all(|d| k % d != 0)).count() as u64
 //! }
 //!
-//! #[cached(depends_on = count_primes)] // invalidating count_primes clears this too
+//! #[cached] // the call of count_primes(n) is recorded: no `depends_on` needed
 //! fn prime_summary(n: u64) -> String {
 //!     format!("{} primes below {n}", count_primes(n))
 //! }
 //!
 //! assert_eq!(prime_summary(1_000), "168 primes below 1000"); // computed; a later run reads it
+//! assert_eq!(prime_summary(2_000), "303 primes below 2000");
 //! assert_eq!(count_primes_cache().get(&1_000), Some(168));
-//! cacheman::get_cache_manager().invalidate_cache("count_primes").unwrap();
-//! assert!(prime_summary_cache().is_empty());
+//! count_primes_cache().invalidate_key(&1_000).unwrap(); // what read it goes, nothing else
+//! assert_eq!(prime_summary_cache().len(), 1);
 //! ```
 //!
 //! Underneath is the manager API, CacheMan's: caches registered by name, with hooks and
