@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, RwLock, Weak};
 
 use crate::Error;
 use crate::autosync::SaveState;
-use crate::clock::{Clock, unix_millis};
+use crate::clock::{CacheTime, Clock, unix_millis};
 use crate::flight::{Begin, Reentrant};
 use crate::hooks::{Contents, Hooks};
 use crate::manager::ManagerShared;
@@ -81,6 +81,8 @@ pub(crate) struct CacheInner<K, V> {
     pub(crate) persistence: Option<Box<dyn Persistence<K, V>>>,
     pub(crate) options: CacheOptions,
     pub(crate) clock: Arc<dyn Clock>,
+    /// The clock as lookups read it (the coarse clock for expiry on the system's time).
+    pub(crate) time: CacheTime,
     /// Bumped by every invalidation; saved in the file header.
     pub(crate) epoch: AtomicU64,
     /// How many of the changes counted in `counters` (inserts, removals, clears,
@@ -130,6 +132,7 @@ where
             }
             let limits = crate::shards::Limits {
                 ttl: options.ttl,
+                refresh: false,
                 capacity: options.capacity,
                 journal,
             };
@@ -146,6 +149,7 @@ where
             counters: Counters::new(),
             hooks: RwLock::new(hooks),
             persistence,
+            time: CacheTime::new(clock.clone(), options.ttl.is_some()),
             options,
             clock,
             epoch: AtomicU64::new(0),
@@ -157,7 +161,7 @@ where
     }
 
     pub(crate) fn now_ms(&self) -> u64 {
-        unix_millis(self.clock.now())
+        self.time.now_ms()
     }
 
     pub(crate) fn note_changes(&self, n: u64) {
@@ -187,7 +191,12 @@ where
     /// A lookup that counts a hit or a miss.
     #[inline]
     fn lookup(&self, key: &K) -> Option<V> {
-        match on_maps!(self, s, now => s.get(key, now)) {
+        let found = match &self.maps {
+            Maps::Plain(s) => s.get(key, 0),
+            // The coarse clock: no clock read on a hit (`clock.rs`).
+            Maps::Tracked(s) => s.get(key, self.time.lookup_ms()),
+        };
+        match found {
             Lookup::Hit(value) => {
                 self.counters.hit();
                 Some(value)
@@ -364,7 +373,7 @@ where
         on_maps!(self.inner, s, now => s.contains_key(key, now))
     }
 
-    /// Number of entries held (expired entries count until they are dropped).
+    /// Number of entries held. Expired entries do not count: they are dropped first.
     ///
     /// ```
     /// # let dir = tempfile::tempdir().unwrap();
@@ -374,7 +383,7 @@ where
     /// assert_eq!(cache.len(), 2);
     /// ```
     pub fn len(&self) -> usize {
-        on_maps!(self.inner, s, _now => s.len())
+        on_maps!(self.inner, s, now => s.len(now))
     }
 
     /// Whether the cache holds no entries.

@@ -65,7 +65,9 @@ where
             let mut shard = self.write(self.index_of(hash));
             if !changed_here(&mut shard, &key) {
                 let stamp = if stamp == 0 { now_ms } else { stamp };
-                evicted += self.insert_locked(&mut shard, hash, key, value, stamp).1;
+                evicted += self
+                    .insert_locked(&mut shard, hash, key, value, stamp, now_ms)
+                    .1;
             }
         }
         for key in gone {
