@@ -234,4 +234,20 @@ mod tests {
         let shard = s.read(0);
         assert!(shard.policy.as_ref().unwrap().expiry.len() <= 2 * 10 + 64 + 1);
     }
+
+    #[test]
+    fn a_million_keys_over_hours_leave_only_the_live_ones_in_memory() {
+        // 1,000,000 distinct keys, one every 10 ms (2.8 hours), a 60 s time-to-live: 6,000
+        // live at any time. No lookup, no `len()`: only inserts keep memory down.
+        let s = expiring(64, 60_000, false);
+        let live = 6_000;
+        for n in 0..1_000_000u32 {
+            s.insert(n, n, u64::from(n) * 10);
+            if n % 100_000 == 99_999 {
+                let held = held(&s);
+                assert!(held <= live + live / 2, "{held} entries held after {n} inserts");
+            }
+        }
+        assert_eq!(s.len(9_999_990), live);
+    }
 }
