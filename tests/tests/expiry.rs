@@ -32,7 +32,10 @@ fn a_million_keys_over_hours_leave_only_the_live_ones_in_memory_and_on_disk() {
     assert_eq!(cache.len(), live);
     let mut keys = cache.keys();
     keys.sort_unstable();
-    assert_eq!(keys, (1_000_000 - live as u64..1_000_000).collect::<Vec<_>>());
+    assert_eq!(
+        keys,
+        (1_000_000 - live as u64..1_000_000).collect::<Vec<_>>()
+    );
 
     cache.save().unwrap();
     let file = dir.path().join("app").join("sessions.cache");

@@ -24,7 +24,7 @@ const SWEEP_EVERY: u32 = 32;
 pub(super) struct Due {
     pub(super) stamp_ms: u64,
     pub(super) hash: u64,
-    pub(super) tick: u64,
+    pub(super) tick: u32,
 }
 
 impl Policy {
@@ -83,7 +83,7 @@ where
                 let live = table
                     .find(due.hash, |e| e.meta.tick() == due.tick)
                     .is_some_and(|e| policy.refresh || e.meta.stamp_ms() == due.stamp_ms);
-                if live && seen.insert(due.tick) {
+                if live && seen.insert((due.hash, due.tick)) {
                     kept.push_front(*due);
                 }
             }
@@ -245,7 +245,10 @@ mod tests {
             s.insert(n, n, u64::from(n) * 10);
             if n % 100_000 == 99_999 {
                 let held = held(&s);
-                assert!(held <= live + live / 2, "{held} entries held after {n} inserts");
+                assert!(
+                    held <= live + live / 2,
+                    "{held} entries held after {n} inserts"
+                );
             }
         }
         assert_eq!(s.len(9_999_990), live);

@@ -38,21 +38,21 @@ pub(crate) trait Meta: Send + Sync + 'static {
     /// Whether entries carry a stamp and an id: a cache without them has neither a
     /// time-to-live nor a capacity, which its lookups then need not check.
     const TRACKED: bool;
-    fn stamped(now_ms: u64, tick: u64) -> Self;
+    fn stamped(now_ms: u64, tick: u32) -> Self;
     fn stamp_ms(&self) -> u64;
     /// The entry's id in its shard, which the eviction and expiry queues name it by.
-    fn tick(&self) -> u64;
+    fn tick(&self) -> u32;
     fn tracked(&self) -> Option<&Tracked>;
     fn tracked_mut(&mut self) -> Option<&mut Tracked>;
 }
 
 impl Meta for () {
     const TRACKED: bool = false;
-    fn stamped(_: u64, _: u64) -> Self {}
+    fn stamped(_: u64, _: u32) -> Self {}
     fn stamp_ms(&self) -> u64 {
         0
     }
-    fn tick(&self) -> u64 {
+    fn tick(&self) -> u32 {
         0
     }
     fn tracked(&self) -> Option<&Tracked> {
@@ -69,8 +69,11 @@ pub(crate) struct Tracked {
     /// When the entry was inserted (or, with sliding expiry, last read), in milliseconds since
     /// the Unix epoch by the cache's clock.
     stamp_ms: AtomicU64,
-    /// The entry's id in its shard: never reused, kept when the value is overwritten.
-    tick: u64,
+    /// The entry's id in its shard, kept when the value is overwritten. Ids wrap after 2^32
+    /// inserts into one shard; queues name an entry by its key's hash and its id together, so
+    /// an old name could only be mistaken for a new entry with the same 64-bit hash and id.
+    /// 32 bits keep a `u64 → u64` entry at 32 bytes.
+    tick: u32,
     /// Uses since the eviction policy last looked, up to [`policy::MAX_USES`].
     uses: AtomicU8,
     /// Whether the entry is in the main queue (else the small one) of a bounded shard.
@@ -79,7 +82,7 @@ pub(crate) struct Tracked {
 
 impl Meta for Tracked {
     const TRACKED: bool = true;
-    fn stamped(now_ms: u64, tick: u64) -> Self {
+    fn stamped(now_ms: u64, tick: u32) -> Self {
         Tracked {
             stamp_ms: AtomicU64::new(now_ms),
             tick,
@@ -91,7 +94,7 @@ impl Meta for Tracked {
     fn stamp_ms(&self) -> u64 {
         self.stamp_ms.load(Ordering::Relaxed)
     }
-    fn tick(&self) -> u64 {
+    fn tick(&self) -> u32 {
         self.tick
     }
     #[inline]
@@ -551,10 +554,12 @@ mod tests {
     }
 
     #[test]
-    fn plain_entries_cost_nothing_extra() {
+    fn plain_entries_cost_nothing_extra_and_tracked_ones_16_bytes() {
         assert_eq!(
             std::mem::size_of::<Entry<u64, u64, ()>>(),
             std::mem::size_of::<(u64, u64)>()
         );
+        // Hits on a bounded cache read more memory than on a plain one: keep it small.
+        assert_eq!(std::mem::size_of::<Entry<u64, u64, Tracked>>(), 32);
     }
 }

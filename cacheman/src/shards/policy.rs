@@ -34,13 +34,13 @@ const SMALL_TENTHS: usize = 1;
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Name {
     pub(super) hash: u64,
-    pub(super) tick: u64,
+    pub(super) tick: u32,
 }
 
 /// A tracked shard's bookkeeping besides its table.
 pub(crate) struct Policy {
     /// The next id to hand out.
-    next_tick: u64,
+    next_tick: u32,
     /// Whether the shard is bounded (else the eviction queues stay empty).
     bounded: bool,
     /// How many entries the small queue holds before it gives up its oldest.
@@ -94,7 +94,7 @@ impl Policy {
     /// else the small queue; and the expiry queue.
     pub(super) fn admit(&mut self, hash: u64, tracked: &mut Tracked, stamp_ms: u64) {
         let tick = self.next_tick;
-        self.next_tick += 1;
+        self.next_tick = self.next_tick.wrapping_add(1);
         tracked.tick = tick;
         let name = Name { hash, tick };
         if self.bounded {
@@ -119,7 +119,7 @@ impl Policy {
     /// An entry's value was overwritten and stamped `stamp_ms`. Without sliding expiry its
     /// expiry moves: it gets a new place in the expiry queue (the old one is skipped when
     /// reached). With it, its one place is moved when reached, as after a hit.
-    pub(super) fn restamped(&mut self, hash: u64, tick: u64, stamp_ms: u64) {
+    pub(super) fn restamped(&mut self, hash: u64, tick: u32, stamp_ms: u64) {
         if self.expiring && !self.refresh {
             self.schedule(Due {
                 stamp_ms,
