@@ -94,7 +94,7 @@ pub use cache::Cache;
 /// | `manager = "..."` | [`DEFAULT_MANAGER`] | `#[cached(manager = "reports")]` |
 /// | `depends_on = ...` | none | `depends_on = "root"`, `depends_on = [raw, "edge"]` |
 /// | `persistent = bool` | `true` | `#[cached(persistent = false)]` (values need no serde) |
-/// | `capacity = N` | unbounded | `#[cached(capacity = 10_000)]` (least recently used out) |
+/// | `capacity = N` | unbounded | `#[cached(capacity = 10_000)]` (S3-FIFO eviction) |
 /// | `ttl_secs = N` | no expiry | `#[cached(ttl_secs = 3600)]` |
 /// | `result` | off | cache only the `Ok` values of a `Result<T, E>` |
 /// | `option` | off | cache only the `Some` values of an `Option<T>` |

@@ -86,20 +86,31 @@ impl CacheOptions {
         self
     }
 
-    /// Bounds the cache to `capacity` entries, evicting the least recently used beyond it.
+    /// Bounds the cache to `capacity` entries: an insert beyond it evicts an entry, never
+    /// more entries held than `capacity`.
     ///
-    /// Small caches (under 1,024 entries) keep one recency order and evict exactly the least
-    /// recently used entry; larger ones split the capacity over their shards (at least 512
-    /// entries each, the shares adding up to exactly `capacity`) and evict the least recently
-    /// used entry of the shard that overflows. A hit on a bounded cache takes its shard's write
-    /// lock to record the use. A capacity of 0 is refused at registration.
+    /// Eviction is S3-FIFO: new entries wait in a small queue and leave first unless they are
+    /// used again, entries used again stay while they keep being used, so a one-off scan over
+    /// many keys does not flush the entries in use; on skewed workloads it keeps more of what
+    /// is asked again than exact least-recently-used eviction. A hit only counts a use in the
+    /// entry, under its shard's read lock, as fast as a hit on an unbounded cache. Small caches
+    /// (under 1,024 entries) keep one set of queues; larger ones split the capacity over their
+    /// shards (at least 512 entries each, the shares adding up to exactly `capacity`). A
+    /// capacity of 0 is refused at registration.
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = Some(capacity);
         self
     }
 
-    /// Entries older than `ttl` (since they were inserted) are not served, saved or counted
-    /// by `get`, `contains_key` and `snapshot`; their insertion times are saved with them.
+    /// Entries older than `ttl` (since they were inserted or last overwritten) are not
+    /// served, counted or saved, and leave memory: inserts, saves and `len()` drop them, so a
+    /// cache over open-ended keys holds only its live entries. Their insertion times are saved
+    /// with them, so expiry survives a restart.
+    ///
+    /// On the system clock, lookups decide expiry on a coarse clock that a background thread
+    /// advances every 4 ms, so a hit reads no clock: an entry may be served up to about 4 ms
+    /// (more on an overloaded machine) past its time-to-live, never before. On any other clock
+    /// ([`ManualClock`](crate::ManualClock) in tests) every lookup reads it, exactly.
     pub fn ttl(mut self, ttl: Duration) -> Self {
         self.ttl = Some(ttl);
         self

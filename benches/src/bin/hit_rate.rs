@@ -144,8 +144,8 @@ impl Zipf {
     }
 }
 
-fn contenders(capacity: usize) -> Vec<(&'static str, Box<dyn Contender>)> {
-    let manager = cacheman::CacheManager::new("hit_rate", std::env::temp_dir());
+fn contenders(dir: &std::path::Path, capacity: usize) -> Vec<(&'static str, Box<dyn Contender>)> {
+    let manager = cacheman::CacheManager::new("hit_rate", dir);
     let options = cacheman::CacheOptions::new()
         .persistent(false)
         .capacity(capacity);
@@ -168,11 +168,12 @@ fn hit_rate(contender: &mut dyn Contender, trace: &[u64]) -> f64 {
 }
 
 fn main() {
+    let dir = benches::private_cache_dir();
     let mut rows = Vec::new();
     for s in [0.9, 1.1] {
         let trace = Zipf::new(s).trace(REQUESTS, SEED);
         for capacity in [1_000, 10_000] {
-            let rates: Vec<String> = contenders(capacity)
+            let rates: Vec<String> = contenders(dir.path(), capacity)
                 .into_iter()
                 .map(|(name, mut c)| format!("\"{name}\": {:.4}", hit_rate(&mut *c, &trace)))
                 .collect();
@@ -189,7 +190,7 @@ fn main() {
     let scan: Vec<u64> = (0..20_000).map(|i| (1 << 21) + i).collect();
     let hottest: Vec<u64> = (0..100).map(Zipf::key).collect();
     let mut scans = Vec::new();
-    for (name, mut c) in contenders(1_000) {
+    for (name, mut c) in contenders(dir.path(), 1_000) {
         hit_rate(&mut *c, &before);
         hit_rate(&mut *c, &scan);
         let kept = hottest.iter().filter(|&&k| c.holds(k)).count();
