@@ -171,6 +171,16 @@ pub(crate) fn check(args: &Args, func: &ItemFn) -> syn::Result<Plan> {
              `ttl_secs` out",
         );
     }
+    if let Some(refresh) = &args.refresh
+        && refresh.value
+        && args.ttl_secs.is_none()
+    {
+        errors.push(
+            refresh.span(),
+            "`refresh = true` restarts an entry's time-to-live on each hit, and there is none: \
+             add `ttl_secs = N`, or leave `refresh` out",
+        );
+    }
     for (kind, lit) in [("cache", &args.name), ("manager", &args.manager)] {
         if let Some(lit) = lit
             && let Some(reason) = bad_name(&lit.value())

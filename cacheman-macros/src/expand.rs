@@ -206,6 +206,7 @@ fn declaration(args: &Args, plan: &Plan, func: &ItemFn, persistent: bool) -> Tok
             None => quote!(::core::option::Option::None),
         };
     let (capacity, ttl) = (optional(&args.capacity), optional(&args.ttl_secs));
+    let refresh = args.refresh.as_ref().is_some_and(|b| b.value);
     quote! {
         ::cacheman::__private::Declaration {
             cache: #cache,
@@ -219,6 +220,7 @@ fn declaration(args: &Args, plan: &Plan, func: &ItemFn, persistent: bool) -> Tok
             persistent: #persistent,
             capacity: #capacity,
             ttl_secs: #ttl,
+            refresh: #refresh,
         }
     }
 }

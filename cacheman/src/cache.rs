@@ -132,7 +132,7 @@ where
             }
             let limits = crate::shards::Limits {
                 ttl: options.ttl,
-                refresh: false,
+                refresh: options.refresh,
                 capacity: options.capacity,
                 journal,
             };

@@ -37,6 +37,8 @@ pub struct Declaration {
     pub capacity: Option<usize>,
     /// Time-to-live of entries, in seconds.
     pub ttl_secs: Option<u64>,
+    /// Whether a hit restarts the time-to-live.
+    pub refresh: bool,
 }
 
 inventory::collect!(Declaration);
@@ -52,7 +54,7 @@ impl Declaration {
         if let Some(secs) = self.ttl_secs {
             options = options.ttl(Duration::from_secs(secs));
         }
-        options
+        options.refresh(self.refresh)
     }
 }
 

@@ -96,6 +96,7 @@ pub use cache::Cache;
 /// | `persistent = bool` | `true` | `#[cached(persistent = false)]` (values need no serde) |
 /// | `capacity = N` | unbounded | `#[cached(capacity = 10_000)]` (S3-FIFO eviction) |
 /// | `ttl_secs = N` | no expiry | `#[cached(ttl_secs = 3600)]` |
+/// | `refresh = bool` | `false` | `ttl_secs = 60, refresh = true`: a hit restarts the TTL |
 /// | `result` | off | cache only the `Ok` values of a `Result<T, E>` |
 /// | `option` | off | cache only the `Some` values of an `Option<T>` |
 /// | `key = <expr>` | every argument | `key = id`, `key = (self.id, n)` |

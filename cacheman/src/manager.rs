@@ -324,6 +324,14 @@ impl CacheManager {
                 reason: "a capacity of 0 could hold nothing; give at least 1".into(),
             });
         }
+        if options.refresh && options.ttl.is_none() {
+            return Err(Error::InvalidOptions {
+                cache: name.to_owned(),
+                reason: "`refresh` restarts a time-to-live on each hit, and there is none; \
+                         give a `ttl` too, or leave `refresh` out"
+                    .into(),
+            });
+        }
         if self.cache_registered(name) {
             return Err(self.already_registered(name));
         }

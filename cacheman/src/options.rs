@@ -44,6 +44,7 @@ pub struct CacheOptions {
     pub(crate) codec: Codec,
     pub(crate) capacity: Option<usize>,
     pub(crate) ttl: Option<Duration>,
+    pub(crate) refresh: bool,
     pub(crate) save_on_blank: bool,
     pub(crate) fn_fingerprint: u64,
     /// `None`: the manager's clock.
@@ -59,6 +60,7 @@ impl Default for CacheOptions {
             codec: Codec::Postcard,
             capacity: None,
             ttl: None,
+            refresh: false,
             save_on_blank: true,
             fn_fingerprint: 0,
             clock: None,
@@ -113,6 +115,40 @@ impl CacheOptions {
     /// ([`ManualClock`](crate::ManualClock) in tests) every lookup reads it, exactly.
     pub fn ttl(mut self, ttl: Duration) -> Self {
         self.ttl = Some(ttl);
+        self
+    }
+
+    /// Whether a hit restarts its entry's time-to-live (default `false`): sliding expiry, as
+    /// moka's time-to-idle and the `cached` crate's `refresh = true`. Entries read at least once
+    /// per [`ttl`](Self::ttl) then never expire, while idle ones do. A hit stays a read: it
+    /// moves the entry's stamp to the lookup's time (the coarse clock's on the system clock,
+    /// see [`ttl`](Self::ttl)) with a plain store, at most once per millisecond. The stamps
+    /// are saved with the entries, so a restart keeps them as of the last save (a hit is not a
+    /// change: it does not make the cache due for a save by itself). Refused at registration
+    /// without a `ttl`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cacheman::{CacheManager, CacheOptions, ManualClock};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let manager = CacheManager::new("docs", dir.path());
+    /// let clock = ManualClock::new();
+    /// let options = CacheOptions::new()
+    ///     .ttl(Duration::from_secs(60))
+    ///     .refresh(true)
+    ///     .clock(clock.clone());
+    /// let sessions = manager.register_custom_cache::<u32, String>("sessions", options).unwrap();
+    /// sessions.insert(1, "alice".into());
+    /// for _ in 0..10 {
+    ///     clock.advance(Duration::from_secs(50));
+    ///     assert!(sessions.get(&1).is_some()); // read every 50 s: kept
+    /// }
+    /// clock.advance(Duration::from_secs(60));
+    /// assert_eq!(sessions.get(&1), None); // idle for 60 s: expired
+    /// ```
+    pub fn refresh(mut self, refresh: bool) -> Self {
+        self.refresh = refresh;
         self
     }
 
