@@ -181,6 +181,22 @@ pub(crate) fn check(args: &Args, func: &ItemFn) -> syn::Result<Plan> {
              add `ttl_secs = N`, or leave `refresh` out",
         );
     }
+    if let Some(fallback) = &args.result_fallback {
+        if args.result.is_none() {
+            errors.push(
+                fallback.span(),
+                "`result_fallback` serves the last value when the body returns `Err`: it needs \
+                 `result` (and a function returning `Result<T, E>`)",
+            );
+        }
+        if args.ttl_secs.is_none() {
+            errors.push(
+                fallback.span(),
+                "`result_fallback` serves an expired value when the body fails, and without \
+                 `ttl_secs` nothing expires (a held value is a hit): add `ttl_secs = N`",
+            );
+        }
+    }
     for (kind, lit) in [("cache", &args.name), ("manager", &args.manager)] {
         if let Some(lit) = lit
             && let Some(reason) = bad_name(&lit.value())

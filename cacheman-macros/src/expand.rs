@@ -97,6 +97,10 @@ fn expand(args: &Args, plan: &Plan, func: &ItemFn) -> TokenStream {
         (Mode::Plain, false) => quote! {
             __cacheman_cache.get_or_insert_with(__cacheman_key, move || -> #return_type #body)
         },
+        (Mode::Result, false) if args.result_fallback.is_some() => quote! {
+            __cacheman_cache
+                .get_or_try_insert_with_fallback(__cacheman_key, move || -> #return_type #body)
+        },
         (Mode::Result, false) => quote! {
             __cacheman_cache.get_or_try_insert_with(__cacheman_key, move || -> #return_type #body)
         },
@@ -111,6 +115,13 @@ fn expand(args: &Args, plan: &Plan, func: &ItemFn) -> TokenStream {
         (Mode::Plain, true) => quote! {
             __cacheman_cache
                 .get_or_insert_with_async(__cacheman_key, move || {
+                    ::cacheman::__private::typed_future::<#return_type, _>(async move #body)
+                })
+                .await
+        },
+        (Mode::Result, true) if args.result_fallback.is_some() => quote! {
+            __cacheman_cache
+                .get_or_try_insert_with_fallback_async(__cacheman_key, move || {
                     ::cacheman::__private::typed_future::<#return_type, _>(async move #body)
                 })
                 .await
@@ -207,6 +218,7 @@ fn declaration(args: &Args, plan: &Plan, func: &ItemFn, persistent: bool) -> Tok
         };
     let (capacity, ttl) = (optional(&args.capacity), optional(&args.ttl_secs));
     let refresh = args.refresh.as_ref().is_some_and(|b| b.value);
+    let keep_expired = args.result_fallback.is_some();
     quote! {
         ::cacheman::__private::Declaration {
             cache: #cache,
@@ -221,6 +233,7 @@ fn declaration(args: &Args, plan: &Plan, func: &ItemFn, persistent: bool) -> Tok
             capacity: #capacity,
             ttl_secs: #ttl,
             refresh: #refresh,
+            keep_expired: #keep_expired,
         }
     }
 }

@@ -9,8 +9,8 @@ use syn::{Expr, Ident, Lit, LitBool, LitInt, LitStr, Path, Token, Type, brackete
 
 /// The accepted arguments, for the hint of every error.
 pub(crate) const ACCEPTED: &str = "name = \"...\", manager = \"...\", depends_on = \"name\" | path | \
-    [..], persistent = bool, capacity = N, ttl_secs = N, refresh = bool, result, option, \
-    key = <expr>, key_type = <type>, version = N";
+    [..], persistent = bool, capacity = N, ttl_secs = N, refresh = bool, result, \
+    result_fallback, option, key = <expr>, key_type = <type>, version = N";
 
 /// One `depends_on` entry.
 pub(crate) enum Dependency {
@@ -31,6 +31,7 @@ pub(crate) struct Args {
     pub(crate) ttl_secs: Option<LitInt>,
     pub(crate) refresh: Option<LitBool>,
     pub(crate) result: Option<Ident>,
+    pub(crate) result_fallback: Option<Ident>,
     pub(crate) option: Option<Ident>,
     pub(crate) key: Option<Expr>,
     pub(crate) key_type: Option<Type>,
@@ -171,6 +172,12 @@ fn parse_one(input: ParseStream, args: &mut Args) -> syn::Result<()> {
             args.fingerprint_tokens += "result;";
             args.result = Some(key);
         }
+        // #[cached(result, ttl_secs = 60, result_fallback)]
+        "result_fallback" => {
+            flag(input, &key)?;
+            duplicate(args.result_fallback.is_some())?;
+            args.result_fallback = Some(key);
+        }
         // #[cached(option)]
         "option" => {
             flag(input, &key)?;
@@ -260,7 +267,7 @@ fn expected(found: &Lit, what: &str) -> syn::Error {
 
 /// The accepted argument closest to a misspelt one.
 fn did_you_mean(word: &str) -> Option<&'static str> {
-    const KEYS: [&str; 12] = [
+    const KEYS: [&str; 13] = [
         "name",
         "manager",
         "depends_on",
@@ -269,6 +276,7 @@ fn did_you_mean(word: &str) -> Option<&'static str> {
         "ttl_secs",
         "refresh",
         "result",
+        "result_fallback",
         "option",
         "key",
         "key_type",

@@ -133,6 +133,7 @@ where
             let limits = crate::shards::Limits {
                 ttl: options.ttl,
                 refresh: options.refresh,
+                keep_expired: options.keep_expired,
                 capacity: options.capacity,
                 journal,
             };

@@ -39,6 +39,8 @@ pub struct Declaration {
     pub ttl_secs: Option<u64>,
     /// Whether a hit restarts the time-to-live.
     pub refresh: bool,
+    /// Whether expired entries are kept as fallbacks (`result_fallback`).
+    pub keep_expired: bool,
 }
 
 inventory::collect!(Declaration);
@@ -54,7 +56,9 @@ impl Declaration {
         if let Some(secs) = self.ttl_secs {
             options = options.ttl(Duration::from_secs(secs));
         }
-        options.refresh(self.refresh)
+        options
+            .refresh(self.refresh)
+            .keep_expired(self.keep_expired)
     }
 }
 

@@ -48,6 +48,7 @@ mod cache;
 mod clock;
 mod declarations;
 mod error;
+mod fallback;
 mod flight;
 mod global;
 mod graph;
@@ -98,6 +99,7 @@ pub use cache::Cache;
 /// | `ttl_secs = N` | no expiry | `#[cached(ttl_secs = 3600)]` |
 /// | `refresh = bool` | `false` | `ttl_secs = 60, refresh = true`: a hit restarts the TTL |
 /// | `result` | off | cache only the `Ok` values of a `Result<T, E>` |
+/// | `result_fallback` | off | with `result, ttl_secs`: on `Err`, serve the expired value |
 /// | `option` | off | cache only the `Some` values of an `Option<T>` |
 /// | `key = <expr>` | every argument | `key = id`, `key = (self.id, n)` |
 /// | `key_type = <type>` | from the signature | `key = format!("{a}/{b}"), key_type = String` |

@@ -324,12 +324,10 @@ impl CacheManager {
                 reason: "a capacity of 0 could hold nothing; give at least 1".into(),
             });
         }
-        if options.refresh && options.ttl.is_none() {
+        if let Some(reason) = options.without_ttl() {
             return Err(Error::InvalidOptions {
                 cache: name.to_owned(),
-                reason: "`refresh` restarts a time-to-live on each hit, and there is none; \
-                         give a `ttl` too, or leave `refresh` out"
-                    .into(),
+                reason: reason.into(),
             });
         }
         if self.cache_registered(name) {

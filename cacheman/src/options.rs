@@ -45,6 +45,7 @@ pub struct CacheOptions {
     pub(crate) capacity: Option<usize>,
     pub(crate) ttl: Option<Duration>,
     pub(crate) refresh: bool,
+    pub(crate) keep_expired: bool,
     pub(crate) save_on_blank: bool,
     pub(crate) fn_fingerprint: u64,
     /// `None`: the manager's clock.
@@ -61,6 +62,7 @@ impl Default for CacheOptions {
             capacity: None,
             ttl: None,
             refresh: false,
+            keep_expired: false,
             save_on_blank: true,
             fn_fingerprint: 0,
             clock: None,
@@ -152,6 +154,19 @@ impl CacheOptions {
         self
     }
 
+    /// Whether expired entries stay in memory for one more time-to-live (default `false`), as
+    /// the last values that [`Cache::get_or_try_insert_with_fallback`] serves when a
+    /// computation fails (the `cached` crate's `result_fallback`). They are not served by
+    /// lookups, counted or saved, and leave memory when they are twice the time-to-live old
+    /// (or are evicted, removed or overwritten first), so memory stays bounded; `len()` counts
+    /// the live entries one by one. Refused at registration without a `ttl`.
+    ///
+    /// [`Cache::get_or_try_insert_with_fallback`]: crate::Cache::get_or_try_insert_with_fallback
+    pub fn keep_expired(mut self, keep_expired: bool) -> Self {
+        self.keep_expired = keep_expired;
+        self
+    }
+
     /// Whether an empty cache is written to its file (default `true`, as CacheMan's
     /// `save_on_blank_cache`). With `false`, saving an empty cache leaves the file as it is.
     pub fn save_on_blank(mut self, save_on_blank: bool) -> Self {
@@ -191,6 +206,23 @@ impl CacheOptions {
     pub fn autosync(mut self, autosync: AutoSync) -> Self {
         self.autosync = Some(autosync);
         self
+    }
+
+    /// What is wrong with options that need a time-to-live and have none.
+    pub(crate) fn without_ttl(&self) -> Option<&'static str> {
+        if self.ttl.is_some() {
+            None
+        } else if self.refresh {
+            Some(
+                "`refresh` restarts a time-to-live on each hit, and there is none; give a `ttl` too, or leave `refresh` out",
+            )
+        } else if self.keep_expired {
+            Some(
+                "`keep_expired` keeps entries past their time-to-live, and there is none; give a `ttl` too, or leave `keep_expired` out",
+            )
+        } else {
+            None
+        }
     }
 
     /// Whether the cache is persistent.

@@ -1,4 +1,5 @@
-//! Expired entries leave memory: each tracked shard of a cache with a time-to-live keeps its
+//! Expired entries leave memory (a cache that keeps them as fallbacks, one time-to-live later):
+//! each tracked shard of a cache with a time-to-live keeps its
 //! entries' names in the order they expire, and drops the expired ones at the front whenever
 //! its write lock is taken for an insert (cheap: it stops at the first live one), before a
 //! save copies it, and before its entries are counted. Every 32 inserts into a shard also sweep
@@ -55,7 +56,7 @@ where
         };
         let mut expired = 0;
         while let Some(&due) = policy.expiry.front() {
-            if !self.expired(due.stamp_ms, now_ms) {
+            if !self.removable(due.stamp_ms, now_ms) {
                 break;
             }
             policy.expiry.pop_front();
@@ -63,7 +64,7 @@ where
                 continue; // removed since
             };
             let stamp_ms = found.get().meta.stamp_ms();
-            if self.expired(stamp_ms, now_ms) {
+            if self.removable(stamp_ms, now_ms) {
                 let (entry, _) = found.remove();
                 if let Some(tracked) = entry.meta.tracked() {
                     policy.forget(tracked);
@@ -123,7 +124,7 @@ where
                 .policy
                 .as_ref()
                 .and_then(|p| p.expiry.front().copied());
-            front.is_some_and(|d| self.expired(d.stamp_ms, now_ms))
+            front.is_some_and(|d| self.removable(d.stamp_ms, now_ms))
         };
         if due {
             self.expire_locked(&mut self.write(index), now_ms);

@@ -152,6 +152,13 @@ pub(crate) enum Lookup<V> {
     Miss,
 }
 
+/// What [`Shards::get_held`] found.
+pub(crate) enum Held<V> {
+    Live(V),
+    Expired(V),
+    Absent,
+}
+
 /// Limits of a tracked cache.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Limits {
@@ -159,6 +166,9 @@ pub(crate) struct Limits {
     pub ttl: Option<Duration>,
     /// Whether a hit restarts the entry's time-to-live (sliding expiry).
     pub refresh: bool,
+    /// Whether expired entries stay in memory for one more time-to-live, as fallbacks for a
+    /// computation that fails ([`Shards::get_expired`]).
+    pub keep_expired: bool,
     /// Most entries the cache holds, split between its shards (see [`Shards::capacity_of`]).
     pub capacity: Option<usize>,
     /// Whether to journal the keys changed since the last sync with the file.
@@ -171,6 +181,9 @@ pub(crate) struct Shards<K, V, M> {
     limits: Limits,
     /// The time-to-live in milliseconds, `u64::MAX` without one.
     ttl_ms: u64,
+    /// How old an entry is when it leaves memory: the time-to-live, or twice it for a cache
+    /// that keeps expired entries.
+    removal_ms: u64,
 }
 
 /// How many shards a cache gets: many per core, so that threads rarely meet on one shard.
@@ -214,13 +227,19 @@ where
                 }))
             })
             .collect();
+        let ttl_ms = limits
+            .ttl
+            .map_or(u64::MAX, |ttl| ttl.as_millis().min(u64::MAX.into()) as u64);
         Shards {
             shards,
             hasher,
             limits,
-            ttl_ms: limits
-                .ttl
-                .map_or(u64::MAX, |ttl| ttl.as_millis().min(u64::MAX.into()) as u64),
+            ttl_ms,
+            removal_ms: if limits.keep_expired {
+                ttl_ms.saturating_mul(2)
+            } else {
+                ttl_ms
+            },
         }
     }
 
@@ -258,6 +277,11 @@ where
     #[inline]
     fn expired(&self, stamp_ms: u64, now_ms: u64) -> bool {
         now_ms.saturating_sub(stamp_ms) >= self.ttl_ms
+    }
+
+    /// Whether an entry stamped `stamp_ms` leaves memory at `now_ms`.
+    fn removable(&self, stamp_ms: u64, now_ms: u64) -> bool {
+        now_ms.saturating_sub(stamp_ms) >= self.removal_ms
     }
 
     #[inline]
@@ -302,6 +326,26 @@ where
         }
         if self.limits.refresh && now_ms > tracked.stamp_ms.load(Ordering::Relaxed) {
             tracked.stamp_ms.store(now_ms, Ordering::Relaxed);
+        }
+    }
+
+    /// A lookup that also returns an expired value still held (see [`Limits::keep_expired`]).
+    /// A live value's use is recorded as by [`Shards::get`].
+    pub(crate) fn get_held(&self, key: &K, now_ms: u64) -> Held<V> {
+        let hash = self.hash(key);
+        let shard = self.read(self.index_of(hash));
+        match shard.table.find(hash, |e| e.key == *key) {
+            Some(entry) if self.is_live(&entry.meta, now_ms) => {
+                if let Some(tracked) = entry.meta.tracked() {
+                    self.record_use(tracked, now_ms);
+                }
+                Held::Live(entry.value.clone())
+            }
+            // Past the removal age, an entry not yet dropped is as good as gone.
+            Some(entry) if !self.removable(entry.meta.stamp_ms(), now_ms) => {
+                Held::Expired(entry.value.clone())
+            }
+            _ => Held::Absent,
         }
     }
 
@@ -454,11 +498,18 @@ where
     }
 
     /// Live entries held: expired ones are dropped first (see [`Shards::purge_expired_shard`]).
+    /// A cache that keeps expired entries counts its live ones one by one.
     pub(crate) fn len(&self, now_ms: u64) -> usize {
         (0..self.shards.len())
             .map(|i| {
                 self.purge_expired_shard(i, now_ms);
-                self.read(i).table.len()
+                let shard = self.read(i);
+                if self.limits.keep_expired {
+                    let live = |e: &&Entry<K, V, M>| self.is_live(&e.meta, now_ms);
+                    shard.table.iter().filter(live).count()
+                } else {
+                    shard.table.len()
+                }
             })
             .sum()
     }
