@@ -29,15 +29,31 @@ pub(super) struct Due {
 }
 
 impl Policy {
-    /// Places `due` in the expiry queue, which stays sorted by stamp. Stamps mostly come in
-    /// order (the clock's), so this is mostly a push at the back.
+    /// Places `due` at the back of the expiry queue. Stamps mostly come in order (the
+    /// clock's); one that does not (rows loaded or merged from a file, a clock set back) marks
+    /// the queue for sorting before it is next read, so a batch of them costs one sort, not a
+    /// shift each.
     pub(super) fn schedule(&mut self, due: Due) {
-        match self.expiry.back() {
-            Some(last) if last.stamp_ms > due.stamp_ms => {
-                let at = self.expiry.partition_point(|d| d.stamp_ms <= due.stamp_ms);
-                self.expiry.insert(at, due);
-            }
-            _ => self.expiry.push_back(due),
+        if self
+            .expiry
+            .back()
+            .is_some_and(|last| last.stamp_ms > due.stamp_ms)
+        {
+            self.expiry_unsorted = true;
+        }
+        self.expiry.push_back(due);
+    }
+
+    /// Places `due` where its stamp sorts in the expiry queue, which must be sorted.
+    fn schedule_in_order(&mut self, due: Due) {
+        let at = self.expiry.partition_point(|d| d.stamp_ms <= due.stamp_ms);
+        self.expiry.insert(at, due);
+    }
+
+    /// Sorts the expiry queue if [`Policy::schedule`] left it out of order.
+    fn sort_expiry(&mut self) {
+        if std::mem::take(&mut self.expiry_unsorted) {
+            self.expiry.make_contiguous().sort_by_key(|d| d.stamp_ms);
         }
     }
 }
@@ -54,6 +70,7 @@ where
         let Some(policy) = policy else {
             return 0;
         };
+        policy.sort_expiry();
         let mut expired = 0;
         while let Some(&due) = policy.expiry.front() {
             if !self.removable(due.stamp_ms, now_ms) {
@@ -71,8 +88,9 @@ where
                 }
                 expired += 1;
             } else if policy.refresh {
-                // A hit restarted its time-to-live: its one place moves to its new stamp.
-                policy.schedule(Due { stamp_ms, ..due });
+                // A hit restarted its time-to-live: its one place moves to its new stamp (near
+                // the back: the stamp is recent).
+                policy.schedule_in_order(Due { stamp_ms, ..due });
             }
             // Else overwritten since: a later place of its own is further on.
         }
@@ -120,11 +138,11 @@ where
         }
         let due = {
             let shard = self.read(index);
-            let front = shard
-                .policy
-                .as_ref()
-                .and_then(|p| p.expiry.front().copied());
-            front.is_some_and(|d| self.removable(d.stamp_ms, now_ms))
+            let Some(policy) = shard.policy.as_ref() else {
+                return;
+            };
+            let front = policy.expiry.front();
+            policy.expiry_unsorted || front.is_some_and(|d| self.removable(d.stamp_ms, now_ms))
         };
         if due {
             self.expire_locked(&mut self.write(index), now_ms);
@@ -223,6 +241,18 @@ mod tests {
         s.insert(4, 4, 50); // a clock set back
         assert_eq!(s.len(450), 1);
         assert_eq!(s.len(600), 0);
+        // Merged from another process's file, newest first.
+        s.adopt(
+            (0..100)
+                .rev()
+                .map(|k| (k, k, 1_000 + u64::from(k)))
+                .collect(),
+            vec![],
+            1_000,
+        );
+        assert_eq!(s.len(1_099), 100);
+        assert_eq!(s.len(1_150), 49);
+        assert_eq!(held(&s), 49);
     }
 
     #[test]

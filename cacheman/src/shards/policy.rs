@@ -56,6 +56,8 @@ pub(crate) struct Policy {
     pub(super) refresh: bool,
     /// Names of entries in the order they expire (see `expiry.rs`).
     pub(super) expiry: VecDeque<Due>,
+    /// Whether `expiry` must be sorted before it is read.
+    pub(super) expiry_unsorted: bool,
     /// Inserts since this shard last swept its neighbour's expired entries.
     pub(super) writes: u32,
 }
@@ -86,6 +88,7 @@ impl Policy {
             expiring: limits.ttl.is_some(),
             refresh: limits.refresh,
             expiry: VecDeque::new(),
+            expiry_unsorted: false,
             writes: 0,
         }
     }
@@ -148,6 +151,7 @@ impl Policy {
         self.main_len = 0;
         self.ghost.clear();
         self.expiry.clear();
+        self.expiry_unsorted = false;
     }
 
     /// Drops the names of removed entries from the eviction queues once they are half of
