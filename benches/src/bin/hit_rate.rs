@@ -64,33 +64,46 @@ impl Contender for Lru {
     }
 }
 
-struct QuickCache(quick_cache::sync::Cache<u64, u64>);
+/// A concurrent cache: a lookup that counts a use, an insert, a look that does not.
+trait Map {
+    fn lookup(&self, key: u64) -> bool;
+    fn insert(&self, key: u64);
+    fn peek(&self, key: u64) -> bool;
+}
 
-impl Contender for QuickCache {
+impl<M: Map> Contender for M {
     fn access(&mut self, key: u64) -> bool {
-        if self.0.get(&key).is_some() {
-            return true;
+        self.lookup(key) || {
+            self.insert(key);
+            false
         }
-        self.0.insert(key, key);
-        false
     }
     fn holds(&self, key: u64) -> bool {
-        self.0.peek(&key).is_some()
+        self.peek(key)
     }
 }
 
-struct Cacheman(cacheman::Cache<u64, u64>);
-
-impl Contender for Cacheman {
-    fn access(&mut self, key: u64) -> bool {
-        if self.0.get(&key).is_some() {
-            return true;
-        }
-        self.0.insert(key, key);
-        false
+impl Map for quick_cache::sync::Cache<u64, u64> {
+    fn lookup(&self, key: u64) -> bool {
+        self.get(&key).is_some()
     }
-    fn holds(&self, key: u64) -> bool {
-        self.0.contains_key(&key)
+    fn insert(&self, key: u64) {
+        quick_cache::sync::Cache::insert(self, key, key);
+    }
+    fn peek(&self, key: u64) -> bool {
+        quick_cache::sync::Cache::peek(self, &key).is_some()
+    }
+}
+
+impl Map for cacheman::Cache<u64, u64> {
+    fn lookup(&self, key: u64) -> bool {
+        self.get(&key).is_some()
+    }
+    fn insert(&self, key: u64) {
+        cacheman::Cache::insert(self, key, key);
+    }
+    fn peek(&self, key: u64) -> bool {
+        self.contains_key(&key)
     }
 }
 
@@ -153,11 +166,11 @@ fn contenders(dir: &std::path::Path, capacity: usize) -> Vec<(&'static str, Box<
         .register_custom_cache::<u64, u64>("bounded", options)
         .expect("a memory cache");
     vec![
-        ("cacheman", Box::new(Cacheman(cache))),
+        ("cacheman", Box::new(cache)),
         ("lru", Box::new(Lru::new(capacity))),
         (
             "quick_cache",
-            Box::new(QuickCache(quick_cache::sync::Cache::new(capacity))),
+            Box::new(quick_cache::sync::Cache::<u64, u64>::new(capacity)),
         ),
     ]
 }

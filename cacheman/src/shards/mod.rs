@@ -303,15 +303,28 @@ where
     pub(crate) fn get(&self, key: &K, now_ms: u64) -> Lookup<V> {
         let hash = self.hash(key);
         let shard = self.read(self.index_of(hash));
-        match shard.table.find(hash, |e| e.key == *key) {
-            Some(entry) if self.is_live(&entry.meta, now_ms) => {
-                if let Some(tracked) = entry.meta.tracked() {
-                    self.record_use(tracked, now_ms);
-                }
-                Lookup::Hit(entry.value.clone())
-            }
+        match self.find_in(&shard, hash, key, now_ms) {
+            Some((entry, true)) => Lookup::Hit(entry.value.clone()),
             _ => Lookup::Miss,
         }
+    }
+
+    /// The entry of `key` in a locked shard and whether it is live; a live entry's use is
+    /// recorded (see [`Shards::get`]).
+    #[inline]
+    fn find_in<'s>(
+        &self,
+        shard: &'s Shard<K, V, M>,
+        hash: u64,
+        key: &K,
+        now_ms: u64,
+    ) -> Option<(&'s Entry<K, V, M>, bool)> {
+        let entry = shard.table.find(hash, |e| e.key == *key)?;
+        let live = self.is_live(&entry.meta, now_ms);
+        if live && let Some(tracked) = entry.meta.tracked() {
+            self.record_use(tracked, now_ms);
+        }
+        Some((entry, live))
     }
 
     #[inline]
@@ -334,15 +347,10 @@ where
     pub(crate) fn get_held(&self, key: &K, now_ms: u64) -> Held<V> {
         let hash = self.hash(key);
         let shard = self.read(self.index_of(hash));
-        match shard.table.find(hash, |e| e.key == *key) {
-            Some(entry) if self.is_live(&entry.meta, now_ms) => {
-                if let Some(tracked) = entry.meta.tracked() {
-                    self.record_use(tracked, now_ms);
-                }
-                Held::Live(entry.value.clone())
-            }
+        match self.find_in(&shard, hash, key, now_ms) {
+            Some((entry, true)) => Held::Live(entry.value.clone()),
             // Past the removal age, an entry not yet dropped is as good as gone.
-            Some(entry) if !self.removable(entry.meta.stamp_ms(), now_ms) => {
+            Some((entry, false)) if !self.removable(entry.meta.stamp_ms(), now_ms) => {
                 Held::Expired(entry.value.clone())
             }
             _ => Held::Absent,
