@@ -33,8 +33,8 @@ cargo bench -p benches --bench hits --bench misses --bench startup --bench save_
 
 python3 benches/python/cacheman_bench.py --out "$out/cacheman_py.json"
 
-cargo build --release -p benches --bin memory --bin autosync_ratio --bin miss_scaling --bin hit_ratio \
-  --bin save_ratio --bin bounded_ratio --bin hit_rate
+cargo build --release -p benches --bin memory --bin autosync_ratio --bin miss_scaling \
+  --bin hit_ratio --bin save_ratio --bin bounded_ratio --bin hit_rate
 # Workloads 1, 3, 4 (the save) and 5 again, in turns: the ratios the goals are judged on.
 ./target/release/hit_ratio | tee "$out/hit_ratio.json"
 ./target/release/miss_scaling | tee "$out/miss_scaling.json"

@@ -73,8 +73,9 @@ where
     ///     .keep_expired(true)
     ///     .clock(clock.clone());
     /// let prices = manager.register_custom_cache::<String, u32>("prices", options).unwrap();
-    /// let fetch = |ok: bool| {
-    ///     prices.get_or_try_insert_with_fallback("tea".into(), || if ok { Ok(3) } else { Err("offline") })
+    /// let fetch = |up: bool| {
+    ///     let from_backend = || if up { Ok(3) } else { Err("offline") };
+    ///     prices.get_or_try_insert_with_fallback("tea".into(), from_backend)
     /// };
     /// assert_eq!(fetch(true), Ok(3));
     /// clock.advance(Duration::from_secs(90)); // expired, still held
@@ -120,7 +121,8 @@ where
     /// # }
     /// rates.insert(1, 7);
     /// clock.advance(Duration::from_secs(61));
-    /// let rate = rates.get_or_try_insert_with_fallback_async(1, || async { Err::<u32, _>("down") });
+    /// let down = || async { Err::<u32, _>("down") };
+    /// let rate = rates.get_or_try_insert_with_fallback_async(1, down);
     /// assert_eq!(block_on(rate), Ok(7));
     /// ```
     pub async fn get_or_try_insert_with_fallback_async<E, F, Fut>(

@@ -214,11 +214,13 @@ impl CacheOptions {
             None
         } else if self.refresh {
             Some(
-                "`refresh` restarts a time-to-live on each hit, and there is none; give a `ttl` too, or leave `refresh` out",
+                "`refresh` restarts a time-to-live on each hit, and there is none; give a `ttl` \
+                 too, or leave `refresh` out",
             )
         } else if self.keep_expired {
             Some(
-                "`keep_expired` keeps entries past their time-to-live, and there is none; give a `ttl` too, or leave `keep_expired` out",
+                "`keep_expired` keeps entries past their time-to-live, and there is none; give a \
+                 `ttl` too, or leave `keep_expired` out",
             )
         } else {
             None

@@ -279,6 +279,11 @@ where
         now_ms.saturating_sub(stamp_ms) >= self.ttl_ms
     }
 
+    /// Whether a row loaded or merged from a file is too old to take in at all.
+    fn is_dropped_row(&self, stamp_ms: u64, now_ms: u64) -> bool {
+        M::TRACKED && self.limits.ttl.is_some() && self.removable(stamp_ms, now_ms)
+    }
+
     /// Whether an entry stamped `stamp_ms` leaves memory at `now_ms`.
     fn removable(&self, stamp_ms: u64, now_ms: u64) -> bool {
         now_ms.saturating_sub(stamp_ms) >= self.removal_ms
@@ -369,16 +374,27 @@ where
     /// Inserts and returns the previous live value, and how many entries were evicted.
     pub(crate) fn insert(&self, key: K, value: V, now_ms: u64) -> (Option<V>, usize) {
         let hash = self.hash(&key);
-        let mut shard = self.write(self.index_of(hash));
+        let index = self.index_of(hash);
+        let mut shard = self.write(index);
         if let Some(journal) = shard.journal_mut() {
             journal.insert(key.clone());
         }
+        self.before_insert(&mut shard, index, now_ms);
         self.insert_locked(&mut shard, hash, key, value, now_ms, now_ms)
     }
 
-    /// Inserts `key` stamped `stamp_ms` into a locked shard; first drops the shard's expired
-    /// entries, then evicts beyond the shard's capacity. An overwritten entry keeps its id and
-    /// its place in the eviction queues, and counts as a use.
+    /// What an insert does first under a tracked shard's write lock: drop its expired entries
+    /// (and now and then its neighbour's), so they neither take room nor count.
+    fn before_insert(&self, shard: &mut Shard<K, V, M>, index: usize, now_ms: u64) {
+        if M::TRACKED {
+            self.expire_locked(shard, now_ms);
+            self.sweep_neighbour(shard, index, now_ms);
+        }
+    }
+
+    /// Inserts `key` stamped `stamp_ms` into a locked shard, then evicts beyond the shard's
+    /// capacity. An overwritten entry keeps its id and its place in the eviction queues, and
+    /// counts as a use.
     fn insert_locked(
         &self,
         shard: &mut Shard<K, V, M>,
@@ -389,10 +405,6 @@ where
         now_ms: u64,
     ) -> (Option<V>, usize) {
         let index = self.index_of(hash);
-        if M::TRACKED {
-            self.expire_locked(shard, now_ms);
-            self.sweep_neighbour(shard, index, now_ms);
-        }
         if shard.table.len() == shard.table.capacity() {
             // `entry` reserves room before it looks: with no room left, the table grows or
             // rehashes in place, moving entries, even when the key is already there.
@@ -487,7 +499,8 @@ where
         now_ms: u64,
     ) -> (Option<InFlight<V>>, usize) {
         let hash = self.hash(&key);
-        let mut guard = self.write(self.index_of(hash));
+        let index = self.index_of(hash);
+        let mut guard = self.write(index);
         let shard = &mut *guard;
         let in_flight = match shard.flights.find_entry(hash, |f| f.1 == key) {
             Ok(found) => Some(found.remove().0.2),
@@ -498,6 +511,7 @@ where
             if let Some(journal) = shard.journal_mut() {
                 journal.insert(key.clone());
             }
+            self.before_insert(shard, index, now_ms);
             evicted = self
                 .insert_locked(shard, hash, key, value, now_ms, now_ms)
                 .1;
@@ -548,8 +562,11 @@ where
         let count = self.shards.len();
         let mut buckets: Vec<Vec<(u64, K, V, u64)>> = (0..count).map(|_| Vec::new()).collect();
         for (key, value, stamp) in rows {
-            let hash = self.hash(&key);
             let stamp = if stamp == 0 { now_ms } else { stamp };
+            if self.is_dropped_row(stamp, now_ms) {
+                continue;
+            }
+            let hash = self.hash(&key);
             buckets[self.index_of(hash)].push((hash, key, value, stamp));
         }
         let mut evicted = 0;
