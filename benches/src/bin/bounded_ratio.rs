@@ -8,8 +8,7 @@
 //!
 //! `cargo run --release -p benches --bin bounded_ratio [ROUNDS]` prints one JSON object.
 
-use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use benches::{HOT_KEYS, count_arg, hot_keys};
 use cacheman::{Cache, CacheManager, CacheOptions};
@@ -33,17 +32,7 @@ type Lookup<'a> = &'a (dyn Fn(u64) -> u64 + Sync);
 /// Passes over the hot keys for `WINDOW_MS` on `threads` threads at once; returns the lookups
 /// and the time the threads spent, summed over the threads.
 fn window(threads: usize, keys: &[u64], lookup: Lookup<'_>) -> (u64, Duration) {
-    let one = || {
-        let start = Instant::now();
-        let mut lookups = 0;
-        while start.elapsed() < Duration::from_millis(WINDOW_MS) {
-            for &k in keys {
-                black_box(lookup(black_box(k)));
-            }
-            lookups += keys.len() as u64;
-        }
-        (lookups, start.elapsed())
-    };
+    let one = || benches::lookup_window(keys, Duration::from_millis(WINDOW_MS), lookup);
     std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads).map(|_| scope.spawn(one)).collect();
         handles
