@@ -34,7 +34,8 @@ where
         match expired {
             Some(value) => {
                 log::warn!(
-                    "cacheman: cache {:?}: the computation failed; serving the expired value",
+                    "cacheman: cache `{}`: the computation failed; serving the expired value \
+                     still held instead of its error",
                     self.name
                 );
                 Ok(value)

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use cacheman::{ManualClock, cached};
-use tests::support::install;
+use tests::support::{capture_warnings, install, warned_about};
 
 static UP: AtomicBool = AtomicBool::new(true);
 static CALLS: AtomicUsize = AtomicUsize::new(0);
@@ -52,6 +52,7 @@ fn price_bounded(id: u32) -> Result<String, String> {
 // One test: the functions share the backend's switch and the manager's clock.
 #[test]
 fn the_last_value_is_served_when_the_body_fails() {
+    capture_warnings();
     let (_dir, manager) = install("fallback");
     let clock = ManualClock::new();
     manager.set_clock(clock.clone());
@@ -61,11 +62,13 @@ fn the_last_value_is_served_when_the_body_fails() {
     price_without_fallback(1).unwrap();
     clock.advance(Duration::from_secs(61)); // expired, still held
     UP.store(false, Ordering::SeqCst);
+    assert!(!warned_about("price"));
     assert_eq!(
         price(1),
         Ok(first.clone()),
         "the expired value, not the error"
     );
+    assert!(warned_about("price"), "serving an expired value is logged");
     assert_eq!(pollster::block_on(price_async(1)), Ok(first_async));
     assert_eq!(price_without_fallback(1), Err("backend down".into()));
     assert_eq!(price(2), Err("backend down".into()), "nothing held for 2");
