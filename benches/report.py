@@ -114,8 +114,8 @@ def figures():
 
 
 def goal_rows():
-    """(workload, what, figure, goal, verdict) for every goal of issue 5, and rows beside them
-    that are not goals (no goal, no verdict)."""
+    """(workload, what, figure, goal, verdict) for every goal of issues 5 and 18, and rows
+    beside them that are not goals (no goal, no verdict)."""
     rows = []
 
     def ratio(workload, what, value, goal, higher_is_better):
@@ -198,12 +198,44 @@ def goal_rows():
          f"{extra_ms:.2f} ms", "< 5 ms", verdict(extra_ms, 5, False))
     )
 
+    rows += bounded_rows(ratio)
+
     mem = {k: load(f"memory_{k}.json")["bytes_per_entry"] for k in ("hashmap", "cacheman", "cacheman_persistent")}
     rows.append(
         ("7. memory, 1M u64 → u64", "bytes per entry: memory cache / persistent cache / `HashMap`",
          f"{mem['cacheman']:.1f} / {mem['cacheman_persistent']:.1f} / {mem['hashmap']:.1f}",
          "(report)", f"{mem['cacheman'] / mem['hashmap']:.2f}× / {mem['cacheman_persistent'] / mem['hashmap']:.2f}×")
     )
+    return rows
+
+
+def bounded_rows(ratio):
+    """Workload 8 (issue 18): hits of bounded and expiring caches, in turn, and hit rates."""
+    rows = []
+    if not os.path.exists(os.path.join(RESULTS, "bounded_ratio.json")):
+        return rows
+    turns = load("bounded_ratio.json")
+    how = f"(in turn, {turns['window_ms']} ms windows, {turns['rounds']} rounds)"
+    for t, label in ((1, "1 thread"), (2, "2 threads")):
+        ratio(f"8. bounded hit, {label}", f"`capacity(10_000)` / quick_cache {how}",
+              turns[f"bounded_over_quick_cache_{t}t"], 1.2, False)
+        ratio(f"8. expiring hit, {label}", f"`ttl(1 h)` / unbounded cacheman {how}",
+              turns[f"expiring_over_unbounded_{t}t"], 1.3, False)
+        ratio(f"8. bounded `#[cached]`, {label}",
+              f"`#[cached(capacity = 10_000)]` / `cached`'s `#[cached(size = 10_000)]` {how}",
+              turns[f"fn_capacity_over_cached_size_{t}t"], 1.0 if t == 1 else 0.5, False)
+    rates = load("hit_rate.json")
+    for case in rates["zipf"]:
+        what = f"Zipf s = {case['s']}, capacity {case['capacity']:,}: hit rate"
+        ours, lru, quick = case["cacheman"], case["lru"], case["quick_cache"]
+        rows.append((f"8. hit rate", f"{what}, cacheman / exact LRU / quick_cache",
+                     f"{ours:.3f} / {lru:.3f} / {quick:.3f}", "≥ LRU, ≥ quick_cache − 0.02",
+                     verdict(min(ours - lru, ours - quick + 0.02), 0, True)))
+    scan = rates["scan"]
+    rows.append(("8. scan resistance", "of the 100 hottest keys, kept through a one-off scan of "
+                 "20,000 keys (capacity 1,000): cacheman / exact LRU / quick_cache",
+                 " / ".join(str(scan[c]["hot_kept_of_100"]) for c in ("cacheman", "lru", "quick_cache")),
+                 "(report)", ""))
     return rows
 
 

@@ -131,6 +131,24 @@ pub fn replace_durably(path: &std::path::Path, bytes: &[u8], fsync: bool) -> Rep
     }
 }
 
+/// Passes over `keys` with `lookup` for `window` (at least one pass); returns the lookups and
+/// the time they took. The programs that take turns between contenders time each turn so.
+pub fn lookup_window(
+    keys: &[u64],
+    window: Duration,
+    lookup: &dyn Fn(u64) -> u64,
+) -> (u64, Duration) {
+    let start = Instant::now();
+    let mut lookups = 0;
+    while start.elapsed() < window {
+        for &k in keys {
+            std::hint::black_box(lookup(std::hint::black_box(k)));
+        }
+        lookups += keys.len() as u64;
+    }
+    (lookups, start.elapsed())
+}
+
 /// The 100-byte value stored under `key` by the save and load workloads (the Python script
 /// stores the same bytes).
 pub fn value_of(key: u64) -> Vec<u8> {

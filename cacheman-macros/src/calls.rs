@@ -134,13 +134,20 @@ fn compute(
             )
         },
     };
+    // `result_fallback`: a miss whose body fails serves the expired value still held.
+    let fallback = plan.fallback && !refresh;
     if !is_async {
         let outcome = as_result(quote!(__cacheman_body()));
+        let (run, flag) = if fallback {
+            (quote!(compute_or_fall_back), quote!())
+        } else {
+            (quote!(compute), quote!(#refresh,))
+        };
         return quote! {{
             // `mut`: a body that changes its arguments makes the closure `FnMut`.
             #[allow(unused_mut)]
             let mut __cacheman_body = move || -> #return_type #body;
-            ::cacheman::__private::compute(__cacheman_cache, __cacheman_key, #refresh, move || {
+            ::cacheman::__private::#run(__cacheman_cache, __cacheman_key, #flag move || {
                 #note_run
                 #outcome
             })
@@ -152,8 +159,13 @@ fn compute(
             ::cacheman::__private::typed_future::<#return_type, _>(async move #body);
         async move { #outcome }
     };
+    let (run, flag) = if fallback {
+        (quote!(compute_or_fall_back_async), quote!())
+    } else {
+        (quote!(compute_async), quote!(#refresh,))
+    };
     quote! {
-        ::cacheman::__private::compute_async(__cacheman_cache, __cacheman_key, #refresh, move || {
+        ::cacheman::__private::#run(__cacheman_cache, __cacheman_key, #flag move || {
             #note_run
             #future
         })

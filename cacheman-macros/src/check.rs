@@ -48,6 +48,8 @@ pub(crate) struct Plan {
     pub(crate) value_type: Type,
     /// `with_cached_flag`: the function returns `Return<value_type>` inside its mode's wrapper.
     pub(crate) flag: bool,
+    /// `result_fallback`: on `Err`, the expired value still held is served.
+    pub(crate) fallback: bool,
     pub(crate) return_type: Type,
     pub(crate) mode: Mode,
     pub(crate) args: Vec<Arg>,
@@ -199,6 +201,32 @@ pub(crate) fn check(args: &Args, func: &ItemFn) -> syn::Result<Plan> {
              `ttl_secs` out",
         );
     }
+    if let Some(refresh) = &args.refresh
+        && refresh.value
+        && args.ttl_secs.is_none()
+    {
+        errors.push(
+            refresh.span(),
+            "`refresh = true` restarts an entry's time-to-live on each hit, and there is none: \
+             add `ttl_secs = N`, or leave `refresh` out",
+        );
+    }
+    if let Some(fallback) = &args.result_fallback {
+        if args.result.is_none() {
+            errors.push(
+                fallback.span(),
+                "`result_fallback` serves the last value when the body returns `Err`: it needs \
+                 `result` (and a function returning `Result<T, E>`)",
+            );
+        }
+        if args.ttl_secs.is_none() {
+            errors.push(
+                fallback.span(),
+                "`result_fallback` serves an expired value when the body fails, and without \
+                 `ttl_secs` nothing expires (a held value is a hit): add `ttl_secs = N`",
+            );
+        }
+    }
     // Names are checked by the runtime's own rule, in a `const` the expansion emits.
     let mut name_spans = Vec::new();
     for (kind, lit) in [("cache", &args.name), ("manager", &args.manager)] {
@@ -288,6 +316,7 @@ pub(crate) fn check(args: &Args, func: &ItemFn) -> syn::Result<Plan> {
         view,
         value_type,
         flag,
+        fallback: args.result_fallback.is_some(),
         return_type,
         mode,
         args: args_plan,

@@ -214,6 +214,8 @@ fn declaration(args: &Args, plan: &Plan, func: &ItemFn, persistent: bool) -> Tok
             None => quote!(::core::option::Option::None),
         };
     let (capacity, ttl) = (optional(&args.capacity), optional(&args.ttl_secs));
+    let refresh = args.refresh.as_ref().is_some_and(|b| b.value);
+    let keep_expired = args.result_fallback.is_some();
     quote! {
         ::cacheman::__private::Declaration {
             cache: #cache,
@@ -229,6 +231,8 @@ fn declaration(args: &Args, plan: &Plan, func: &ItemFn, persistent: bool) -> Tok
             persistent: #persistent,
             capacity: #capacity,
             ttl_secs: #ttl,
+            refresh: #refresh,
+            keep_expired: #keep_expired,
         }
     }
 }

@@ -9,8 +9,8 @@ use syn::{Expr, Ident, Lit, LitBool, LitInt, LitStr, Path, Token, Type, brackete
 
 /// The accepted arguments, for the hint of every error.
 pub(crate) const ACCEPTED: &str = "name = \"...\", manager = \"...\", depends_on = \"name\" | path | \
-    [..], persistent = bool, capacity = N, ttl_secs = N, result, option, key = <expr>, \
-    key_type = <type>, version = N, with_cached_flag";
+    [..], persistent = bool, capacity = N, ttl_secs = N, refresh = bool, result, \
+    result_fallback, option, key = <expr>, key_type = <type>, version = N, with_cached_flag";
 
 /// One `depends_on` entry.
 pub(crate) enum Dependency {
@@ -29,7 +29,9 @@ pub(crate) struct Args {
     pub(crate) persistent: Option<LitBool>,
     pub(crate) capacity: Option<LitInt>,
     pub(crate) ttl_secs: Option<LitInt>,
+    pub(crate) refresh: Option<LitBool>,
     pub(crate) result: Option<Ident>,
+    pub(crate) result_fallback: Option<Ident>,
     pub(crate) option: Option<Ident>,
     pub(crate) key: Option<Expr>,
     pub(crate) key_type: Option<Type>,
@@ -147,6 +149,16 @@ fn parse_one(input: ParseStream, args: &mut Args) -> syn::Result<()> {
             duplicate(args.ttl_secs.is_some())?;
             args.ttl_secs = Some(value);
         }
+        // #[cached(ttl_secs = 60, refresh = true)]
+        "refresh" => {
+            input.parse::<Token![=]>()?;
+            let value = match input.parse::<Lit>()? {
+                Lit::Bool(b) => b,
+                other => return Err(expected(&other, "a boolean: `refresh = true`")),
+            };
+            duplicate(args.refresh.is_some())?;
+            args.refresh = Some(value);
+        }
         // #[cached(version = 2)]
         "version" => {
             let value = int_value(input, &key, "version = 2")?;
@@ -160,6 +172,12 @@ fn parse_one(input: ParseStream, args: &mut Args) -> syn::Result<()> {
             duplicate(args.result.is_some())?;
             args.fingerprint_tokens += "result;";
             args.result = Some(key);
+        }
+        // #[cached(result, ttl_secs = 60, result_fallback)]
+        "result_fallback" => {
+            flag(input, &key)?;
+            duplicate(args.result_fallback.is_some())?;
+            args.result_fallback = Some(key);
         }
         // #[cached(option)]
         "option" => {
@@ -256,14 +274,16 @@ fn expected(found: &Lit, what: &str) -> syn::Error {
 
 /// The accepted argument closest to a misspelt one.
 fn did_you_mean(word: &str) -> Option<&'static str> {
-    const KEYS: [&str; 12] = [
+    const KEYS: [&str; 14] = [
         "name",
         "manager",
         "depends_on",
         "persistent",
         "capacity",
         "ttl_secs",
+        "refresh",
         "result",
+        "result_fallback",
         "option",
         "key",
         "key_type",

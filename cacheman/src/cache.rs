@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use crate::Error;
 use crate::autosync::SaveState;
-use crate::clock::{Clock, unix_millis};
+use crate::clock::{CacheTime, Clock, unix_millis};
 use crate::flight::{Begin, Reentrant};
 use crate::hooks::{Contents, Hooks};
 use crate::options::CacheOptions;
@@ -81,6 +81,8 @@ pub(crate) struct CacheInner<K, V> {
     pub(crate) persistence: Option<Box<dyn Persistence<K, V>>>,
     pub(crate) options: CacheOptions,
     pub(crate) clock: Arc<dyn Clock>,
+    /// The clock as lookups read it (the coarse clock for expiry on the system's time).
+    pub(crate) time: CacheTime,
     /// Bumped by every invalidation; saved in the file header.
     pub(crate) epoch: AtomicU64,
     /// How many of the changes counted in `counters` (inserts, removals, clears,
@@ -139,6 +141,8 @@ where
             }
             let limits = crate::shards::Limits {
                 ttl: options.ttl,
+                refresh: options.refresh,
+                keep_expired: options.keep_expired,
                 capacity: options.capacity,
                 journal,
             };
@@ -154,6 +158,7 @@ where
             counters: Counters::new(),
             hooks: RwLock::new(hooks),
             persistence,
+            time: CacheTime::new(clock.clone(), options.ttl.is_some()),
             options,
             clock,
             epoch: AtomicU64::new(0),
@@ -169,7 +174,7 @@ where
     }
 
     pub(crate) fn now_ms(&self) -> u64 {
-        unix_millis(self.clock.now())
+        self.time.now_ms()
     }
 
     pub(crate) fn note_changes(&self, n: u64) {
@@ -200,7 +205,12 @@ where
     /// entry read is recorded as one of its inputs.
     #[inline]
     pub(crate) fn lookup<Q: Query<K> + ?Sized>(&self, key: &Q) -> Option<V> {
-        match on_maps!(self, s, now => s.get(key, now)) {
+        let found = match &self.maps {
+            Maps::Plain(s) => s.get(key, 0),
+            // The coarse clock: no clock read on a hit (`clock.rs`).
+            Maps::Tracked(s) => s.get(key, self.time.lookup_ms()),
+        };
+        match found {
             Lookup::Hit(value) => {
                 self.counters.hit();
                 if crate::deps::recording() {
@@ -427,7 +437,7 @@ where
         on_maps!(self.inner, s, now => s.contains_key(key, now))
     }
 
-    /// Number of entries held (expired entries count until they are dropped).
+    /// Number of entries held. Expired entries do not count: they are dropped first.
     ///
     /// ```
     /// # let dir = tempfile::tempdir().unwrap();
@@ -437,7 +447,7 @@ where
     /// assert_eq!(cache.len(), 2);
     /// ```
     pub fn len(&self) -> usize {
-        on_maps!(self.inner, s, _now => s.len())
+        on_maps!(self.inner, s, now => s.len(now))
     }
 
     /// Whether the cache holds no entries.

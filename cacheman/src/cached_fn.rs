@@ -156,6 +156,39 @@ where
     Ok(value)
 }
 
+/// The miss path of a `result_fallback` function: as [`compute`], and when the computation
+/// fails, the expired value still held is served instead of the error.
+#[doc(hidden)]
+pub fn compute_or_fall_back<K, V, E>(
+    cache: &Cache<K, V>,
+    key: K,
+    compute: impl FnOnce() -> Result<V, E>,
+) -> Result<V, E>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    cache.get_or_try_insert_with_fallback(key, compute)
+}
+
+/// The async form of [`compute_or_fall_back`].
+#[doc(hidden)]
+pub async fn compute_or_fall_back_async<K, V, E, F, Fut>(
+    cache: &Cache<K, V>,
+    key: K,
+    compute: F,
+) -> Result<V, E>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<V, E>>,
+{
+    cache
+        .get_or_try_insert_with_fallback_async(key, compute)
+        .await
+}
+
 /// Stores a refreshed value with what its computation read, unless the cache was
 /// invalidated meanwhile.
 fn store_unless_invalidated<K, V>(

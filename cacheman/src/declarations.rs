@@ -43,6 +43,10 @@ pub struct Declaration {
     pub capacity: Option<usize>,
     /// Time-to-live of entries, in seconds.
     pub ttl_secs: Option<u64>,
+    /// Whether a hit restarts the time-to-live.
+    pub refresh: bool,
+    /// Whether expired entries are kept as fallbacks (`result_fallback`).
+    pub keep_expired: bool,
 }
 
 inventory::collect!(Declaration);
@@ -59,6 +63,8 @@ impl Declaration {
             options = options.ttl(Duration::from_secs(secs));
         }
         options
+            .refresh(self.refresh)
+            .keep_expired(self.keep_expired)
     }
 }
 

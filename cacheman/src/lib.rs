@@ -85,6 +85,7 @@ mod clock;
 mod declarations;
 mod deps;
 mod error;
+mod fallback;
 mod flight;
 mod global;
 
@@ -137,9 +138,11 @@ pub use cached_fn::Return;
 /// | `manager = "..."` | [`DEFAULT_MANAGER`] | `#[cached(manager = "reports")]` |
 /// | `depends_on = ...` | none | `depends_on = "root"`, `depends_on = [raw, "edge"]` |
 /// | `persistent = bool` | `true` | `#[cached(persistent = false)]` (values need no serde) |
-/// | `capacity = N` | unbounded | `#[cached(capacity = 10_000)]` (least recently used out) |
+/// | `capacity = N` | unbounded | `#[cached(capacity = 10_000)]` (S3-FIFO eviction) |
 /// | `ttl_secs = N` | no expiry | `#[cached(ttl_secs = 3600)]` |
+/// | `refresh = bool` | `false` | `ttl_secs = 60, refresh = true`: a hit restarts the TTL |
 /// | `result` | off | cache only the `Ok` values of a `Result<T, E>` |
+/// | `result_fallback` | off | with `result, ttl_secs`: on `Err`, serve the expired value |
 /// | `option` | off | cache only the `Some` values of an `Option<T>` |
 /// | `key = <expr>` | every argument | `key = id`, `key = (self.id, n)` |
 /// | `key_type = <type>` | from the signature | `key = format!("{a}/{b}"), key_type = String` |
@@ -223,7 +226,9 @@ pub mod __fuzz {
 /// What `#[cached]` expands to refers to these paths; they are not a stable API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::cached_fn::{compute, compute_async, lookup};
+    pub use crate::cached_fn::{
+        compute, compute_async, compute_or_fall_back, compute_or_fall_back_async, lookup,
+    };
     pub use crate::declarations::{
         Declaration, Persistable, assert_same_manager, open_memory, open_persistent, typed_future,
     };

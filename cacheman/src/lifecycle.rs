@@ -148,7 +148,7 @@ where
             _ => None,
         };
         let Some(mut encoder) = encoder else {
-            let mut rows = Vec::with_capacity(on_maps!(self, s, _now => s.len()));
+            let mut rows = Vec::with_capacity(on_maps!(self, s, now => s.len(now)));
             let (touched, copied) =
                 on_maps!(self, s, now => s.snapshot_with_journal(now, &mut rows));
             crate::shards::infallible(copied);

@@ -307,6 +307,12 @@ impl CacheManager {
                 reason: "a capacity of 0 could hold nothing; give at least 1".into(),
             });
         }
+        if let Some(reason) = options.without_ttl() {
+            return Err(Error::InvalidOptions {
+                cache: name.to_owned(),
+                reason: reason.into(),
+            });
+        }
         if self.cache_registered(name) {
             return Err(self.already_registered(name));
         }

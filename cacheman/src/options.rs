@@ -44,6 +44,8 @@ pub struct CacheOptions {
     pub(crate) codec: Codec,
     pub(crate) capacity: Option<usize>,
     pub(crate) ttl: Option<Duration>,
+    pub(crate) refresh: bool,
+    pub(crate) keep_expired: bool,
     pub(crate) save_on_blank: bool,
     pub(crate) fn_fingerprint: u64,
     /// `None`: the manager's clock.
@@ -59,6 +61,8 @@ impl Default for CacheOptions {
             codec: Codec::Postcard,
             capacity: None,
             ttl: None,
+            refresh: false,
+            keep_expired: false,
             save_on_blank: true,
             fn_fingerprint: 0,
             clock: None,
@@ -86,22 +90,80 @@ impl CacheOptions {
         self
     }
 
-    /// Bounds the cache to `capacity` entries, evicting the least recently used beyond it.
+    /// Bounds the cache to `capacity` entries: an insert beyond it evicts an entry, never
+    /// more entries held than `capacity`.
     ///
-    /// Small caches (under 1,024 entries) keep one recency order and evict exactly the least
-    /// recently used entry; larger ones split the capacity over their shards (at least 512
-    /// entries each, the shares adding up to exactly `capacity`) and evict the least recently
-    /// used entry of the shard that overflows. A hit on a bounded cache takes its shard's write
-    /// lock to record the use. A capacity of 0 is refused at registration.
+    /// Eviction is S3-FIFO: new entries wait in a small queue and leave first unless they are
+    /// used again, entries used again stay while they keep being used, so a one-off scan over
+    /// many keys does not flush the entries in use; on skewed workloads it keeps more of what
+    /// is asked again than exact least-recently-used eviction. A hit only counts a use in the
+    /// entry, under its shard's read lock, as fast as a hit on an unbounded cache. Small caches
+    /// (under 1,024 entries) keep one set of queues; larger ones split the capacity over their
+    /// shards (at least 512 entries each, the shares adding up to exactly `capacity`). A
+    /// capacity of 0 is refused at registration.
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = Some(capacity);
         self
     }
 
-    /// Entries older than `ttl` (since they were inserted) are not served, saved or counted
-    /// by `get`, `contains_key` and `snapshot`; their insertion times are saved with them.
+    /// Entries older than `ttl` (since they were inserted or last overwritten) are not
+    /// served, counted or saved, and leave memory: inserts, saves and `len()` drop them, so a
+    /// cache over open-ended keys holds only its live entries. Their insertion times are saved
+    /// with them, so expiry survives a restart.
+    ///
+    /// On the system clock, lookups decide expiry on a coarse clock that a background thread
+    /// advances every 4 ms, so a hit reads no clock: an entry may be served up to about 4 ms
+    /// (more on an overloaded machine) past its time-to-live, never before. On any other clock
+    /// ([`ManualClock`](crate::ManualClock) in tests) every lookup reads it, exactly.
     pub fn ttl(mut self, ttl: Duration) -> Self {
         self.ttl = Some(ttl);
+        self
+    }
+
+    /// Whether a hit restarts its entry's time-to-live (default `false`): sliding expiry, as
+    /// moka's time-to-idle and the `cached` crate's `refresh = true`. Entries read at least once
+    /// per [`ttl`](Self::ttl) then never expire, while idle ones do. A hit stays a read: it
+    /// moves the entry's stamp to the lookup's time (the coarse clock's on the system clock,
+    /// see [`ttl`](Self::ttl)) with a plain store, at most once per millisecond. The stamps
+    /// are saved with the entries, so a restart keeps them as of the last save (a hit is not a
+    /// change: it does not make the cache due for a save by itself). Refused at registration
+    /// without a `ttl`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cacheman::{CacheManager, CacheOptions, ManualClock};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let manager = CacheManager::new("docs", dir.path());
+    /// let clock = ManualClock::new();
+    /// let options = CacheOptions::new()
+    ///     .ttl(Duration::from_secs(60))
+    ///     .refresh(true)
+    ///     .clock(clock.clone());
+    /// let sessions = manager.register_custom_cache::<u32, String>("sessions", options).unwrap();
+    /// sessions.insert(1, "alice".into());
+    /// for _ in 0..10 {
+    ///     clock.advance(Duration::from_secs(50));
+    ///     assert!(sessions.get(&1).is_some()); // read every 50 s: kept
+    /// }
+    /// clock.advance(Duration::from_secs(60));
+    /// assert_eq!(sessions.get(&1), None); // idle for 60 s: expired
+    /// ```
+    pub fn refresh(mut self, refresh: bool) -> Self {
+        self.refresh = refresh;
+        self
+    }
+
+    /// Whether expired entries stay in memory for one more time-to-live (default `false`), as
+    /// the last values that [`Cache::get_or_try_insert_with_fallback`] serves when a
+    /// computation fails (the `cached` crate's `result_fallback`). They are not served by
+    /// lookups, counted or saved, and leave memory when they are twice the time-to-live old
+    /// (or are evicted, removed or overwritten first), so memory stays bounded; `len()` counts
+    /// the live entries one by one. Refused at registration without a `ttl`.
+    ///
+    /// [`Cache::get_or_try_insert_with_fallback`]: crate::Cache::get_or_try_insert_with_fallback
+    pub fn keep_expired(mut self, keep_expired: bool) -> Self {
+        self.keep_expired = keep_expired;
         self
     }
 
@@ -144,6 +206,25 @@ impl CacheOptions {
     pub fn autosync(mut self, autosync: AutoSync) -> Self {
         self.autosync = Some(autosync);
         self
+    }
+
+    /// What is wrong with options that need a time-to-live and have none.
+    pub(crate) fn without_ttl(&self) -> Option<&'static str> {
+        if self.ttl.is_some() {
+            None
+        } else if self.refresh {
+            Some(
+                "`refresh` restarts a time-to-live on each hit, and there is none; give a `ttl` \
+                 too, or leave `refresh` out",
+            )
+        } else if self.keep_expired {
+            Some(
+                "`keep_expired` keeps entries past their time-to-live, and there is none; give a \
+                 `ttl` too, or leave `keep_expired` out",
+            )
+        } else {
+            None
+        }
     }
 
     /// Whether the cache is persistent.

@@ -1,5 +1,7 @@
 //! Helpers the integration tests share.
 
+use std::sync::Mutex;
+
 use cacheman::{AutoSync, CacheManager};
 
 /// Installs manager `name` as a global manager, in a fresh temporary directory, before its
@@ -26,4 +28,42 @@ impl XorShift {
         self.0 ^= self.0 << 17;
         self.0
     }
+}
+
+/// Every warning cacheman logs, from every test of the binary that called
+/// [`capture_warnings`].
+static WARNINGS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+struct Capture;
+
+impl log::Log for Capture {
+    fn enabled(&self, metadata: &log::Metadata) -> bool {
+        metadata.level() <= log::Level::Warn
+    }
+
+    fn log(&self, record: &log::Record) {
+        if self.enabled(record.metadata()) {
+            let mut warnings = WARNINGS.lock().unwrap_or_else(|e| e.into_inner());
+            warnings.push(record.args().to_string());
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+static CAPTURE: Capture = Capture;
+
+/// Captures cacheman's warnings (`log`) from now on, for [`warned_about`]. The first logger
+/// set in a process stays: call this in every test that reads warnings.
+pub fn capture_warnings() {
+    if log::set_logger(&CAPTURE).is_ok() {
+        log::set_max_level(log::LevelFilter::Warn);
+    }
+}
+
+/// Whether a captured warning names cache `cache` (as cacheman's messages do: in backticks).
+pub fn warned_about(cache: &str) -> bool {
+    let needle = format!("`{cache}`");
+    let warnings = WARNINGS.lock().unwrap_or_else(|e| e.into_inner());
+    warnings.iter().any(|w| w.contains(&needle))
 }

@@ -10,9 +10,8 @@
 //! `cargo run --release -p benches --bin hit_ratio [ROUNDS]` prints one JSON object.
 
 use std::collections::HashMap;
-use std::hint::black_box;
 use std::sync::RwLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use benches::{HOT_KEYS, count_arg, hot_keys};
 
@@ -37,15 +36,7 @@ fn square_peer(n: u64) -> u64 {
 
 /// Passes over the hot keys for `WINDOW_MS`; returns (lookups, elapsed).
 fn window(keys: &[u64], lookup: &dyn Fn(u64) -> u64) -> (u64, Duration) {
-    let start = Instant::now();
-    let mut lookups = 0;
-    while start.elapsed() < Duration::from_millis(WINDOW_MS) {
-        for &k in keys {
-            black_box(lookup(black_box(k)));
-        }
-        lookups += keys.len() as u64;
-    }
-    (lookups, start.elapsed())
+    benches::lookup_window(keys, Duration::from_millis(WINDOW_MS), lookup)
 }
 
 fn main() {

@@ -4,12 +4,20 @@
 //! entry in the shard's table.
 //!
 //! Entries carry a `Meta`: `()` for plain caches (no cost at all) or [`Tracked`] for caches
-//! with a time-to-live or a capacity, which need an insertion time and a recency order.
+//! with a time-to-live or a capacity, which need an insertion time, an id and a use counter. A
+//! hit on any cache takes only its shard's read lock: what a bounded cache records of the use is
+//! a counter in the entry, what an expiring cache reads is the coarse clock (`clock.rs`).
+//! Eviction (`policy.rs`) and expiry (`expiry.rs`) do their work under the write lock of an
+//! insert.
 
+mod copy;
+mod expiry;
+mod policy;
 mod sync;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::hash::{BuildHasher, Hash};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
@@ -19,59 +27,83 @@ use crate::flight::{Begin, InFlight, Reentrant};
 use crate::query::Query;
 use hashbrown::hash_table::Entry as Slot;
 
+pub(crate) use copy::{Mark, Sink, infallible};
+use policy::Policy;
+
 /// The hasher of every cache map: fast, and seeded per process so keys cannot be chosen to
 /// collide (unlike a fixed-seed hasher).
 pub(crate) type Hasher = foldhash::fast::RandomState;
 
 /// Per-entry bookkeeping, chosen once per cache.
 pub(crate) trait Meta: Send + Sync + 'static {
-    /// Whether entries carry a stamp and a recency tick: a cache without them has neither a
+    /// Whether entries carry a stamp and an id: a cache without them has neither a
     /// time-to-live nor a capacity, which its lookups then need not check.
     const TRACKED: bool;
-    fn stamped(now_ms: u64, tick: u64) -> Self;
+    fn stamped(now_ms: u64, tick: u32) -> Self;
     fn stamp_ms(&self) -> u64;
-    fn tick(&self) -> Option<u64>;
-    fn tick_mut(&mut self) -> Option<&mut u64>;
+    /// The entry's id in its shard, which the eviction and expiry queues name it by.
+    fn tick(&self) -> u32;
+    fn tracked(&self) -> Option<&Tracked>;
+    fn tracked_mut(&mut self) -> Option<&mut Tracked>;
 }
 
 impl Meta for () {
     const TRACKED: bool = false;
-    fn stamped(_: u64, _: u64) -> Self {}
+    fn stamped(_: u64, _: u32) -> Self {}
     fn stamp_ms(&self) -> u64 {
         0
     }
-    fn tick(&self) -> Option<u64> {
+    fn tick(&self) -> u32 {
+        0
+    }
+    fn tracked(&self) -> Option<&Tracked> {
         None
     }
-    fn tick_mut(&mut self) -> Option<&mut u64> {
+    fn tracked_mut(&mut self) -> Option<&mut Tracked> {
         None
     }
 }
 
-/// Bookkeeping of caches with a TTL or a capacity.
+/// Bookkeeping of caches with a TTL or a capacity. The stamp and the use counter are atomics
+/// because a hit, under the shard's read lock, may move them.
 pub(crate) struct Tracked {
-    /// When the entry was inserted, in milliseconds since the Unix epoch (by the cache's clock).
-    stamp_ms: u64,
-    /// Position in the shard's recency order; larger is more recent.
-    tick: u64,
+    /// When the entry was inserted (or, with sliding expiry, last read), in milliseconds since
+    /// the Unix epoch by the cache's clock.
+    stamp_ms: AtomicU64,
+    /// The entry's id in its shard, kept when the value is overwritten. Ids wrap after 2^32
+    /// inserts into one shard; queues name an entry by its key's hash and its id together, so
+    /// an old name could only be mistaken for a new entry with the same 64-bit hash and id.
+    /// 32 bits keep a `u64 → u64` entry at 32 bytes.
+    tick: u32,
+    /// Uses since the eviction policy last looked, up to [`policy::MAX_USES`].
+    uses: AtomicU8,
+    /// Whether the entry is in the main queue (else the small one) of a bounded shard.
+    in_main: bool,
 }
 
 impl Meta for Tracked {
     const TRACKED: bool = true;
-    fn stamped(now_ms: u64, tick: u64) -> Self {
+    fn stamped(now_ms: u64, tick: u32) -> Self {
         Tracked {
-            stamp_ms: now_ms,
+            stamp_ms: AtomicU64::new(now_ms),
             tick,
+            uses: AtomicU8::new(0),
+            in_main: false,
         }
     }
+    #[inline]
     fn stamp_ms(&self) -> u64 {
-        self.stamp_ms
+        self.stamp_ms.load(Ordering::Relaxed)
     }
-    fn tick(&self) -> Option<u64> {
-        Some(self.tick)
+    fn tick(&self) -> u32 {
+        self.tick
     }
-    fn tick_mut(&mut self) -> Option<&mut u64> {
-        Some(&mut self.tick)
+    #[inline]
+    fn tracked(&self) -> Option<&Tracked> {
+        Some(self)
+    }
+    fn tracked_mut(&mut self) -> Option<&mut Tracked> {
+        Some(self)
     }
 }
 
@@ -81,91 +113,6 @@ pub(crate) struct Entry<K, V, M> {
     meta: M,
 }
 
-/// Where a snapshot puts the entries it copies out of the shards: cloned rows, or bytes
-/// encoded on the spot (the file store's encoder, `store::codec`).
-pub(crate) trait Sink<K, V> {
-    type Error;
-    /// How much the sink holds, to go back to when a shard must be copied again.
-    fn mark(&self) -> Mark;
-    fn rewind(&mut self, mark: Mark);
-    fn put(&mut self, key: &K, value: &V, stamp_ms: u64) -> Result<(), Self::Error>;
-    /// Called after each hold of a shard's lock, with no lock held: the moment for slow work
-    /// (a streamed save writes what it gathered).
-    fn unlocked(&mut self) -> Result<(), Self::Error> {
-        Ok(())
-    }
-    /// Whether the sink reads memory behind the values (a byte vector's bytes) and wants to
-    /// hear of each value a little before it is put ([`Sink::coming`]).
-    fn wants_hints(&self) -> bool {
-        false
-    }
-    /// A hint that `value` will be put soon, for the sink to ask the CPU to fetch the memory
-    /// behind it meanwhile.
-    #[inline]
-    fn coming(&self, _value: &V) {}
-}
-
-/// A position in a [`Sink`]: items and bytes held.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Mark {
-    pub items: usize,
-    pub bytes: u64,
-}
-
-impl<K: Clone, V: Clone> Sink<K, V> for Vec<(K, V, u64)> {
-    type Error = std::convert::Infallible;
-    fn mark(&self) -> Mark {
-        Mark {
-            items: self.len(),
-            bytes: 0,
-        }
-    }
-    fn rewind(&mut self, mark: Mark) {
-        self.truncate(mark.items);
-    }
-    fn put(&mut self, key: &K, value: &V, stamp_ms: u64) -> Result<(), Self::Error> {
-        self.push((key.clone(), value.clone(), stamp_ms));
-        Ok(())
-    }
-}
-
-/// The keys of a snapshot, without their values.
-struct Keys<K>(Vec<K>);
-
-impl<K: Clone, V> Sink<K, V> for Keys<K> {
-    type Error = std::convert::Infallible;
-    fn mark(&self) -> Mark {
-        Mark {
-            items: self.0.len(),
-            bytes: 0,
-        }
-    }
-    fn rewind(&mut self, mark: Mark) {
-        self.0.truncate(mark.items);
-    }
-    fn put(&mut self, key: &K, _: &V, _: u64) -> Result<(), Self::Error> {
-        self.0.push(key.clone());
-        Ok(())
-    }
-}
-
-/// The value of a result whose error cannot happen.
-pub(crate) fn infallible<T>(result: Result<T, std::convert::Infallible>) -> T {
-    match result {
-        Ok(value) => value,
-        Err(never) => match never {},
-    }
-}
-
-/// Buckets copied per hold of a shard's read lock while a snapshot is taken. Small enough that
-/// a writer waiting for the lock is still spinning when it is released (no sleep and wake-up),
-/// even when the entries are encoded on the spot. Measured with `autosync_ratio` (inserts during
-/// a save / without): 16 buckets 0.88-0.97 but 30 % fewer saves, 32: 0.87, 64: 0.85-0.86.
-const CHUNK_BUCKETS: usize = 32;
-
-/// How many buckets ahead of the copy [`Sink::coming`] is told about.
-const PREFETCH_AHEAD: usize = 16;
-
 pub(crate) struct Shard<K, V, M> {
     table: HashTable<Entry<K, V, M>>,
     /// Keys inserted or removed since the contents were last in step with the file, for the
@@ -174,9 +121,9 @@ pub(crate) struct Shard<K, V, M> {
     /// save copies the shard. Boxed so that a locked shard fits in 128 bytes (see
     /// [`default_shard_count`]).
     journal: Option<Box<Mutex<HashSet<K, Hasher>>>>,
-    /// Recency order of bounded caches: tick → key. Empty for unbounded caches.
-    order: BTreeMap<u64, K>,
-    next_tick: u64,
+    /// Ids, eviction and expiry queues of a tracked cache; `None` for plain caches. Boxed, as
+    /// the journal.
+    policy: Option<Box<Policy>>,
     /// Keys of this shard being computed by a miss (see `flight.rs`), with their key's hash.
     flights: HashTable<(u64, K, InFlight<V>)>,
     /// Bumped whenever the table may move its entries to other buckets (growth, rehash, clear),
@@ -206,11 +153,23 @@ pub(crate) enum Lookup<V> {
     Miss,
 }
 
+/// What [`Shards::get_held`] found.
+pub(crate) enum Held<V> {
+    Live(V),
+    Expired(V),
+    Absent,
+}
+
 /// Limits of a tracked cache.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Limits {
     /// Entries older than this are not served.
     pub ttl: Option<Duration>,
+    /// Whether a hit restarts the entry's time-to-live (sliding expiry).
+    pub refresh: bool,
+    /// Whether expired entries stay in memory for one more time-to-live, as fallbacks for a
+    /// computation that fails ([`Shards::get_expired`]).
+    pub keep_expired: bool,
     /// Most entries the cache holds, split between its shards (see [`Shards::capacity_of`]).
     pub capacity: Option<usize>,
     /// Whether to journal the keys changed since the last sync with the file.
@@ -221,6 +180,11 @@ pub(crate) struct Shards<K, V, M> {
     shards: Box<[LockedShard<K, V, M>]>,
     hasher: Hasher,
     limits: Limits,
+    /// The time-to-live in milliseconds, `u64::MAX` without one.
+    ttl_ms: u64,
+    /// How old an entry is when it leaves memory: the time-to-live, or twice it for a cache
+    /// that keeps expired entries.
+    removal_ms: u64,
 }
 
 /// How many shards a cache gets: many per core, so that threads rarely meet on one shard.
@@ -234,6 +198,14 @@ pub(crate) fn default_shard_count() -> usize {
     (cores * 32).next_power_of_two().clamp(64, 256)
 }
 
+/// Shard `index`'s share of `capacity` over `shards` shards; `usize::MAX` when unbounded.
+fn capacity_share(capacity: Option<usize>, shards: usize, index: usize) -> usize {
+    match capacity {
+        Some(c) => c / shards + usize::from(index < c % shards),
+        None => usize::MAX,
+    }
+}
+
 impl<K, V, M> Shards<K, V, M>
 where
     K: Hash + Eq + Clone,
@@ -242,24 +214,33 @@ where
 {
     pub(crate) fn new(shard_count: usize, hasher: Hasher, limits: Limits) -> Self {
         debug_assert!(shard_count.is_power_of_two());
+        let share = |index| capacity_share(limits.capacity, shard_count, index);
         let shards = (0..shard_count)
-            .map(|_| {
+            .map(|i| {
                 Padded(RwLock::new(Shard {
                     table: HashTable::new(),
                     journal: limits
                         .journal
                         .then(|| Box::new(Mutex::new(HashSet::with_hasher(hasher.clone())))),
-                    order: BTreeMap::new(),
-                    next_tick: 0,
+                    policy: M::TRACKED.then(|| Box::new(Policy::new(limits, share(i)))),
                     flights: HashTable::new(),
                     layout: 0,
                 }))
             })
             .collect();
+        let ttl_ms = limits
+            .ttl
+            .map_or(u64::MAX, |ttl| ttl.as_millis().min(u64::MAX.into()) as u64);
         Shards {
             shards,
             hasher,
             limits,
+            ttl_ms,
+            removal_ms: if limits.keep_expired {
+                ttl_ms.saturating_mul(2)
+            } else {
+                ttl_ms
+            },
         }
     }
 
@@ -293,65 +274,93 @@ where
             .unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Whether an entry stamped `stamp_ms` is past its time-to-live at `now_ms`.
     #[inline]
-    fn is_live(&self, meta: &M, now_ms: u64) -> bool {
-        if !M::TRACKED {
-            return true;
-        }
-        match self.limits.ttl {
-            Some(ttl) => now_ms.saturating_sub(meta.stamp_ms()) < ttl.as_millis() as u64,
-            None => true,
-        }
+    fn expired(&self, stamp_ms: u64, now_ms: u64) -> bool {
+        now_ms.saturating_sub(stamp_ms) >= self.ttl_ms
     }
 
-    /// Most entries shard `index` holds (least recently used ones are evicted beyond it): its
+    /// Whether a row loaded or merged from a file is too old to take in at all.
+    fn is_dropped_row(&self, stamp_ms: u64, now_ms: u64) -> bool {
+        M::TRACKED && self.limits.ttl.is_some() && self.removable(stamp_ms, now_ms)
+    }
+
+    /// Whether an entry stamped `stamp_ms` leaves memory at `now_ms`.
+    fn removable(&self, stamp_ms: u64, now_ms: u64) -> bool {
+        now_ms.saturating_sub(stamp_ms) >= self.removal_ms
+    }
+
+    #[inline]
+    fn is_live(&self, meta: &M, now_ms: u64) -> bool {
+        !M::TRACKED || self.limits.ttl.is_none() || !self.expired(meta.stamp_ms(), now_ms)
+    }
+
+    /// Most entries shard `index` holds (least valuable ones are evicted beyond it): its
     /// share of the cache's capacity, the shares adding up to exactly that capacity.
     fn capacity_of(&self, index: usize) -> usize {
-        let n = self.shards.len();
-        match self.limits.capacity {
-            Some(c) => c / n + usize::from(index < c % n),
-            None => usize::MAX,
-        }
+        capacity_share(self.limits.capacity, self.shards.len(), index)
     }
 
-    #[inline]
-    fn bounded(&self) -> bool {
-        M::TRACKED && self.limits.capacity.is_some()
-    }
-
+    /// A lookup. On a tracked cache a hit also records the use, with plain stores into the
+    /// entry (under the read lock, no lock of its own): a bounded cache counts it for the
+    /// eviction policy, sliding expiry moves the stamp to `now_ms`. Neither store happens when
+    /// it would not change anything, so a hot entry's cache line stays shared between readers.
     #[inline]
     pub(crate) fn get<Q: Query<K> + ?Sized>(&self, key: &Q, now_ms: u64) -> Lookup<V> {
         let hash = self.hash(key);
-        let index = self.index_of(hash);
-        if !self.bounded() {
-            let shard = self.read(index);
-            return match shard.table.find(hash, |e| key.matches(&e.key)) {
-                Some(entry) if self.is_live(&entry.meta, now_ms) => {
-                    Lookup::Hit(entry.value.clone())
-                }
-                _ => Lookup::Miss,
-            };
+        let shard = self.read(self.index_of(hash));
+        match self.find_in(&shard, hash, key, now_ms) {
+            Some((entry, true)) => Lookup::Hit(entry.value.clone()),
+            _ => Lookup::Miss,
         }
-        // A hit on a bounded cache moves the key to the front of the recency order.
-        let mut guard = self.write(index);
-        let shard = &mut *guard;
-        let Some(entry) = shard.table.find_mut(hash, |e| key.matches(&e.key)) else {
-            return Lookup::Miss;
-        };
-        if !self.is_live(&entry.meta, now_ms) {
-            return Lookup::Miss;
+    }
+
+    /// The entry of `key` in a locked shard and whether it is live; a live entry's use is
+    /// recorded (see [`Shards::get`]).
+    #[inline]
+    fn find_in<'s, Q: Query<K> + ?Sized>(
+        &self,
+        shard: &'s Shard<K, V, M>,
+        hash: u64,
+        key: &Q,
+        now_ms: u64,
+    ) -> Option<(&'s Entry<K, V, M>, bool)> {
+        let entry = shard.table.find(hash, |e| key.matches(&e.key))?;
+        let live = self.is_live(&entry.meta, now_ms);
+        if live && let Some(tracked) = entry.meta.tracked() {
+            self.record_use(tracked, now_ms);
         }
-        let old_tick = entry
-            .meta
-            .tick_mut()
-            .map(|t| std::mem::replace(t, shard.next_tick));
-        if let Some(old) = old_tick {
-            if let Some(k) = shard.order.remove(&old) {
-                shard.order.insert(shard.next_tick, k);
+        Some((entry, live))
+    }
+
+    #[inline]
+    fn record_use(&self, tracked: &Tracked, now_ms: u64) {
+        if self.limits.capacity.is_some() {
+            let uses = tracked.uses.load(Ordering::Relaxed);
+            if uses < policy::MAX_USES {
+                // Not an atomic add: two hits at once may count as one, which is fine for a
+                // hint and keeps the hit free of a locked instruction.
+                tracked.uses.store(uses + 1, Ordering::Relaxed);
             }
-            shard.next_tick += 1;
         }
-        Lookup::Hit(entry.value.clone())
+        if self.limits.refresh && now_ms > tracked.stamp_ms.load(Ordering::Relaxed) {
+            tracked.stamp_ms.store(now_ms, Ordering::Relaxed);
+        }
+    }
+
+    /// A lookup that also returns an expired value still held (see [`Limits::keep_expired`]).
+    /// A live value's use is recorded as by [`Shards::get`].
+    pub(crate) fn get_held(&self, key: &K, now_ms: u64) -> Held<V> {
+        let hash = self.hash(key);
+        let shard = self.read(self.index_of(hash));
+        match self.find_in(&shard, hash, key, now_ms) {
+            Some((entry, true)) => Held::Live(entry.value.clone()),
+            // Past the removal age, an entry not yet dropped is as good as gone.
+            Some((entry, false)) if !self.removable(entry.meta.stamp_ms(), now_ms) => {
+                Held::Expired(entry.value.clone())
+            }
+            _ => Held::Absent,
+        }
     }
 
     pub(crate) fn contains_key<Q: Query<K> + ?Sized>(&self, key: &Q, now_ms: u64) -> bool {
@@ -376,64 +385,74 @@ where
     /// Inserts and returns the previous live value, and how many entries were evicted.
     pub(crate) fn insert(&self, key: K, value: V, now_ms: u64) -> (Option<V>, usize) {
         let hash = self.hash(&key);
-        let mut shard = self.write(self.index_of(hash));
+        let index = self.index_of(hash);
+        let mut shard = self.write(index);
         if let Some(journal) = shard.journal_mut() {
             journal.insert(key.clone());
         }
-        self.insert_locked(&mut shard, hash, key, value, now_ms)
+        self.before_insert(&mut shard, index, now_ms);
+        self.insert_locked(&mut shard, hash, key, value, now_ms, now_ms)
     }
 
+    /// What an insert does first under a tracked shard's write lock: drop its expired entries
+    /// (and now and then its neighbour's), so they neither take room nor count.
+    fn before_insert(&self, shard: &mut Shard<K, V, M>, index: usize, now_ms: u64) {
+        if M::TRACKED {
+            self.expire_locked(shard, now_ms);
+            self.sweep_neighbour(shard, index, now_ms);
+        }
+    }
+
+    /// Inserts `key` stamped `stamp_ms` into a locked shard, then evicts beyond the shard's
+    /// capacity. An overwritten entry keeps its id and its place in the eviction queues, and
+    /// counts as a use.
     fn insert_locked(
         &self,
         shard: &mut Shard<K, V, M>,
         hash: u64,
         key: K,
         value: V,
+        stamp_ms: u64,
         now_ms: u64,
     ) -> (Option<V>, usize) {
-        let tick = shard.next_tick;
-        shard.next_tick += 1;
-        if self.bounded() {
-            shard.order.insert(tick, key.clone());
-        }
-        let meta = M::stamped(now_ms, tick);
+        let index = self.index_of(hash);
         if shard.table.len() == shard.table.capacity() {
             // `entry` reserves room before it looks: with no room left, the table grows or
             // rehashes in place, moving entries, even when the key is already there.
             shard.layout += 1;
         }
         let rehash = |e: &Entry<K, V, M>| self.hash(&e.key);
-        let previous = match shard.table.entry(hash, |e| e.key == key, rehash) {
+        let Shard { table, policy, .. } = shard;
+        let previous = match table.entry(hash, |e| e.key == key, rehash) {
             Slot::Occupied(mut slot) => {
-                let old = std::mem::replace(slot.get_mut(), Entry { key, value, meta });
-                if let Some(t) = old.meta.tick() {
-                    shard.order.remove(&t);
+                let entry = slot.get_mut();
+                let live = self.is_live(&entry.meta, now_ms);
+                let old = std::mem::replace(&mut entry.value, value);
+                if let (Some(tracked), Some(policy)) = (entry.meta.tracked_mut(), policy) {
+                    *tracked.stamp_ms.get_mut() = stamp_ms;
+                    let uses = tracked.uses.get_mut();
+                    *uses = (*uses + 1).min(policy::MAX_USES);
+                    policy.restamped(hash, tracked.tick, stamp_ms);
                 }
-                self.is_live(&old.meta, now_ms).then_some(old.value)
+                live.then_some(old)
             }
             Slot::Vacant(slot) => {
+                let mut meta = M::stamped(stamp_ms, 0);
+                if let (Some(tracked), Some(policy)) = (meta.tracked_mut(), policy) {
+                    policy.admit(hash, tracked, stamp_ms);
+                }
                 slot.insert(Entry { key, value, meta });
                 None
             }
         };
-        let mut evicted = 0;
-        if self.bounded() {
-            let capacity = self.capacity_of(self.index_of(hash));
-            while shard.table.len() > capacity {
-                let Some((_, oldest)) = shard.order.pop_first() else {
-                    break;
-                };
-                let hash = self.hash(&oldest);
-                if let Ok(slot) = shard.table.find_entry(hash, |e| e.key == oldest) {
-                    slot.remove();
-                }
-                evicted += 1;
-            }
-        }
+        let evicted = match self.limits.capacity {
+            Some(_) if M::TRACKED => self.evict_locked(shard, self.capacity_of(index)),
+            _ => 0,
+        };
         (previous, evicted)
     }
 
-    /// Removes `key` from a locked shard's table and recency order.
+    /// Removes `key` from a locked shard's table and from what its policy counts.
     fn take_locked<Q: Query<K> + ?Sized>(
         &self,
         shard: &mut Shard<K, V, M>,
@@ -444,8 +463,8 @@ where
             .find_entry(self.hash(key), |e| key.matches(&e.key))
             .ok()?;
         let (removed, _) = slot.remove();
-        if let Some(t) = removed.meta.tick() {
-            shard.order.remove(&t);
+        if let (Some(tracked), Some(policy)) = (removed.meta.tracked(), &mut shard.policy) {
+            policy.forget(tracked);
         }
         Some(removed)
     }
@@ -495,7 +514,8 @@ where
         now_ms: u64,
     ) -> (Option<InFlight<V>>, usize) {
         let hash = self.hash(&key);
-        let mut guard = self.write(self.index_of(hash));
+        let index = self.index_of(hash);
+        let mut guard = self.write(index);
         let shard = &mut *guard;
         let in_flight = match shard.flights.find_entry(hash, |f| f.1 == key) {
             Ok(found) => Some(found.remove().0.2),
@@ -506,15 +526,28 @@ where
             if let Some(journal) = shard.journal_mut() {
                 journal.insert(key.clone());
             }
-            evicted = self.insert_locked(shard, hash, key, value, now_ms).1;
+            self.before_insert(shard, index, now_ms);
+            evicted = self
+                .insert_locked(shard, hash, key, value, now_ms, now_ms)
+                .1;
         }
         (in_flight, evicted)
     }
 
-    /// Entries held, counting expired ones that were not yet dropped.
-    pub(crate) fn len(&self) -> usize {
+    /// Live entries held: expired ones are dropped first (see [`Shards::purge_expired_shard`]).
+    /// A cache that keeps expired entries counts its live ones one by one.
+    pub(crate) fn len(&self, now_ms: u64) -> usize {
         (0..self.shards.len())
-            .map(|i| self.read(i).table.len())
+            .map(|i| {
+                self.purge_expired_shard(i, now_ms);
+                let shard = self.read(i);
+                if self.limits.keep_expired {
+                    let live = |e: &&Entry<K, V, M>| self.is_live(&e.meta, now_ms);
+                    shard.table.iter().filter(live).count()
+                } else {
+                    shard.table.len()
+                }
+            })
             .sum()
     }
 
@@ -525,7 +558,9 @@ where
             let mut shard = self.write(i);
             dropped += shard.table.len();
             shard.table.clear();
-            shard.order.clear();
+            if let Some(policy) = &mut shard.policy {
+                policy.clear();
+            }
             shard.layout += 1;
             // A clear replaces the whole contents; the caller records that, not each key.
             if let Some(journal) = shard.journal_mut() {
@@ -535,115 +570,30 @@ where
         dropped
     }
 
-    /// Clones the live entries with their insertion stamps, a few buckets per lock hold (see
-    /// [`Shards::copy_shard`]).
-    pub(crate) fn snapshot(&self, now_ms: u64) -> Vec<(K, V, u64)> {
-        let mut rows = Vec::with_capacity(self.len());
-        for i in 0..self.shards.len() {
-            infallible(self.copy_shard(i, now_ms, &mut rows, |_| {}));
-        }
-        rows
-    }
-
-    /// Clones the live keys.
-    pub(crate) fn keys(&self, now_ms: u64) -> Vec<K> {
-        let mut keys = Keys(Vec::new());
-        for i in 0..self.shards.len() {
-            infallible(self.copy_shard(i, now_ms, &mut keys, |_| {}));
-        }
-        keys.0
-    }
-
-    /// Puts each live entry of shard `index` into `sink`, holding the shard's read lock for at
-    /// most [`CHUNK_BUCKETS`] buckets at a time: a writer to the shard waits for one chunk, not
-    /// for the whole shard (which stopped inserts for most of a save). `first` runs under the
-    /// first hold.
-    ///
-    /// Entries stay in their buckets between holds unless the table grows or rehashes (the
-    /// shard's `layout` changes); then the sink goes back to where this shard began and the
-    /// shard is copied again, whole, under that one hold. An entry changed between holds is
-    /// copied as it was or as it is, like any change made while a save runs: it still counts
-    /// toward the next save.
-    pub(crate) fn copy_shard<S: Sink<K, V> + ?Sized>(
-        &self,
-        index: usize,
-        now_ms: u64,
-        sink: &mut S,
-        first: impl FnOnce(&Shard<K, V, M>),
-    ) -> Result<(), S::Error> {
-        self.copy_shard_between(index, now_ms, sink, first, || {})
-    }
-
-    /// [`Shards::copy_shard`], running `between` whenever the lock is let go mid-copy (tests
-    /// change the shard there).
-    fn copy_shard_between<S: Sink<K, V> + ?Sized>(
-        &self,
-        index: usize,
-        now_ms: u64,
-        sink: &mut S,
-        first: impl FnOnce(&Shard<K, V, M>),
-        mut between: impl FnMut(),
-    ) -> Result<(), S::Error> {
-        let start = sink.mark();
-        let hints = sink.wants_hints();
-        let mut first = Some(first);
-        let mut layout = None;
-        let mut next = 0;
-        loop {
-            let shard = self.read(index);
-            let buckets = shard.table.num_buckets();
-            if let Some(first) = first.take() {
-                first(&shard);
-                layout = Some(shard.layout);
-            }
-            let end = if layout == Some(shard.layout) {
-                (next + CHUNK_BUCKETS).min(buckets)
-            } else {
-                sink.rewind(start);
-                next = 0;
-                buckets
-            };
-            for b in next..end {
-                // Values live apart from the table, in hash order: without a hint, each one
-                // is a cache miss the copy waits for.
-                if hints && let Some(ahead) = shard.table.get_bucket(b + PREFETCH_AHEAD) {
-                    sink.coming(&ahead.value);
-                }
-                let Some(entry) = shard.table.get_bucket(b) else {
-                    continue;
-                };
-                if self.is_live(&entry.meta, now_ms) {
-                    sink.put(&entry.key, &entry.value, entry.meta.stamp_ms())?;
-                }
-            }
-            next = end;
-            drop(shard);
-            sink.unlocked()?;
-            if end == buckets {
-                return Ok(());
-            }
-            // A writer spinning for the lock sees it free only if it stays free for a moment.
-            for _ in 0..8 {
-                std::hint::spin_loop();
-            }
-            between();
-        }
-    }
-
     /// Replaces the whole contents with `rows` (key, value, insertion stamp; a stamp of 0 means
-    /// "now"). Returns how many entries were dropped by capacity.
+    /// "now"). Rows go in oldest first, so that a bounded cache given more rows than its
+    /// capacity keeps the newest. Returns how many entries were dropped by capacity.
     pub(crate) fn replace_all(&self, rows: Vec<(K, V, u64)>, now_ms: u64) -> usize {
         let count = self.shards.len();
         let mut buckets: Vec<Vec<(u64, K, V, u64)>> = (0..count).map(|_| Vec::new()).collect();
         for (key, value, stamp) in rows {
+            let stamp = if stamp == 0 { now_ms } else { stamp };
+            if self.is_dropped_row(stamp, now_ms) {
+                continue;
+            }
             let hash = self.hash(&key);
             buckets[self.index_of(hash)].push((hash, key, value, stamp));
         }
         let mut evicted = 0;
-        for (i, bucket) in buckets.into_iter().enumerate() {
+        for (i, mut bucket) in buckets.into_iter().enumerate() {
+            if M::TRACKED {
+                bucket.sort_by_key(|row| row.3);
+            }
             let mut shard = self.write(i);
             shard.table.clear();
-            shard.order.clear();
+            if let Some(policy) = &mut shard.policy {
+                policy.clear();
+            }
             shard.layout += 1;
             // Memory now equals what was loaded: nothing is changed relative to it.
             if let Some(journal) = shard.journal_mut() {
@@ -653,8 +603,9 @@ where
                 .table
                 .reserve(bucket.len(), |e| self.hasher.hash_one(&e.key));
             for (hash, key, value, stamp) in bucket {
-                let stamp = if stamp == 0 { now_ms } else { stamp };
-                evicted += self.insert_locked(&mut shard, hash, key, value, stamp).1;
+                evicted += self
+                    .insert_locked(&mut shard, hash, key, value, stamp, now_ms)
+                    .1;
             }
         }
         evicted
@@ -664,26 +615,6 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    impl Shards<u32, u32, ()> {
-        fn extend_for_test(&self, keys: std::ops::Range<u32>) {
-            for k in keys {
-                self.insert(k, k, 0);
-            }
-        }
-    }
-
-    fn bounded(capacity: usize) -> Shards<u32, u32, Tracked> {
-        Shards::new(
-            1,
-            Hasher::default(),
-            Limits {
-                ttl: None,
-                capacity: Some(capacity),
-                journal: false,
-            },
-        )
-    }
 
     #[test]
     fn the_shards_shares_of_a_capacity_add_up_to_it() {
@@ -704,51 +635,6 @@ mod tests {
     }
 
     #[test]
-    fn least_recently_used_is_evicted_first() {
-        let s = bounded(2);
-        s.insert(1, 10, 0);
-        s.insert(2, 20, 0);
-        assert!(matches!(s.get(&1, 0), Lookup::Hit(10)));
-        let (_, evicted) = s.insert(3, 30, 0);
-        assert_eq!(evicted, 1);
-        assert!(matches!(s.get(&2, 0), Lookup::Miss));
-        assert!(matches!(s.get(&1, 0), Lookup::Hit(10)));
-        assert!(matches!(s.get(&3, 0), Lookup::Hit(30)));
-        assert_eq!(s.len(), 2);
-    }
-
-    #[test]
-    fn overwriting_a_key_does_not_evict_and_refreshes_it() {
-        let s = bounded(2);
-        s.insert(1, 10, 0);
-        s.insert(2, 20, 0);
-        let (previous, evicted) = s.insert(1, 11, 0);
-        assert_eq!((previous, evicted), (Some(10), 0));
-        s.insert(3, 30, 0);
-        assert!(matches!(s.get(&2, 0), Lookup::Miss));
-        assert!(matches!(s.get(&1, 0), Lookup::Hit(11)));
-    }
-
-    #[test]
-    fn expired_entries_are_not_served_or_saved() {
-        let s: Shards<u32, u32, Tracked> = Shards::new(
-            4,
-            Hasher::default(),
-            Limits {
-                ttl: Some(Duration::from_millis(100)),
-                capacity: None,
-                journal: false,
-            },
-        );
-        s.insert(1, 10, 1_000);
-        assert!(matches!(s.get(&1, 1_099), Lookup::Hit(10)));
-        assert!(matches!(s.get(&1, 1_100), Lookup::Miss));
-        assert!(!s.contains_key(&1, 1_100));
-        assert!(s.snapshot(1_100).is_empty());
-        assert_eq!(s.snapshot(1_050).len(), 1);
-    }
-
-    #[test]
     fn a_locked_shard_fits_in_128_bytes() {
         // `default_shard_count` gives every cache dozens of shards: each must stay small.
         assert_eq!(std::mem::size_of::<LockedShard<u64, u64, ()>>(), 128);
@@ -758,86 +644,13 @@ mod tests {
         );
     }
 
-    fn plain(shard_count: usize) -> Shards<u32, u32, ()> {
-        Shards::new(shard_count, Hasher::default(), Limits::default())
-    }
-
-    fn sorted_keys(rows: &[(u32, u32, u64)]) -> Vec<u32> {
-        let mut keys: Vec<u32> = rows.iter().map(|r| r.0).collect();
-        keys.sort_unstable();
-        keys
-    }
-
     #[test]
-    fn a_shard_larger_than_a_chunk_is_copied_whole_across_many_holds() {
-        let s = plain(1);
-        s.extend_for_test(0..5_000);
-        let mut holds = 0;
-        let mut rows = Vec::new();
-        infallible(s.copy_shard_between(0, 0, &mut rows, |_| {}, || holds += 1));
-        assert!(holds >= 5_000 / CHUNK_BUCKETS, "{holds} holds");
-        assert_eq!(sorted_keys(&rows), (0..5_000).collect::<Vec<_>>());
-    }
-
-    #[test]
-    fn writers_get_the_lock_between_chunks_and_untouched_entries_are_all_copied() {
-        let s = plain(1);
-        s.extend_for_test(0..1_000);
-        s.remove(&999, 0); // leaves room, so the inserts below do not grow the table
-        let mut rows = Vec::new();
-        let mut step = 0;
-        infallible(s.copy_shard_between(
-            0,
-            0,
-            &mut rows,
-            |_| {},
-            || {
-                // A write lock here would deadlock if the copy still held the read lock.
-                s.insert(5_000 + step, 0, 0);
-                s.remove(&(5_000 + step), 0);
-                step += 1;
-            },
-        ));
-        assert!(step > 0);
-        assert_eq!(sorted_keys(&rows), (0..999).collect::<Vec<_>>());
-    }
-
-    #[test]
-    fn a_table_that_grows_mid_copy_is_copied_again_without_duplicates_or_gaps() {
-        let s = plain(1);
-        s.extend_for_test(0..1_000);
-        let layout = s.read(0).layout;
-        let mut rows = Vec::new();
-        let mut grown = false;
-        infallible(s.copy_shard_between(
-            0,
-            0,
-            &mut rows,
-            |_| {},
-            || {
-                // Once, after the first chunk: enough new keys to grow the table, which moves
-                // every entry to a new bucket.
-                if !std::mem::replace(&mut grown, true) {
-                    s.extend_for_test(10_000..12_000);
-                }
-            },
-        ));
-        assert!(s.read(0).layout > layout, "the table did not grow");
-        let keys = sorted_keys(&rows);
-        let mut unique = keys.clone();
-        unique.dedup();
-        assert_eq!(keys, unique, "a key was copied twice");
-        assert!(
-            (0..1_000).all(|k| keys.binary_search(&k).is_ok()),
-            "an entry was missed"
-        );
-    }
-
-    #[test]
-    fn plain_entries_cost_nothing_extra() {
+    fn plain_entries_cost_nothing_extra_and_tracked_ones_16_bytes() {
         assert_eq!(
             std::mem::size_of::<Entry<u64, u64, ()>>(),
             std::mem::size_of::<(u64, u64)>()
         );
+        // Hits on a bounded cache read more memory than on a plain one: keep it small.
+        assert_eq!(std::mem::size_of::<Entry<u64, u64, Tracked>>(), 32);
     }
 }

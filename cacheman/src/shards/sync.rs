@@ -63,9 +63,11 @@ where
         for (key, value, stamp) in rows {
             let hash = self.hash(&key);
             let mut shard = self.write(self.index_of(hash));
-            if !changed_here(&mut shard, &key) {
-                let stamp = if stamp == 0 { now_ms } else { stamp };
-                evicted += self.insert_locked(&mut shard, hash, key, value, stamp).1;
+            let stamp = if stamp == 0 { now_ms } else { stamp };
+            if !changed_here(&mut shard, &key) && !self.is_dropped_row(stamp, now_ms) {
+                evicted += self
+                    .insert_locked(&mut shard, hash, key, value, stamp, now_ms)
+                    .1;
             }
         }
         for key in gone {
@@ -73,6 +75,11 @@ where
             if !changed_here(&mut shard, &key) {
                 self.take_locked(&mut shard, &key);
             }
+        }
+        // Rows come in the file's order, not their stamps': the expiry queues are sorted once
+        // here, not at each row.
+        for i in 0..self.shards.len() {
+            self.purge_expired_shard(i, now_ms);
         }
         evicted
     }

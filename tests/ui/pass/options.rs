@@ -9,6 +9,7 @@ use cacheman::cached;
     persistent = false,
     capacity = 100u16,
     ttl_secs = 3600,
+    refresh = true,
     version = 2
 )]
 fn tuned(n: u64) -> u64 {

@@ -1,4 +1,5 @@
-//! `result` (only `Ok` is cached) with `?` in the body, on an alias of `Result`, and `option`.
+//! `result` (only `Ok` is cached) with `?` in the body, on an alias of `Result`, with
+//! `result_fallback`, and `option`.
 #![deny(warnings)]
 
 use std::io;
@@ -19,6 +20,14 @@ fn read(name: &str) -> io::Result<String> {
     Ok(name.to_uppercase())
 }
 
+#[cached(persistent = false, result, ttl_secs = 60, result_fallback)]
+fn fetch(url: &str) -> Result<String, io::Error> {
+    if url.is_empty() {
+        return Err(io::Error::other("no url"));
+    }
+    Ok(url.to_owned())
+}
+
 #[cached(persistent = false, option)]
 fn find(values: &[u32], wanted: u32) -> Option<usize> {
     values.iter().position(|v| *v == wanted)
@@ -31,5 +40,7 @@ fn main() {
     assert!(read("").is_err());
     assert_eq!(find(&[1, 2], 2), Some(1));
     assert_eq!(find(&[1, 2], 3), None);
+    assert_eq!(fetch("a").unwrap(), "a");
+    assert!(fetch("").is_err());
     assert_eq!((parse_cache().len(), read_cache().len(), find_cache().len()), (1, 1, 1));
 }
