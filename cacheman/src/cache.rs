@@ -72,6 +72,25 @@ macro_rules! on_maps {
 }
 pub(crate) use on_maps;
 
+/// The entries of a cache that per-entry dependencies know of.
+pub(crate) struct Recorded<K, V> {
+    /// The keys of entries that have a node in the graph, by stable hash: how the graph's
+    /// invalidations (which know hashes only) find the entries to take off.
+    pub(crate) keys: Mutex<crate::deps::HashMap<u64, K>>,
+    /// Entries set aside because something they read changed: served again without running
+    /// their body if their inputs turn out unchanged (see `cache_deps.rs`).
+    pub(crate) parked: Mutex<crate::deps::HashMap<u64, (K, V)>>,
+}
+
+impl<K, V> Default for Recorded<K, V> {
+    fn default() -> Self {
+        Recorded {
+            keys: Mutex::default(),
+            parked: Mutex::default(),
+        }
+    }
+}
+
 /// Everything a cache is; shared by its handles and its manager.
 pub(crate) struct CacheInner<K, V> {
     pub(crate) name: String,
@@ -100,12 +119,9 @@ pub(crate) struct CacheInner<K, V> {
     pub(crate) autosync: SaveState,
     /// The cache's place in its manager's entry graph (set once, at registration).
     pub(crate) deps: OnceLock<crate::deps::CacheLink>,
-    /// The keys of entries that have a node in the graph, by stable hash: how the graph's
-    /// invalidations (which know hashes only) find the entries to take off.
-    pub(crate) recorded_keys: Mutex<crate::deps::HashMap<u64, K>>,
-    /// Entries set aside because something they read changed: served again without running
-    /// their body if their inputs turn out unchanged (see `cache_deps.rs`).
-    pub(crate) parked: Mutex<crate::deps::HashMap<u64, (K, V)>>,
+    /// What per-entry dependencies keep of this cache's entries, apart from the fields a hit
+    /// reads (boxed: a cache that records nothing pays one pointer).
+    pub(crate) recorded: Box<Recorded<K, V>>,
     /// Whether `parked` may hold anything: the only check a miss makes for it.
     pub(crate) has_parked: AtomicBool,
 }
@@ -167,8 +183,7 @@ where
             save_lock: Mutex::new(()),
             autosync,
             deps: OnceLock::new(),
-            recorded_keys: Mutex::new(Default::default()),
-            parked: Mutex::new(Default::default()),
+            recorded: Box::default(),
             has_parked: AtomicBool::new(false),
         }
     }
@@ -203,7 +218,7 @@ where
 
     /// A lookup that counts a hit or a miss. Inside the computation of another entry, the
     /// entry read is recorded as one of its inputs.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn lookup<Q: Query<K> + ?Sized>(&self, key: &Q) -> Option<V> {
         let found = match &self.maps {
             Maps::Plain(s) => s.get(key, 0),
@@ -212,8 +227,7 @@ where
         };
         match found {
             Lookup::Hit(value) => {
-                self.counters.hit();
-                if crate::deps::recording() {
+                if self.counters.hit() {
                     self.note_read(key, &value);
                 }
                 Some(value)
@@ -229,8 +243,7 @@ where
         if self.has_parked.load(Ordering::Acquire)
             && let Some(value) = self.unpark(key)
         {
-            self.counters.hit();
-            if crate::deps::recording() {
+            if self.counters.hit() {
                 self.note_read(key, &value);
             }
             return Some(value);

@@ -41,7 +41,7 @@ where
 
     fn remember_key(&self, hash: u64, key: &K) {
         let recorded = {
-            let mut recorded = lock(&self.recorded_keys);
+            let mut recorded = lock(&self.recorded.keys);
             recorded.entry(hash).or_insert_with(|| key.clone());
             recorded.len()
         };
@@ -59,8 +59,8 @@ where
             return;
         };
         let gone: Vec<u64> = {
-            let mut recorded = lock(&self.recorded_keys);
-            let parked = lock(&self.parked);
+            let mut recorded = lock(&self.recorded.keys);
+            let parked = lock(&self.recorded.parked);
             let mut gone = Vec::new();
             recorded.retain(|hash, key| {
                 let held =
@@ -96,7 +96,7 @@ where
         let seen = link
             .graph
             .stamp_for_read((link.id, hash), || self.stamp_of(value, link));
-        if !lock(&self.recorded_keys).contains_key(&hash)
+        if !lock(&self.recorded.keys).contains_key(&hash)
             && let Some(owned) = on_maps!(self, s, _now => s.key_of(key))
         {
             self.remember_key(hash, &owned);
@@ -154,7 +154,7 @@ where
         let hash = stable_hash(key);
         let inputs = inputs.unwrap_or_default();
         let outer = crate::deps::recording();
-        let has_node = link.watched() && lock(&self.recorded_keys).contains_key(&hash);
+        let has_node = link.watched() && lock(&self.recorded.keys).contains_key(&hash);
         if inputs.is_empty() && !has_node && !outer {
             return (true, None);
         }
@@ -179,7 +179,7 @@ where
     /// read another value becomes suspect.
     pub(crate) fn stored_by_hand(&self, link: &CacheLink, key: &K, value: &V) {
         let hash = stable_hash(key);
-        if !lock(&self.recorded_keys).contains_key(&hash) {
+        if !lock(&self.recorded.keys).contains_key(&hash) {
             return;
         }
         let stamp = self.stamp_of(value, link);
@@ -192,7 +192,7 @@ where
         let link = self.deps.get()?;
         let hash = stable_hash(key);
         let (parked_key, value) = {
-            let mut parked = lock(&self.parked);
+            let mut parked = lock(&self.recorded.parked);
             let found = parked.remove(&hash)?;
             if parked.is_empty() {
                 self.has_parked.store(false, Ordering::Release);
@@ -259,7 +259,7 @@ where
         let mut keys: Vec<(K, bool)> = Vec::new();
         let mut unknown = 0;
         {
-            let recorded = lock(&self.recorded_keys);
+            let recorded = lock(&self.recorded.keys);
             for (hashes, is_suspect) in [(dirty, false), (suspect, true)] {
                 for hash in hashes {
                     match recorded.get(hash) {
@@ -279,7 +279,7 @@ where
             }
         }
         {
-            let mut parked = lock(&self.parked);
+            let mut parked = lock(&self.recorded.parked);
             for hash in dirty {
                 parked.remove(hash);
             }
@@ -293,7 +293,7 @@ where
             // it is recomputed instead of set aside.
             if is_suspect && self.options.ttl.is_none() {
                 let hash = stable_hash(&key);
-                lock(&self.parked).insert(hash, (key, value));
+                lock(&self.recorded.parked).insert(hash, (key, value));
                 self.has_parked.store(true, Ordering::Release);
             }
         }

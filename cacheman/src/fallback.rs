@@ -21,7 +21,9 @@ where
         };
         match shards.get_held(key, self.time.lookup_ms()) {
             Held::Live(value) => {
-                self.counters.hit();
+                if self.counters.hit() {
+                    self.note_read(key, &value);
+                }
                 Ok(value)
             }
             Held::Expired(value) => Err(Some(value)),

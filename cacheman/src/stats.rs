@@ -126,9 +126,15 @@ impl Counters {
     /// Adds `n` to each of `events`' counters, finding this thread's slot once.
     #[inline]
     fn count_each(&self, events: &[Event], n: u64) {
+        self.count_each_in(SLOT.with(Cell::get), events, n);
+    }
+
+    /// [`Counters::count_each`] with this thread's word already read.
+    #[inline]
+    fn count_each_in(&self, word: usize, events: &[Event], n: u64) {
         // Release: a save that reads a change's count (with Acquire) then locks a shard sees
         // the change itself, which was made before it was counted.
-        match thread_slot().and_then(|i| self.owned.get(i)) {
+        match slot_of(word).and_then(|i| self.owned.get(i)) {
             Some(slot) => {
                 // This thread is the slot's only writer: no other write can fall in between.
                 for &event in events {
@@ -156,9 +162,13 @@ impl Counters {
         sum(&self.shared) + self.owned.iter().map(sum).sum::<u64>()
     }
 
+    /// Counts a hit, and returns whether a computation records its reads on this thread
+    /// ([`set_recording`]): one thread-local read serves both.
     #[inline]
-    pub(crate) fn hit(&self) {
-        self.count(Event::Hit, 1);
+    pub(crate) fn hit(&self) -> bool {
+        let word = SLOT.with(Cell::get);
+        self.count_each_in(word, &[Event::Hit], 1);
+        word & RECORDING != 0
     }
     #[inline]
     pub(crate) fn miss(&self) {
@@ -241,36 +251,52 @@ impl SlotLease {
 impl Drop for SlotLease {
     fn drop(&mut self) {
         // From here on this thread counts in the shared slot: the index goes to another thread.
-        let _ = SLOT.try_with(|slot| slot.set(NO_SLOT));
+        let _ = SLOT.try_with(|slot| slot.set(NO_SLOT << 1 | slot.get() & RECORDING));
         let mut free = FREE_SLOTS.lock().unwrap_or_else(|e| e.into_inner());
         free.returned.push(self.0);
     }
 }
 
-/// `SLOT` before the lease is taken, and after it is given back.
-const NO_SLOT: usize = usize::MAX;
+/// The index part of `SLOT` before the lease is taken, and after it is given back.
+const NO_SLOT: usize = usize::MAX >> 1;
+
+/// The bit of `SLOT` that says a computation records its reads on this thread.
+const RECORDING: usize = 1;
 
 thread_local! {
     /// The lease, taken on first use and given back at thread exit.
     static LEASE: SlotLease = SlotLease::take();
-    /// The leased index, read on every count: a constant-initialized thread-local without a
-    /// destructor costs a plain load, where `LEASE` needs an initialization check.
-    static SLOT: Cell<usize> = const { Cell::new(NO_SLOT) };
+    /// The leased index (shifted left by one) and the [`RECORDING`] bit, read on every count:
+    /// a constant-initialized thread-local without a destructor costs a plain load, where
+    /// `LEASE` needs an initialization check. A hit reads both in one load.
+    static SLOT: Cell<usize> = const { Cell::new(NO_SLOT << 1) };
 }
 
-/// This thread's slot index, or `None` while its thread-locals are being torn down.
+/// Says whether a computation records its reads on this thread (`deps::frame` keeps it in
+/// step with its stack of frames).
+pub(crate) fn set_recording(on: bool) {
+    SLOT.with(|slot| slot.set(slot.get() & !RECORDING | usize::from(on)));
+}
+
+/// This thread's slot index, from its `SLOT` word, or `None` while its thread-locals are being
+/// torn down.
 #[inline]
-fn thread_slot() -> Option<usize> {
-    match SLOT.with(Cell::get) {
+fn slot_of(word: usize) -> Option<usize> {
+    match word >> 1 {
         NO_SLOT => lease_slot(),
         index => Some(index),
     }
 }
 
+#[cfg(test)]
+fn thread_slot() -> Option<usize> {
+    slot_of(SLOT.with(Cell::get))
+}
+
 #[cold]
 fn lease_slot() -> Option<usize> {
     let index = LEASE.try_with(|lease| lease.0).ok()?;
-    SLOT.with(|slot| slot.set(index));
+    SLOT.with(|slot| slot.set(index << 1 | slot.get() & RECORDING));
     Some(index)
 }
 

@@ -30,16 +30,22 @@ pub(crate) fn recording() -> bool {
 fn push(frame: Frame) {
     STACK.with_borrow_mut(|stack| {
         stack.push(frame);
-        DEPTH.set(stack.len());
+        set_depth(stack.len());
     });
 }
 
 fn pop() -> Option<Frame> {
     STACK.with_borrow_mut(|stack| {
         let frame = stack.pop();
-        DEPTH.set(stack.len());
+        set_depth(stack.len());
         frame
     })
+}
+
+fn set_depth(depth: usize) {
+    DEPTH.set(depth);
+    // A hit learns it from the word it reads to count itself (`stats.rs`).
+    crate::stats::set_recording(depth > 0);
 }
 
 /// Adds `input` to the innermost frame if that frame records for `graph` (a read of another
