@@ -80,6 +80,8 @@ pub(crate) struct Recorded<K, V> {
     /// Entries set aside because something they read changed: served again without running
     /// their body if their inputs turn out unchanged (see `cache_deps.rs`).
     pub(crate) parked: Mutex<crate::deps::HashMap<u64, (K, V)>>,
+    /// How many recorded keys make the next insert look for keys whose entries are gone.
+    pub(crate) prune_at: std::sync::atomic::AtomicUsize,
 }
 
 impl<K, V> Default for Recorded<K, V> {
@@ -87,6 +89,7 @@ impl<K, V> Default for Recorded<K, V> {
         Recorded {
             keys: Mutex::default(),
             parked: Mutex::default(),
+            prune_at: std::sync::atomic::AtomicUsize::new(crate::cache_deps::MIN_PRUNE_AT),
         }
     }
 }

@@ -14,6 +14,9 @@ use crate::deps::{
 };
 use crate::query::Query;
 
+/// Recorded keys a cache holds before it first looks for keys whose entries are gone.
+pub(crate) const MIN_PRUNE_AT: usize = 1024;
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Each change to these maps is one insert or remove: a poisoned one is still whole.
     mutex.lock().unwrap_or_else(|e| e.into_inner())
@@ -45,9 +48,10 @@ where
             recorded.entry(hash).or_insert_with(|| key.clone());
             recorded.len()
         };
-        // Entries leave by eviction, expiry or removal without telling the graph: when the
-        // recorded keys outnumber the entries, forget those that are gone (amortized).
-        if recorded >= 1024 && recorded.is_power_of_two() {
+        // Entries leave by eviction, expiry or removal without telling the graph: once the
+        // recorded keys are twice what was held at the last look, forget those that are gone
+        // (a look costs the recorded keys, so this is amortized over the inserts).
+        if recorded >= self.recorded.prune_at.load(Ordering::Relaxed) {
             self.prune_recorded();
         }
     }
@@ -72,6 +76,10 @@ where
             });
             gone
         };
+        let held = lock(&self.recorded.keys).len();
+        self.recorded
+            .prune_at
+            .store((2 * held).max(MIN_PRUNE_AT), Ordering::Relaxed);
         if !gone.is_empty() {
             link.graph.forget(link.id, &gone);
         }
