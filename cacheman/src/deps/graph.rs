@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuar
 use super::declared::Declared;
 use super::explain::{Explanation, InputReport, InputSource, Staleness};
 use super::input::FileState;
-use super::state::{CacheInfo, HashSet, Node, NodeId, NodeState, State, TakeOff};
+use super::state::{HashSet, Node, NodeId, NodeState, State, TakeOff};
 use super::{Input, Source, stable_hash};
 use crate::Error;
 
@@ -171,11 +171,7 @@ impl EntryGraph {
         let mut take_off = TakeOff::default();
         {
             let mut state = self.lock();
-            let info = state
-                .caches
-                .entry(id)
-                .or_insert_with(|| CacheInfo::new(name));
-            info.fn_fingerprint = Some(fingerprint);
+            state.cache_info(id, name).fn_fingerprint = Some(fingerprint);
             if state.loaded {
                 state.fingerprint_seen(id, name, fingerprint, &mut take_off);
             }
@@ -292,10 +288,7 @@ impl EntryGraph {
         let mut take_off = TakeOff::default();
         let watched = {
             let mut state = self.lock();
-            let info = state
-                .caches
-                .entry(id)
-                .or_insert_with(|| CacheInfo::new(name));
+            let info = state.cache_info(id, name);
             info.fn_fingerprint = Some(fingerprint);
             info.holder = Some(holder);
             info.persistent = persistent;

@@ -98,6 +98,13 @@ impl TakeOff {
 }
 
 impl State {
+    /// What the graph knows of cache `name` (id `id`), made on first mention.
+    pub(super) fn cache_info(&mut self, id: u64, name: &str) -> &mut CacheInfo {
+        self.caches
+            .entry(id)
+            .or_insert_with(|| CacheInfo::new(name))
+    }
+
     pub(super) fn watch(&mut self, cache: u64) {
         if let Some(info) = self.caches.get(&cache) {
             info.watched.store(true, Ordering::Release);
