@@ -72,28 +72,6 @@ macro_rules! on_maps {
 }
 pub(crate) use on_maps;
 
-/// The entries of a cache that per-entry dependencies know of.
-pub(crate) struct Recorded<K, V> {
-    /// The keys of entries that have a node in the graph, by stable hash: how the graph's
-    /// invalidations (which know hashes only) find the entries to take off.
-    pub(crate) keys: Mutex<crate::deps::HashMap<u64, K>>,
-    /// Entries set aside because something they read changed: served again without running
-    /// their body if their inputs turn out unchanged (see `cache_deps.rs`).
-    pub(crate) parked: Mutex<crate::deps::HashMap<u64, (K, V)>>,
-    /// How many recorded keys make the next insert look for keys whose entries are gone.
-    pub(crate) prune_at: std::sync::atomic::AtomicUsize,
-}
-
-impl<K, V> Default for Recorded<K, V> {
-    fn default() -> Self {
-        Recorded {
-            keys: Mutex::default(),
-            parked: Mutex::default(),
-            prune_at: std::sync::atomic::AtomicUsize::new(crate::cache_deps::MIN_PRUNE_AT),
-        }
-    }
-}
-
 /// Everything a cache is; shared by its handles and its manager.
 pub(crate) struct CacheInner<K, V> {
     pub(crate) name: String,
@@ -122,9 +100,14 @@ pub(crate) struct CacheInner<K, V> {
     pub(crate) autosync: SaveState,
     /// The cache's place in its manager's entry graph (set once, at registration).
     pub(crate) deps: OnceLock<crate::deps::CacheLink>,
-    /// What per-entry dependencies keep of this cache's entries, apart from the fields a hit
-    /// reads (boxed: a cache that records nothing pays one pointer).
-    pub(crate) recorded: Box<Recorded<K, V>>,
+    /// The keys of entries that have a node in the graph, by stable hash: how the graph's
+    /// invalidations (which know hashes only) find the entries to take off.
+    pub(crate) recorded_keys: Mutex<crate::deps::HashMap<u64, K>>,
+    /// How many recorded keys make the next insert look for keys whose entries are gone.
+    pub(crate) prune_at: std::sync::atomic::AtomicUsize,
+    /// Entries set aside because something they read changed: served again without running
+    /// their body if their inputs turn out unchanged (see `cache_deps.rs`).
+    pub(crate) parked: Mutex<crate::deps::HashMap<u64, (K, V)>>,
     /// Whether `parked` may hold anything: the only check a miss makes for it.
     pub(crate) has_parked: AtomicBool,
 }
@@ -186,7 +169,9 @@ where
             save_lock: Mutex::new(()),
             autosync,
             deps: OnceLock::new(),
-            recorded: Box::default(),
+            recorded_keys: Mutex::default(),
+            prune_at: std::sync::atomic::AtomicUsize::new(crate::cache_deps::MIN_PRUNE_AT),
+            parked: Mutex::default(),
             has_parked: AtomicBool::new(false),
         }
     }

@@ -44,14 +44,14 @@ where
 
     fn remember_key(&self, hash: u64, key: &K) {
         let recorded = {
-            let mut recorded = lock(&self.recorded.keys);
+            let mut recorded = lock(&self.recorded_keys);
             recorded.entry(hash).or_insert_with(|| key.clone());
             recorded.len()
         };
         // Entries leave by eviction, expiry or removal without telling the graph: once the
         // recorded keys are twice what was held at the last look, forget those that are gone
         // (a look costs the recorded keys, so this is amortized over the inserts).
-        if recorded >= self.recorded.prune_at.load(Ordering::Relaxed) {
+        if recorded >= self.prune_at.load(Ordering::Relaxed) {
             self.prune_recorded();
         }
     }
@@ -63,8 +63,8 @@ where
             return;
         };
         let gone: Vec<u64> = {
-            let mut recorded = lock(&self.recorded.keys);
-            let parked = lock(&self.recorded.parked);
+            let mut recorded = lock(&self.recorded_keys);
+            let parked = lock(&self.parked);
             let mut gone = Vec::new();
             recorded.retain(|hash, key| {
                 let held =
@@ -76,9 +76,8 @@ where
             });
             gone
         };
-        let held = lock(&self.recorded.keys).len();
-        self.recorded
-            .prune_at
+        let held = lock(&self.recorded_keys).len();
+        self.prune_at
             .store((2 * held).max(MIN_PRUNE_AT), Ordering::Relaxed);
         if !gone.is_empty() {
             link.graph.forget(link.id, &gone);
@@ -104,7 +103,7 @@ where
         let seen = link
             .graph
             .stamp_for_read((link.id, hash), || self.stamp_of(value, link));
-        if !lock(&self.recorded.keys).contains_key(&hash)
+        if !lock(&self.recorded_keys).contains_key(&hash)
             && let Some(owned) = on_maps!(self, s, _now => s.key_of(key))
         {
             self.remember_key(hash, &owned);
@@ -162,7 +161,7 @@ where
         let hash = stable_hash(key);
         let inputs = inputs.unwrap_or_default();
         let outer = crate::deps::recording();
-        let has_node = link.watched() && lock(&self.recorded.keys).contains_key(&hash);
+        let has_node = link.watched() && lock(&self.recorded_keys).contains_key(&hash);
         if inputs.is_empty() && !has_node && !outer {
             return (true, None);
         }
@@ -187,7 +186,7 @@ where
     /// read another value becomes suspect.
     pub(crate) fn stored_by_hand(&self, link: &CacheLink, key: &K, value: &V) {
         let hash = stable_hash(key);
-        if !lock(&self.recorded.keys).contains_key(&hash) {
+        if !lock(&self.recorded_keys).contains_key(&hash) {
             return;
         }
         let stamp = self.stamp_of(value, link);
@@ -200,7 +199,7 @@ where
         let link = self.deps.get()?;
         let hash = stable_hash(key);
         let (parked_key, value) = {
-            let mut parked = lock(&self.recorded.parked);
+            let mut parked = lock(&self.parked);
             let found = parked.remove(&hash)?;
             if parked.is_empty() {
                 self.has_parked.store(false, Ordering::Release);
@@ -267,7 +266,7 @@ where
         let mut keys: Vec<(K, bool)> = Vec::new();
         let mut unknown = 0;
         {
-            let recorded = lock(&self.recorded.keys);
+            let recorded = lock(&self.recorded_keys);
             for (hashes, is_suspect) in [(dirty, false), (suspect, true)] {
                 for hash in hashes {
                     match recorded.get(hash) {
@@ -287,7 +286,7 @@ where
             }
         }
         {
-            let mut parked = lock(&self.recorded.parked);
+            let mut parked = lock(&self.parked);
             for hash in dirty {
                 parked.remove(hash);
             }
@@ -301,7 +300,7 @@ where
             // it is recomputed instead of set aside.
             if is_suspect && self.options.ttl.is_none() {
                 let hash = stable_hash(&key);
-                lock(&self.recorded.parked).insert(hash, (key, value));
+                lock(&self.parked).insert(hash, (key, value));
                 self.has_parked.store(true, Ordering::Release);
             }
         }

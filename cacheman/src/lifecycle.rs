@@ -376,8 +376,7 @@ where
         let dropped = on_maps!(self, s, _now => s.clear());
         self.cleared.store(false, Ordering::Release);
         self.note_changes(dropped.max(1) as u64);
-        self.recorded
-            .parked
+        self.parked
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
