@@ -20,6 +20,7 @@
 mod declared;
 mod explain;
 mod frame;
+pub(crate) mod fuzz;
 mod graph;
 mod input;
 mod persist;

@@ -98,6 +98,11 @@ fn encode(state: &State) -> Vec<u8> {
             put_u64(&mut out, input.seen);
         }
     }
+    seal(out)
+}
+
+/// A graph file: the header (magic, version, length, checksum), then `out`.
+pub(super) fn seal(out: Vec<u8>) -> Vec<u8> {
     let mut file = Vec::with_capacity(HEADER_LEN + out.len());
     file.extend_from_slice(MAGIC);
     file.extend_from_slice(&VERSION.to_le_bytes());
@@ -237,6 +242,11 @@ fn decode(bytes: &[u8]) -> Result<Stored, String> {
         return Err(format!("{} bytes follow the last node", r.bytes.len()));
     }
     Ok(stored)
+}
+
+/// Decodes a graph file: how many nodes it holds, or why it is refused.
+pub(super) fn decode_nodes(bytes: &[u8]) -> Result<usize, String> {
+    decode(bytes).map(|stored| stored.nodes.len())
 }
 
 /// Reads the graph file; `Ok(None)` when there is none.
