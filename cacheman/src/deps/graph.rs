@@ -121,6 +121,7 @@ impl EntryGraph {
     /// function fingerprints and tracked files invalidate what they reach.
     pub(crate) fn ensure_loaded(&self) {
         let mut take_off = TakeOff::default();
+        let mut lost = false;
         {
             let mut state = self.lock();
             if state.loaded {
@@ -130,17 +131,22 @@ impl EntryGraph {
             match super::persist::read(&self.path) {
                 Ok(Some(stored)) => stored.into_state(&mut state),
                 Ok(None) => {}
-                Err(err) => log::warn!(
-                    "cacheman: {}",
-                    Error::Corrupt {
-                        cache: format!("(dependency graph of manager `{}`)", self.manager),
-                        path: self.path.clone(),
-                        reason: format!(
-                            "{err}; recorded dependencies are lost, and entries computed \
-                             before are served until their own caches are invalidated"
-                        ),
-                    }
-                ),
+                Err(err) => {
+                    log::warn!(
+                        "cacheman: {}",
+                        Error::Corrupt {
+                            cache: format!("(dependency graph of manager `{}`)", self.manager),
+                            path: self.path.clone(),
+                            reason: format!(
+                                "{err}; what each entry read is lost, so no cached entry of \
+                                 the manager can be known to be current: every cache file \
+                                 beside it is invalidated (entries are recomputed once) and \
+                                 the graph starts anew"
+                            ),
+                        }
+                    );
+                    lost = true;
+                }
             }
             state.rebuild_readers();
             let declared: Vec<(u64, String, u64)> = state
@@ -158,6 +164,56 @@ impl EntryGraph {
             }
         }
         self.apply(take_off);
+        if lost {
+            self.invalidate_unverifiable();
+        }
+    }
+
+    /// After an unreadable graph file: invalidates every cache that has a file beside it
+    /// (through its holder if it is linked, else by an empty file at a newer epoch), since any
+    /// of their entries may have read inputs no longer recorded, then removes the unreadable
+    /// file, so that the next process neither trusts those entries nor invalidates again.
+    fn invalidate_unverifiable(&self) {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let extension = format!(".{}", crate::store::files::CACHE_EXTENSION);
+        let names: Vec<String> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .filter_map(|entry| {
+                let name = entry.ok()?.file_name().into_string().ok()?;
+                let name = name.strip_suffix(&extension)?.to_owned();
+                crate::store::files::check_name("cache", &name).ok()?;
+                Some(name)
+            })
+            .collect();
+        for name in names {
+            let holder = self
+                .lock()
+                .caches
+                .get(&super::cache_id(&name))
+                .and_then(|c| c.holder.as_ref()?.upgrade());
+            let outcome = match holder {
+                Some(holder) => holder.invalidate_whole(),
+                None => {
+                    let path = crate::store::files::cache_path(dir, &name);
+                    crate::store::write_invalidation_marker(&name, &path, now_ms)
+                }
+            };
+            if let Err(err) = outcome {
+                log::warn!("cacheman: after an unreadable dependency graph: {err}");
+            }
+        }
+        if let Err(err) = super::persist::remove_if_unreadable(&self.path) {
+            log::warn!(
+                "cacheman: the unreadable dependency graph {} of manager `{}` could not be \
+                 removed ({err}); it is replaced at the next save",
+                self.path.display(),
+                self.manager
+            );
+        }
     }
 
     /// Records that cache `name` is computed by a function with fingerprint `fingerprint`

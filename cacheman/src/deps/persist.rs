@@ -258,6 +258,19 @@ pub(super) fn read(path: &Path) -> Result<Option<Stored>, String> {
     }
 }
 
+/// Removes the graph file if it is still unreadable once locked (another process may have
+/// written a good one since it was read).
+pub(super) fn remove_if_unreadable(path: &Path) -> std::io::Result<()> {
+    let _lock = files::lock_beside(path)?;
+    if read(path).is_err() {
+        match std::fs::remove_file(path) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Merges what other processes wrote into `state` (their nodes win unless this process
 /// changed the same node since its last sync), writes the result, and returns the entries of
 /// this process's caches that the merge found invalidated elsewhere.
