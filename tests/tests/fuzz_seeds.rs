@@ -99,7 +99,9 @@ fn every_seed_decodes_as_its_name_says_and_is_up_to_date() {
 #[test]
 #[ignore = "writes fuzz/seeds/; run by hand when a format or the kinds change"]
 fn write_seeds() {
-    let graph_seeds = graph_seeds().into_iter().map(|(name, bytes, _)| (name, bytes));
+    let graph_seeds = graph_seeds()
+        .into_iter()
+        .map(|(name, bytes, _)| (name, bytes));
     let file_seeds = seeds().into_iter().map(|(name, bytes, _, _)| (name, bytes));
     for (dir, seeds) in [
         (seed_dir(), file_seeds.collect::<Vec<_>>()),

@@ -132,7 +132,11 @@ fn reopen_damaged(name: &str, dir: &Path, graph: &Path, source: &Arc<Mutex<HashM
     }
     // And the dependencies are recorded anew: a changed input reaches what read it.
     pair.raw.insert(3, 7);
-    assert_eq!(pair.derived(3), 70, "a dependency recorded after the damage is followed");
+    assert_eq!(
+        pair.derived(3),
+        70,
+        "a dependency recorded after the damage is followed"
+    );
     pair.save();
     drop(pair);
 
@@ -142,8 +146,17 @@ fn reopen_damaged(name: &str, dir: &Path, graph: &Path, source: &Arc<Mutex<HashM
     let pair = Pair::open(&manager, source);
     assert_eq!(pair.derived(1), 1010);
     assert_eq!(pair.derived(3), 70);
-    assert_eq!(pair.derived_runs.load(Ordering::SeqCst), 0, "served from the files");
-    assert_eq!(warnings_about(name).len(), before, "{:?}", warnings_about(name));
+    assert_eq!(
+        pair.derived_runs.load(Ordering::SeqCst),
+        0,
+        "served from the files"
+    );
+    assert_eq!(
+        warnings_about(name).len(),
+        before,
+        "{:?}",
+        warnings_about(name)
+    );
 }
 
 #[test]

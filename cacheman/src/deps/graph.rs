@@ -112,6 +112,12 @@ impl EntryGraph {
         lock_state(&self.state)
     }
 
+    /// The invalidation generation: a computation records it when it starts, and is not
+    /// recorded (nor stored) if its entry is invalidated after it.
+    pub(crate) fn generation(&self) -> u64 {
+        self.lock().generation
+    }
+
     /// A stamp never handed out before, for a value that cannot be hashed.
     pub(crate) fn fresh_stamp(&self) -> u64 {
         self.fresh.fetch_add(2, Ordering::Relaxed)
@@ -389,15 +395,11 @@ impl EntryGraph {
         let mut state = self.lock();
         match state.nodes.get_mut(&id) {
             Some(node) if node.state == NodeState::Clean => node.stamp,
-            Some(node) => {
-                // Served from memory although its node was not clean: a value stored since by
-                // hand. It is what it is, with no inputs.
-                node.state = NodeState::Clean;
-                node.stamp = stamp;
-                node.inputs = Box::new([]);
-                state.changed.insert(id);
-                stamp
-            }
+            // Read from the map although its node is not clean: an invalidation is taking it
+            // off right now (a value stored by hand makes its node clean). The node is left
+            // as the invalidation made it, so the reading computation is found stale when it
+            // completes (`computed` needs a clean node with the stamp it saw).
+            Some(_) => stamp,
             None => {
                 state.nodes.insert(
                     id,
@@ -419,17 +421,27 @@ impl EntryGraph {
     /// derived from what is no longer true, so it must not be stored.
     ///
     /// Early cutoff lives here: an entry recomputed to the stamp it had keeps it, so the
-    /// entries that read it stay valid; another stamp makes them suspect.
-    pub(crate) fn computed(&self, id: NodeId, inputs: Vec<Input>, stamp: u64) -> bool {
-        let mut take_off = TakeOff::default();
+    /// entries that read it stay valid; another stamp makes them suspect (gathered in
+    /// `take_off`, for the caller to [`apply`](Self::apply) once it holds no cache lock).
+    pub(crate) fn computed(
+        &self,
+        id: NodeId,
+        inputs: Vec<Input>,
+        stamp: u64,
+        since: u64,
+        take_off: &mut TakeOff,
+    ) -> bool {
         {
             let mut state = self.lock();
-            if !inputs
-                .iter()
-                .all(|input| state.current(input) == Some(input.seen))
+            let invalidated_since = state.dirtied_at.get(&id).is_some_and(|&at| at > since);
+            if invalidated_since
+                || !inputs
+                    .iter()
+                    .all(|input| state.current(input) == Some(input.seen))
             {
                 return false;
             }
+            state.dirtied_at.remove(&id);
             let old = state.nodes.remove(&id);
             if inputs.is_empty() && old.is_none() && !state.readers.contains_key(&id) {
                 return true; // nothing read it, it read nothing: no node needed
@@ -437,7 +449,7 @@ impl EntryGraph {
             if let Some(old) = &old {
                 state.forget_reader(id, &old.inputs);
                 if old.stamp != stamp {
-                    state.spread(id, &mut take_off);
+                    state.spread(id, take_off);
                 }
             }
             for input in &inputs {
@@ -454,7 +466,6 @@ impl EntryGraph {
             state.changed.insert(id);
             state.watch(id.0);
         }
-        self.apply(take_off);
         true
     }
 
@@ -468,6 +479,9 @@ impl EntryGraph {
             let Some(old) = state.nodes.remove(&id) else {
                 return;
             };
+            if stamp.is_some() {
+                state.dirtied_at.remove(&id);
+            }
             state.forget_reader(id, &old.inputs);
             if Some(old.stamp) != stamp {
                 state.spread(id, &mut take_off);
@@ -501,6 +515,7 @@ impl EntryGraph {
             state.forget_reader(id, &inputs);
             if !state.readers.contains_key(&id) {
                 state.nodes.remove(&id);
+                state.dirtied_at.remove(&id);
             }
             state.changed.insert(id);
         }
@@ -534,11 +549,10 @@ impl EntryGraph {
     }
 
     /// Decides whether a set-aside entry can be served: its inputs, checked bottom-up, are
-    /// what it read. Entries found fresh on the way become clean too.
-    pub(crate) fn verify(&self, id: NodeId) -> Verdict {
-        let mut take_off = TakeOff::default();
-        let fresh = self.verify_node(id, &mut take_off, 0);
-        self.apply(take_off);
+    /// what it read. Entries found fresh on the way become clean too. What changed tracked
+    /// files reach is left in `take_off`, for the caller to [`apply`](Self::apply).
+    pub(crate) fn verify(&self, id: NodeId, take_off: &mut TakeOff) -> Verdict {
+        let fresh = self.verify_node(id, take_off, 0);
         if fresh {
             Verdict::Fresh
         } else {

@@ -350,7 +350,13 @@ fn merge(state: &mut State, theirs: Stored, take_off: &mut TakeOff) {
     }
     for (id, how) in invalidated {
         match how {
-            NodeState::Dirty => take_off.dirty(id),
+            NodeState::Dirty => {
+                // As an invalidation here: a computation of it running now is not recorded.
+                state.generation += 1;
+                let generation = state.generation;
+                state.dirtied_at.insert(id, generation);
+                take_off.dirty(id);
+            }
             _ => take_off.suspect(id),
         }
         state.spread(id, take_off);

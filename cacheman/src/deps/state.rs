@@ -73,6 +73,12 @@ pub(crate) struct State {
     pub(super) changed: HashSet<NodeId>,
     /// A fingerprint was recorded since the last sync.
     pub(super) fingerprints_changed: bool,
+    /// Bumped by every invalidation: a computation records it when it starts.
+    pub(super) generation: u64,
+    /// The generation at which each dirty node was invalidated (not persisted): a
+    /// computation that started before it is not recorded, as it may have read what the
+    /// invalidation was about. Forgotten when the node is clean again.
+    pub(super) dirtied_at: HashMap<NodeId, u64>,
     pub(super) loaded: bool,
 }
 
@@ -156,6 +162,8 @@ impl State {
         if let Some(stamp) = stamp {
             node.stamp = stamp;
         }
+        self.generation += 1;
+        self.dirtied_at.insert(id, self.generation);
         self.changed.insert(id);
         self.watch(id.0);
     }
