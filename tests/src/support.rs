@@ -27,3 +27,44 @@ impl XorShift {
         self.0
     }
 }
+
+/// Every warning cacheman logged since [`capture_warnings`] was first called in this test
+/// binary, from every test of it.
+static WARNINGS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+struct Capture;
+
+impl log::Log for Capture {
+    fn enabled(&self, metadata: &log::Metadata) -> bool {
+        metadata.level() <= log::Level::Warn
+    }
+
+    fn log(&self, record: &log::Record) {
+        if self.enabled(record.metadata()) {
+            let mut warnings = WARNINGS.lock().unwrap_or_else(|e| e.into_inner());
+            warnings.push(record.args().to_string());
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+static CAPTURE: Capture = Capture;
+
+/// Installs the logger that keeps cacheman's warnings for [`warnings_containing`] (once per
+/// test binary; later calls do nothing).
+pub fn capture_warnings() {
+    if log::set_logger(&CAPTURE).is_ok() {
+        log::set_max_level(log::LevelFilter::Warn);
+    }
+}
+
+/// The warnings logged so far that contain `needle`.
+pub fn warnings_containing(needle: &str) -> Vec<String> {
+    let warnings = WARNINGS.lock().unwrap_or_else(|e| e.into_inner());
+    warnings
+        .iter()
+        .filter(|w| w.contains(needle))
+        .cloned()
+        .collect()
+}

@@ -4,11 +4,11 @@
 //! `reload` returns an error naming the cache and its file.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use cacheman::{Cache, CacheManager, CacheOptions, Codec, Error};
 use proptest::prelude::*;
+use tests::support::{capture_warnings, warnings_containing};
 
 const CODECS: [Codec; 3] = [Codec::Postcard, Codec::Json, Codec::Csv];
 /// Header layout (docs/ARCHITECTURE.md): offsets of the fields a hostile file lies about.
@@ -17,38 +17,8 @@ const PAYLOAD_LEN_AT: usize = 44;
 const PAYLOAD_CRC_AT: usize = 52;
 const HEADER_LEN: usize = 60;
 
-/// Every warning cacheman logs, from every test of this binary.
-static WARNINGS: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-struct Capture;
-
-impl log::Log for Capture {
-    fn enabled(&self, metadata: &log::Metadata) -> bool {
-        metadata.level() <= log::Level::Warn
-    }
-
-    fn log(&self, record: &log::Record) {
-        if self.enabled(record.metadata()) {
-            let mut warnings = WARNINGS.lock().unwrap_or_else(|e| e.into_inner());
-            warnings.push(record.args().to_string());
-        }
-    }
-
-    fn flush(&self) {}
-}
-
-static CAPTURE: Capture = Capture;
-
-fn capture_warnings() {
-    if log::set_logger(&CAPTURE).is_ok() {
-        log::set_max_level(log::LevelFilter::Warn);
-    }
-}
-
 fn warned_about(cache: &str) -> bool {
-    let needle = format!("`{cache}`");
-    let warnings = WARNINGS.lock().unwrap_or_else(|e| e.into_inner());
-    warnings.iter().any(|w| w.contains(&needle))
+    !warnings_containing(&format!("`{cache}`")).is_empty()
 }
 
 /// A name no other test case uses, so that warnings can be told apart.

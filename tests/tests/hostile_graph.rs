@@ -10,43 +10,10 @@ use std::sync::{Arc, Mutex};
 
 use cacheman::{Cache, CacheManager};
 use proptest::prelude::*;
-
-/// Every warning cacheman logs, from every test of this binary.
-static WARNINGS: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-struct Capture;
-
-impl log::Log for Capture {
-    fn enabled(&self, metadata: &log::Metadata) -> bool {
-        metadata.level() <= log::Level::Warn
-    }
-
-    fn log(&self, record: &log::Record) {
-        if self.enabled(record.metadata()) {
-            let mut warnings = WARNINGS.lock().unwrap_or_else(|e| e.into_inner());
-            warnings.push(record.args().to_string());
-        }
-    }
-
-    fn flush(&self) {}
-}
-
-static CAPTURE: Capture = Capture;
-
-fn capture_warnings() {
-    if log::set_logger(&CAPTURE).is_ok() {
-        log::set_max_level(log::LevelFilter::Warn);
-    }
-}
+use tests::support::{capture_warnings, warnings_containing};
 
 fn warnings_about(manager: &str) -> Vec<String> {
-    let needle = format!("manager `{manager}`");
-    let warnings = WARNINGS.lock().unwrap_or_else(|e| e.into_inner());
-    warnings
-        .iter()
-        .filter(|w| w.contains(&needle))
-        .cloned()
-        .collect()
+    warnings_containing(&format!("manager `{manager}`"))
 }
 
 /// A manager name no other test case uses, so that warnings can be told apart.
