@@ -44,6 +44,8 @@ pub(crate) struct EntryGraph {
     fresh: AtomicU64,
     /// The declared edges between caches, and the declared names.
     declared: RwLock<Declared>,
+    /// The state's invalidation count, readable without its lock.
+    generation: Arc<AtomicU64>,
 }
 
 /// Every live graph, for [`track_value`](crate::track_value) outside a computation.
@@ -92,10 +94,13 @@ impl EntryGraph {
     /// cache is linked.
     pub(crate) fn new(manager: &str, dir: &Path) -> Arc<Self> {
         let seed = crate::shards::Hasher::default();
+        let state = State::default();
+        let generation = Arc::clone(&state.generation);
         let graph = Arc::new(EntryGraph {
             manager: manager.to_owned(),
             path: dir.join(".graph.deps"),
-            state: Mutex::new(State::default()),
+            state: Mutex::new(state),
+            generation,
             save_lock: Mutex::new(()),
             // A random start, so that two processes' fresh stamps do not meet.
             fresh: AtomicU64::new(std::hash::BuildHasher::hash_one(&seed, manager) | 1),
@@ -115,7 +120,7 @@ impl EntryGraph {
     /// The invalidation generation: a computation records it when it starts, and is not
     /// recorded (nor stored) if its entry is invalidated after it.
     pub(crate) fn generation(&self) -> u64 {
-        self.lock().generation
+        self.generation.load(Ordering::SeqCst)
     }
 
     /// A stamp never handed out before, for a value that cannot be hashed.

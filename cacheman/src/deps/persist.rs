@@ -352,9 +352,7 @@ fn merge(state: &mut State, theirs: Stored, take_off: &mut TakeOff) {
         match how {
             NodeState::Dirty => {
                 // As an invalidation here: a computation of it running now is not recorded.
-                state.generation += 1;
-                let generation = state.generation;
-                state.dirtied_at.insert(id, generation);
+                state.note_dirtied(id);
                 take_off.dirty(id);
             }
             _ => take_off.suspect(id),

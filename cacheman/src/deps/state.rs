@@ -2,7 +2,7 @@
 //! and the rules by which a change spreads (what it reaches, and how far).
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use super::graph::Holder;
@@ -73,8 +73,9 @@ pub(crate) struct State {
     pub(super) changed: HashSet<NodeId>,
     /// A fingerprint was recorded since the last sync.
     pub(super) fingerprints_changed: bool,
-    /// Bumped by every invalidation: a computation records it when it starts.
-    pub(super) generation: u64,
+    /// Bumped (under the graph's lock) by every invalidation; read without it by a
+    /// computation when it starts (see [`EntryGraph::generation`](super::EntryGraph)).
+    pub(super) generation: Arc<AtomicU64>,
     /// The generation at which each dirty node was invalidated (not persisted): a
     /// computation that started before it is not recorded, as it may have read what the
     /// invalidation was about. Forgotten when the node is clean again.
@@ -162,10 +163,16 @@ impl State {
         if let Some(stamp) = stamp {
             node.stamp = stamp;
         }
-        self.generation += 1;
-        self.dirtied_at.insert(id, self.generation);
+        self.note_dirtied(id);
         self.changed.insert(id);
         self.watch(id.0);
+    }
+
+    /// Records that `id` was invalidated now: a computation of it that started before is
+    /// not recorded.
+    pub(super) fn note_dirtied(&mut self, id: NodeId) {
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        self.dirtied_at.insert(id, generation);
     }
 
     /// Makes every entry that read `from`, directly or not, suspect (dirty ones stay dirty).
