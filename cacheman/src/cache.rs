@@ -214,12 +214,11 @@ where
     /// entry read is recorded as one of its inputs.
     #[inline]
     pub(crate) fn lookup<Q: Query<K> + ?Sized>(&self, key: &Q) -> Option<V> {
-        let mark = crate::deps::recording().then(|| self.read_mark());
         match on_maps!(self, s, now => s.get(key, now)) {
             Lookup::Hit(value) => {
                 self.counters.hit();
-                if let Some(mark) = mark {
-                    self.note_read(key, &value, mark);
+                if crate::deps::recording() {
+                    return Some(self.read_in_computation(key, value));
                 }
                 Some(value)
             }

@@ -137,6 +137,24 @@ where
         Outcome::Found(value)
     }
 
+    /// A hit inside a computation: the entry is read again after a mark is taken (see
+    /// [`Self::note_read`]), so that the hit path outside computations pays nothing for it.
+    #[cold]
+    pub(crate) fn read_in_computation<Q: Query<K> + ?Sized>(&self, key: &Q, first: V) -> V {
+        let mark = self.read_mark();
+        match on_maps!(self, s, now => s.get(key, now)) {
+            crate::shards::Lookup::Hit(value) => {
+                self.note_read(key, &value, mark);
+                value
+            }
+            // Gone meanwhile: the value read before the mark, recorded by its own stamp.
+            crate::shards::Lookup::Miss => {
+                self.note_read(key, &first, None);
+                first
+            }
+        }
+    }
+
     /// Taken before a read inside a computation: `None` if a section (see
     /// [`CacheInner::sections_started`]) is under way.
     #[inline]
