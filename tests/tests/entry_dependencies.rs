@@ -443,3 +443,26 @@ fn a_removed_or_cleared_entry_that_was_set_aside_is_not_served_again() {
     assert_eq!(derived.get(&2), None, "a cleared entry came back");
     assert_eq!(raw.get(&2), Some(1));
 }
+
+#[test]
+fn entries_computed_past_a_thousand_keep_their_inputs() {
+    // The recorded keys are pruned when their count reaches a power of two (from 1024): the
+    // entry whose computation reached it must keep its inputs all the same.
+    let dir = tempfile::tempdir().unwrap();
+    let manager = manager(&dir);
+    let raw: Cache<u32, u32> = manager.register_cache("raw").unwrap();
+    let derived: Cache<u32, u32> = manager.register_cache("derived").unwrap();
+    for key in 0..1100 {
+        derived.get_or_insert_with(key, || raw.get_or_insert_with(0, || 1) + key);
+    }
+    raw.insert(0, 2);
+    assert_eq!(
+        derived.len(),
+        0,
+        "entries that read the changed input are still served"
+    );
+    assert_eq!(
+        derived.get_or_insert_with(1050, || raw.get(&0).unwrap() + 1050),
+        1052
+    );
+}
