@@ -110,6 +110,17 @@ pub(crate) struct CacheInner<K, V> {
     pub(crate) parked: Mutex<crate::deps::HashMap<u64, (K, V)>>,
     /// Whether `parked` may hold anything: the only check a miss makes for it.
     pub(crate) has_parked: AtomicBool,
+    /// Makes "check that nothing changed, then store" one step against what takes entries
+    /// off the map: a computed (or set-aside) value is checked and stored under a read lock,
+    /// and entries are taken off (and the cache invalidated) under the write lock, so a take-off
+    /// can never fall between a check and its store (see `cache_deps.rs`).
+    pub(crate) landing: RwLock<()>,
+    /// Sections that store a value and give its node a stamp (landings, set-aside entries
+    /// served again, inserts of entries with nodes) started and ended: a read inside a
+    /// computation that overlapped one may have taken its value before and its stamp after,
+    /// and records the stamp of the value itself instead (see `cache_deps.rs`).
+    pub(crate) sections_started: AtomicU64,
+    pub(crate) sections_ended: AtomicU64,
 }
 
 impl<K, V> CacheInner<K, V>
@@ -173,6 +184,9 @@ where
             prune_at: std::sync::atomic::AtomicUsize::new(crate::cache_deps::MIN_PRUNE_AT),
             parked: Mutex::default(),
             has_parked: AtomicBool::new(false),
+            landing: RwLock::new(()),
+            sections_started: AtomicU64::new(0),
+            sections_ended: AtomicU64::new(0),
         }
     }
 
@@ -216,7 +230,7 @@ where
         match found {
             Lookup::Hit(value) => {
                 if self.counters.hit() {
-                    self.note_read(key, &value);
+                    return Some(self.read_in_computation(key, value));
                 }
                 Some(value)
             }
@@ -232,7 +246,7 @@ where
             && let Some(value) = self.unpark(key)
         {
             if self.counters.hit() {
-                self.note_read(key, &value);
+                self.note_read(key, &value, self.read_mark());
             }
             return Some(value);
         }
@@ -241,27 +255,45 @@ where
     }
 
     fn store(&self, key: K, value: V) -> Option<V> {
-        if let Some(link) = self.deps.get()
-            && link.watched()
-        {
-            self.stored_by_hand(link, &key, &value);
-        }
-        let (previous, evicted) = on_maps!(self, s, now => s.insert(key, value, now));
+        // The graph learns of the new value after the map holds it: a computation that reads
+        // the new value in between records the old stamp and is found stale at once (the
+        // other order would let it record the new stamp with the old value).
+        let by_hand = self
+            .deps
+            .get()
+            .filter(|link| link.watched())
+            .and_then(|link| Some((link, self.stamp_by_hand(link, &key, &value)?)));
+        let (previous, evicted) = match by_hand {
+            // An entry set aside before is older than this value: never served again.
+            Some((link, (hash, stamp))) => {
+                let _section = self.section();
+                let stored = {
+                    let _landing = self.landing();
+                    let stored = on_maps!(self, s, now => s.insert(key, value, now));
+                    self.drop_parked(hash);
+                    stored
+                };
+                link.graph.replaced((link.id, hash), Some(stamp));
+                stored
+            }
+            None => on_maps!(self, s, now => s.insert(key, value, now)),
+        };
         self.counters.inserted(evicted);
         previous
     }
 
     /// The guard of a caller that leads the computation of `key`.
-    fn leader(&self, key: K) -> Leader<'_, K, V> {
+    pub(crate) fn leader(&self, key: K) -> Leader<'_, K, V> {
         Leader {
             inner: self,
             key: Some(key),
             epoch: self.epoch.load(Ordering::Acquire),
+            generation: self.generation(),
         }
     }
 
     /// Starts a miss: the value if it appeared meanwhile, a flight to wait on, or the lead.
-    fn begin_miss(&self, key: &K, sync_caller: bool) -> Result<Begin<V>, Reentrant> {
+    pub(crate) fn begin_miss(&self, key: &K, sync_caller: bool) -> Result<Begin<V>, Reentrant> {
         on_maps!(self, s, now => s.begin_miss(key, now, sync_caller))
     }
 
@@ -277,7 +309,9 @@ where
             self.counters.inserted(evicted);
         }
         if let Some(in_flight) = in_flight {
-            in_flight.land(value);
+            // A value not stored may derive from what changed before a waiter looked: the
+            // waiters try again (one of them leads a new computation).
+            in_flight.land(value.filter(|_| stored));
         }
     }
 
@@ -308,6 +342,9 @@ where
     key: Option<K>,
     /// The cache's epoch when the computation started.
     epoch: u64,
+    /// The graph's invalidation generation when the computation started: an entry
+    /// invalidated after it is not stored.
+    generation: u64,
 }
 
 impl<K, V> Leader<'_, K, V>
@@ -315,10 +352,13 @@ where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    /// Hands `value` to the waiters, and stores it if `storable` (no input of it changed
-    /// while it was computed).
+    /// Stores `value` and hands it to the waiters if `storable` (no input of it changed, and
+    /// it was not invalidated, while it was computed) and the cache was not invalidated
+    /// meanwhile; else returns it to this caller only, and the waiters (whose lookups may have
+    /// started after the change) compute again. Called under the cache's `landing` read lock.
     pub(crate) fn complete(mut self, value: &V, storable: bool) {
         if let Some(key) = self.key.take() {
+            let storable = storable && self.is_current();
             self.inner
                 .finish_miss(key, Some(value), self.epoch, storable);
         }
@@ -326,6 +366,17 @@ where
 
     pub(crate) fn key(&self) -> Option<&K> {
         self.key.as_ref()
+    }
+
+    /// Whether the cache was not invalidated as a whole since the computation started (then
+    /// the value is returned but not stored).
+    pub(crate) fn is_current(&self) -> bool {
+        self.inner.epoch.load(Ordering::Acquire) == self.epoch
+    }
+
+    /// The graph's invalidation generation when the computation started.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
     }
 }
 
@@ -412,9 +463,19 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let removed = on_maps!(self.inner, s, now => s.remove(key, now));
+        let inner = &*self.inner;
+        let removed = match inner.deps.get().filter(|link| link.watched()) {
+            // An entry set aside is removed too, or a later lookup would serve it again.
+            Some(_) => {
+                let _landing = inner.landing();
+                let removed = on_maps!(inner, s, now => s.remove(key, now));
+                inner.drop_parked(crate::deps::stable_hash(key));
+                removed
+            }
+            None => on_maps!(inner, s, now => s.remove(key, now)),
+        };
         if removed.is_some() {
-            self.inner.note_changes(1);
+            inner.note_changes(1);
         }
         removed
     }
@@ -475,7 +536,12 @@ where
     /// assert!(cache.is_empty());
     /// ```
     pub fn clear(&self) {
-        let dropped = on_maps!(self.inner, s, _now => s.clear());
+        let dropped = {
+            // Entries set aside go too, or a later lookup would serve them again.
+            let _landing = self.inner.landing_exclusive();
+            self.inner.drop_all_parked();
+            on_maps!(self.inner, s, _now => s.clear())
+        };
         self.inner.cleared.store(true, Ordering::Release);
         self.inner.note_changes(dropped.max(1) as u64);
         self.inner.prune_recorded();

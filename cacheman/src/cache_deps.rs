@@ -5,13 +5,14 @@
 use std::borrow::Borrow;
 use std::hash::Hash;
 use std::sync::atomic::Ordering;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::Error;
 use crate::cache::{CacheInner, Leader, Outcome, on_maps};
 use crate::deps::{
-    CacheLink, Explanation, Frame, HashSet, Holder, Input, Staleness, Verdict, stable_hash,
+    CacheLink, Explanation, Frame, HashSet, Holder, Input, Staleness, TakeOff, Verdict, stable_hash,
 };
+use crate::flight::Begin;
 use crate::query::Query;
 
 /// Recorded keys a cache holds before it first looks for keys whose entries are gone.
@@ -20,6 +21,15 @@ pub(crate) const MIN_PRUNE_AT: usize = 1024;
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Each change to these maps is one insert or remove: a poisoned one is still whole.
     mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// An open section (see [`CacheInner::section`]).
+pub(crate) struct Section<'a>(&'a std::sync::atomic::AtomicU64);
+
+impl Drop for Section<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 impl<K, V> CacheInner<K, V>
@@ -43,17 +53,49 @@ where
     }
 
     fn remember_key(&self, hash: u64, key: &K) {
-        let recorded = {
-            let mut recorded = lock(&self.recorded_keys);
-            recorded.entry(hash).or_insert_with(|| key.clone());
-            recorded.len()
-        };
+        if self.remember(hash, key) {
+            self.prune_recorded();
+        }
+    }
+
+    /// Records `key` by its hash; returns whether it is time to prune (not done here: this is
+    /// also called under the `landing` read lock, which pruning takes for writing).
+    fn remember(&self, hash: u64, key: &K) -> bool {
+        let mut recorded = lock(&self.recorded_keys);
+        recorded.entry(hash).or_insert_with(|| key.clone());
         // Entries leave by eviction, expiry or removal without telling the graph: once the
         // recorded keys are twice what was held at the last look, forget those that are gone
         // (a look costs the recorded keys, so this is amortized over the inserts).
-        if recorded >= self.prune_at.load(Ordering::Relaxed) {
-            self.prune_recorded();
+        recorded.len() >= self.prune_at.load(Ordering::Relaxed)
+    }
+
+    /// Forgets the entry of `hash` set aside, if any: a newer value of it was stored, or it
+    /// was removed.
+    pub(crate) fn drop_parked(&self, hash: u64) {
+        if self.has_parked.load(Ordering::Acquire) {
+            let mut parked = lock(&self.parked);
+            parked.remove(&hash);
+            if parked.is_empty() {
+                self.has_parked.store(false, Ordering::Release);
+            }
         }
+    }
+
+    /// Forgets every entry set aside.
+    pub(crate) fn drop_all_parked(&self) {
+        lock(&self.parked).clear();
+        self.has_parked.store(false, Ordering::Release);
+    }
+
+    /// The `landing` lock for a check and the store it allows (see [`CacheInner::landing`]).
+    pub(crate) fn landing(&self) -> RwLockReadGuard<'_, ()> {
+        // It guards no data: a poisoned one is as good.
+        self.landing.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The `landing` lock for taking entries off (see [`CacheInner::landing`]).
+    pub(crate) fn landing_exclusive(&self) -> RwLockWriteGuard<'_, ()> {
+        self.landing.write().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Forgets the recorded keys (and, in the graph, the inputs) of entries that are no longer
@@ -63,6 +105,9 @@ where
             return;
         };
         let gone: Vec<u64> = {
+            // No computation between its check and its store: its key is remembered but the
+            // value is not in the map yet.
+            let _landing = self.landing_exclusive();
             let mut recorded = lock(&self.recorded_keys);
             let parked = lock(&self.parked);
             let mut gone = Vec::new();
@@ -84,18 +129,62 @@ where
         }
     }
 
-    /// A value found by a miss (someone else computed it): recorded like a hit.
+    /// A value found by a miss (someone else computed it): recorded like a hit. The value was
+    /// taken before this call, so no mark can vouch for the node's stamp: a cache that can
+    /// hash its values records the value's own stamp (exact); a memory cache the node's, if no
+    /// section overlaps the call.
     pub(crate) fn found<'a>(&'a self, key: &K, value: V) -> Outcome<'a, K, V> {
         if crate::deps::recording() {
-            self.note_read(key, &value);
+            let mark = match &self.persistence {
+                Some(_) => None,
+                None => self.read_mark(),
+            };
+            self.note_read(key, &value, mark);
         }
         Outcome::Found(value)
     }
 
-    /// Records the read of `key` (or of a borrowed form of it, which hashes alike) as an input
-    /// of the computation open on this thread.
+    /// A hit inside a computation: the entry is read again after a mark is taken (see
+    /// [`Self::note_read`]), so that the hit path outside computations pays nothing for it.
     #[cold]
-    pub(crate) fn note_read<Q: Query<K> + ?Sized>(&self, key: &Q, value: &V) {
+    pub(crate) fn read_in_computation<Q: Query<K> + ?Sized>(&self, key: &Q, first: V) -> V {
+        let mark = self.read_mark();
+        match on_maps!(self, s, now => s.get(key, now)) {
+            crate::shards::Lookup::Hit(value) => {
+                self.note_read(key, &value, mark);
+                value
+            }
+            // Gone meanwhile: the value read before the mark, recorded by its own stamp.
+            crate::shards::Lookup::Miss => {
+                self.note_read(key, &first, None);
+                first
+            }
+        }
+    }
+
+    /// Taken before a read inside a computation: `None` if a section (see
+    /// [`CacheInner::sections_started`]) is under way.
+    #[inline]
+    pub(crate) fn read_mark(&self) -> Option<u64> {
+        let ended = self.sections_ended.load(Ordering::SeqCst);
+        let started = self.sections_started.load(Ordering::SeqCst);
+        (ended == started).then_some(started)
+    }
+
+    /// Opens a section: a value is stored and its node given a stamp, not as one step for a
+    /// reader (see [`CacheInner::sections_started`]). Ends when dropped.
+    pub(crate) fn section(&self) -> Section<'_> {
+        self.sections_started.fetch_add(1, Ordering::SeqCst);
+        Section(&self.sections_ended)
+    }
+
+    /// Records the read of `key` (or of a borrowed form of it, which hashes alike) as an input
+    /// of the computation open on this thread. `mark` was taken before the value was read: if
+    /// a section started since, the value may be older than its node's stamp, and the stamp of
+    /// the value itself is recorded (a hash, or for a memory cache a number never used, which
+    /// keeps the computation from being stored).
+    #[cold]
+    pub(crate) fn note_read<Q: Query<K> + ?Sized>(&self, key: &Q, value: &V, mark: Option<u64>) {
         let Some(link) = self.deps.get() else {
             return;
         };
@@ -103,6 +192,13 @@ where
         let seen = link
             .graph
             .stamp_for_read((link.id, hash), || self.stamp_of(value, link));
+        let consistent =
+            mark.is_some_and(|mark| self.sections_started.load(Ordering::SeqCst) == mark);
+        let seen = if consistent {
+            seen
+        } else {
+            self.stamp_of(value, link)
+        };
         if !lock(&self.recorded_keys).contains_key(&hash)
             && let Some(owned) = on_maps!(self, s, _now => s.key_of(key))
         {
@@ -125,18 +221,60 @@ where
         let Some(key) = leader.key() else {
             return;
         };
-        let (storable, read) = self.record_computed(key, value, inputs);
-        leader.complete(value, storable);
-        self.record_read(read);
+        let mut take_off = TakeOff::default();
+        let (read, prune) = {
+            // The check (inputs unchanged, nothing invalidated meanwhile) and the store are
+            // one step for the take-offs, which wait for it.
+            let _landing = self.landing();
+            let _section = self.section();
+            let current = leader.is_current();
+            let since = leader.generation();
+            let (storable, read, prune) =
+                self.record_computed(key, value, inputs, (current, since), &mut take_off);
+            // What was set aside of this key is older than this computation (a take-off
+            // after it would have waited for the lock): never served again.
+            self.drop_parked(stable_hash(key));
+            leader.complete(value, storable);
+            (read, prune)
+        };
+        self.after_landing(take_off, prune, read);
     }
 
     /// Ends a computation run whatever the cache held (`<fn>_refresh`): as [`Self::computed`],
-    /// storing with an insert (no flight to land).
-    pub(crate) fn refreshed(&self, key: K, value: &V, inputs: Option<Vec<Input>>) {
-        let (storable, read) = self.record_computed(&key, value, inputs);
-        if storable {
-            let evicted = on_maps!(self, s, now => s.insert(key, value.clone(), now).1);
-            self.counters.inserted(evicted);
+    /// storing with an insert (no flight to land), unless the cache was invalidated since
+    /// `epoch`.
+    pub(crate) fn refreshed(
+        &self,
+        key: K,
+        value: &V,
+        inputs: Option<Vec<Input>>,
+        (epoch, since): (u64, u64),
+    ) {
+        let mut take_off = TakeOff::default();
+        let (read, prune) = {
+            let _landing = self.landing();
+            let _section = self.section();
+            let current = self.epoch.load(Ordering::Acquire) == epoch;
+            let (storable, read, prune) =
+                self.record_computed(&key, value, inputs, (current, since), &mut take_off);
+            self.drop_parked(stable_hash(&key));
+            if storable {
+                let evicted = on_maps!(self, s, now => s.insert(key, value.clone(), now).1);
+                self.counters.inserted(evicted);
+            }
+            (read, prune)
+        };
+        self.after_landing(take_off, prune, read);
+    }
+
+    /// What a landing leaves to do once its lock is let go: the take-offs it caused (a
+    /// recomputed entry with another stamp), a due pruning, the read by the outer computation.
+    fn after_landing(&self, take_off: TakeOff, prune: bool, read: Option<Input>) {
+        if let Some(link) = self.deps.get() {
+            link.graph.apply(take_off);
+        }
+        if prune {
+            self.prune_recorded();
         }
         self.record_read(read);
     }
@@ -147,29 +285,38 @@ where
         }
     }
 
-    /// Records a computed entry in the graph. Returns whether the value may be stored, and the
-    /// input to record in the computation that asked for it, if one did.
+    /// Records a computed entry in the graph, unless `current` is false (its cache was
+    /// invalidated while it was computed). `since` is the graph's generation when the
+    /// computation started: an entry invalidated after it is not recorded either (the graph
+    /// keeps what the invalidation made of it). Returns whether the value may be stored, the
+    /// input to record in the computation that asked for it, if one did, and whether to prune
+    /// recorded keys. Called under the `landing` read lock: what the graph takes off is left
+    /// in `take_off`.
     fn record_computed(
         &self,
         key: &K,
         value: &V,
         inputs: Option<Vec<Input>>,
-    ) -> (bool, Option<Input>) {
+        (current, since): (bool, u64),
+        take_off: &mut TakeOff,
+    ) -> (bool, Option<Input>, bool) {
         let Some(link) = self.deps.get() else {
-            return (true, None);
+            return (current, None, false);
         };
         let hash = stable_hash(key);
         let inputs = inputs.unwrap_or_default();
         let outer = crate::deps::recording();
-        let has_node = link.watched() && lock(&self.recorded_keys).contains_key(&hash);
-        if inputs.is_empty() && !has_node && !outer {
-            return (true, None);
+        // A cache with no node at all cannot have had this entry invalidated (an invalidation
+        // makes a node, and marks the cache watched, under the graph's lock).
+        if current && inputs.is_empty() && !link.watched() && !outer {
+            return (true, None, false);
         }
         let stamp = self.stamp_of(value, link);
-        let stored = link.graph.computed((link.id, hash), inputs, stamp);
-        if stored {
-            self.remember_key(hash, key);
-        }
+        let stored = current
+            && link
+                .graph
+                .computed((link.id, hash), inputs, stamp, since, take_off);
+        let prune = stored && self.remember(hash, key);
         let read = outer.then(|| Input {
             source: link.id,
             key: hash,
@@ -179,44 +326,70 @@ where
                 stamp // not the node's: the outer computation will not be stored either
             },
         });
-        (stored, read)
+        (stored, read, prune)
     }
 
-    /// `insert` of an entry that has a node: the node takes the new value's stamp, and what
-    /// read another value becomes suspect.
-    pub(crate) fn stored_by_hand(&self, link: &CacheLink, key: &K, value: &V) {
+    /// `insert` of an entry that has a node (known by its recorded key or found in the
+    /// graph): the key hash and the stamp of the new value, for the node to take once the map
+    /// holds it (what read another value then becomes suspect).
+    pub(crate) fn stamp_by_hand(&self, link: &CacheLink, key: &K, value: &V) -> Option<(u64, u64)> {
         let hash = stable_hash(key);
         if !lock(&self.recorded_keys).contains_key(&hash) {
-            return;
+            link.graph.node((link.id, hash))?;
+            // A node whose key was never seen here (invalidated by hash): remember the key,
+            // so that a later take-off finds the entry.
+            self.remember_key(hash, key);
         }
-        let stamp = self.stamp_of(value, link);
-        link.graph.replaced((link.id, hash), Some(stamp));
+        Some((hash, self.stamp_of(value, link)))
+    }
+
+    /// The graph's invalidation generation now (0 for a cache outside a manager's graph): an
+    /// entry invalidated later than a computation started is not stored by it.
+    pub(crate) fn generation(&self) -> u64 {
+        self.deps.get().map_or(0, |link| link.graph.generation())
     }
 
     /// Serves an entry that was set aside, if its inputs are unchanged (early cutoff: its
-    /// body does not run).
+    /// body does not run). It takes the key's flight first, as a miss does, so that no
+    /// computation of the key lands between the verdict and the store (a value set aside is
+    /// older than any such computation, and would overwrite it); if someone computes the key
+    /// now, what was set aside is dropped and the caller misses.
     pub(crate) fn unpark<Q: Query<K> + ?Sized>(&self, key: &Q) -> Option<V> {
         let link = self.deps.get()?;
         let hash = stable_hash(key);
-        let (parked_key, value) = {
-            let mut parked = lock(&self.parked);
-            let found = parked.remove(&hash)?;
-            if parked.is_empty() {
-                self.has_parked.store(false, Ordering::Release);
+        let mut take_off = TakeOff::default();
+        let served = {
+            // A take-off between the verdict and the insert would miss the entry: none can.
+            let _landing = self.landing();
+            let _section = self.section();
+            let (parked_key, value) = {
+                let mut parked = lock(&self.parked);
+                let found = parked.remove(&hash)?;
+                if parked.is_empty() {
+                    self.has_parked.store(false, Ordering::Release);
+                }
+                found
+            };
+            if !key.matches(&parked_key) {
+                return None; // two keys with one stable hash: recompute rather than guess
             }
-            found
+            match self.begin_miss(&parked_key, false) {
+                Ok(Begin::Lead) => {
+                    let leader = self.leader(parked_key);
+                    match link.graph.verify((link.id, hash), &mut take_off) {
+                        Verdict::Fresh => {
+                            leader.complete(&value, true);
+                            Some(value)
+                        }
+                        Verdict::Stale => None, // the leader's drop lets its waiters compute
+                    }
+                }
+                Ok(Begin::Ready(value)) => Some(value),
+                Ok(Begin::Follow(_)) | Err(_) => None,
+            }
         };
-        if !key.matches(&parked_key) {
-            return None; // two keys with one stable hash: recompute rather than guess
-        }
-        match link.graph.verify((link.id, hash)) {
-            Verdict::Fresh => {
-                let evicted = on_maps!(self, s, now => s.insert(parked_key, value.clone(), now).1);
-                self.counters.inserted(evicted);
-                Some(value)
-            }
-            Verdict::Stale => None,
-        }
+        link.graph.apply(take_off);
+        served
     }
 
     /// Decides, for rows just loaded (or adopted from another process's save), which ones
@@ -263,6 +436,9 @@ where
     }
 
     fn take_off(&self, dirty: &HashSet<u64>, suspect: &HashSet<u64>) {
+        // No computation of this cache is between its check and its store while entries are
+        // taken off; one that lands after is checked against the graph as it is now.
+        let _landing = self.landing_exclusive();
         let mut keys: Vec<(K, bool)> = Vec::new();
         let mut unknown = 0;
         {
@@ -271,17 +447,21 @@ where
                 for hash in hashes {
                     match recorded.get(hash) {
                         Some(key) => keys.push((key.clone(), is_suspect)),
-                        None => unknown += usize::from(!is_suspect),
+                        None => unknown += 1,
                     }
                 }
             }
         }
         if unknown > 0 {
-            // Invalidated by hash without ever being recorded here (a manager-level
+            // Reached by hash without ever being recorded here (a manager-level
             // invalidation of an entry nobody read): find its key by looking at all.
             for key in on_maps!(self, s, now => s.keys(now)) {
-                if dirty.contains(&stable_hash(&key)) {
+                let hash = stable_hash(&key);
+                let recorded = || lock(&self.recorded_keys).contains_key(&hash);
+                if dirty.contains(&hash) && !recorded() {
                     keys.push((key, false));
+                } else if suspect.contains(&hash) && !recorded() {
+                    keys.push((key, true));
                 }
             }
         }

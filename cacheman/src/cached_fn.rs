@@ -119,7 +119,10 @@ where
     if !refresh {
         return cache.compute_missing(key, compute);
     }
-    let epoch = cache.inner.epoch.load(Ordering::Acquire);
+    let epoch = (
+        cache.inner.epoch.load(Ordering::Acquire),
+        cache.inner.generation(),
+    );
     let frame = cache.inner.frame().map(crate::deps::Frame::open);
     let value = compute()?;
     let inputs = frame.map(|open| open.close().into_inputs());
@@ -144,7 +147,10 @@ where
     if !refresh {
         return cache.compute_missing_async(key, compute).await;
     }
-    let epoch = cache.inner.epoch.load(Ordering::Acquire);
+    let epoch = (
+        cache.inner.epoch.load(Ordering::Acquire),
+        cache.inner.generation(),
+    );
     let (value, inputs) = match cache.inner.frame() {
         Some(frame) => {
             let (value, frame) = crate::deps::Recording::new(frame, compute()).await;
@@ -195,13 +201,11 @@ fn store_unless_invalidated<K, V>(
     cache: &Cache<K, V>,
     key: K,
     value: &V,
-    epoch: u64,
+    epoch: (u64, u64),
     inputs: Option<Vec<crate::deps::Input>>,
 ) where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    if cache.inner.epoch.load(Ordering::Acquire) == epoch {
-        cache.inner.refreshed(key, value, inputs);
-    }
+    cache.inner.refreshed(key, value, inputs, epoch);
 }

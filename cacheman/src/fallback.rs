@@ -22,7 +22,7 @@ where
         match shards.get_held(key, self.time.lookup_ms()) {
             Held::Live(value) => {
                 if self.counters.hit() {
-                    self.note_read(key, &value);
+                    return Ok(self.read_in_computation(key, value));
                 }
                 Ok(value)
             }

@@ -216,10 +216,11 @@ pub use options::CacheOptions;
 pub use stats::CacheStats;
 pub use store::Codec;
 
-/// The file decoder, for the fuzz target in `fuzz/` and the hostile-file tests. Not part of the
-/// API: it may change in any release.
+/// The decoders of cache files and graph files, for the fuzz targets in `fuzz/` and the
+/// hostile-file tests. Not part of the API: it may change in any release.
 #[doc(hidden)]
 pub mod __fuzz {
+    pub use crate::deps::fuzz::{decode_graph, graph_file_for, graph_payload_for};
     pub use crate::store::fuzz::{KINDS, decode_as, file_for, payload_for};
 }
 

@@ -372,14 +372,16 @@ where
         // Epochs follow the clock, so an invalidation written later always outranks what any
         // process held before it, even one that never read the file.
         let epoch = (self.epoch.load(Ordering::Acquire) + 1).max(self.now_ms());
-        self.epoch.fetch_max(epoch, Ordering::AcqRel);
-        let dropped = on_maps!(self, s, _now => s.clear());
+        let dropped = {
+            // A computation checks the epoch and stores under the read lock: none can store
+            // a value from before the new epoch once the map is cleared.
+            let _landing = self.landing_exclusive();
+            self.epoch.fetch_max(epoch, Ordering::AcqRel);
+            self.drop_all_parked();
+            on_maps!(self, s, _now => s.clear())
+        };
         self.cleared.store(false, Ordering::Release);
         self.note_changes(dropped.max(1) as u64);
-        self.parked
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
         // Every recorded entry of this cache, and what read them, in every cache.
         if let Some(link) = self.deps.get() {
             link.graph.invalidate_cache(link.id);

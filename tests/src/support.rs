@@ -67,3 +67,13 @@ pub fn warned_about(cache: &str) -> bool {
     let warnings = WARNINGS.lock().unwrap_or_else(|e| e.into_inner());
     warnings.iter().any(|w| w.contains(&needle))
 }
+
+/// The warnings logged so far that contain `needle`.
+pub fn warnings_containing(needle: &str) -> Vec<String> {
+    let warnings = WARNINGS.lock().unwrap_or_else(|e| e.into_inner());
+    warnings
+        .iter()
+        .filter(|w| w.contains(needle))
+        .cloned()
+        .collect()
+}

@@ -424,3 +424,45 @@ fn the_record_of_entries_that_left_is_forgotten() {
     raw.insert(0, 2);
     assert!(derived.is_empty(), "every held entry read raw[0]");
 }
+
+#[test]
+fn a_removed_or_cleared_entry_that_was_set_aside_is_not_served_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let manager = manager(&dir);
+    let raw: Cache<u32, u32> = manager.register_cache("raw").unwrap();
+    let derived: Cache<u32, u32> = manager.register_cache("derived").unwrap();
+    for key in [1, 2] {
+        derived.get_or_insert_with(key, || raw.get_or_insert_with(key, || 1) * 10);
+        // Its input changes, then changes back: the entry is set aside, still valid.
+        raw.insert(key, 2);
+        raw.insert(key, 1);
+    }
+    derived.remove(&1);
+    assert_eq!(derived.get(&1), None, "a removed entry came back");
+    derived.clear();
+    assert_eq!(derived.get(&2), None, "a cleared entry came back");
+    assert_eq!(raw.get(&2), Some(1));
+}
+
+#[test]
+fn entries_computed_past_a_thousand_keep_their_inputs() {
+    // The recorded keys are pruned when their count reaches a power of two (from 1024): the
+    // entry whose computation reached it must keep its inputs all the same.
+    let dir = tempfile::tempdir().unwrap();
+    let manager = manager(&dir);
+    let raw: Cache<u32, u32> = manager.register_cache("raw").unwrap();
+    let derived: Cache<u32, u32> = manager.register_cache("derived").unwrap();
+    for key in 0..1100 {
+        derived.get_or_insert_with(key, || raw.get_or_insert_with(0, || 1) + key);
+    }
+    raw.insert(0, 2);
+    assert_eq!(
+        derived.len(),
+        0,
+        "entries that read the changed input are still served"
+    );
+    assert_eq!(
+        derived.get_or_insert_with(1050, || raw.get(&0).unwrap() + 1050),
+        1052
+    );
+}

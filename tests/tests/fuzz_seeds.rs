@@ -1,15 +1,57 @@
-//! The fuzz target's seeds (`fuzz/seeds/decode_file`) are valid inputs of every row kind, in
-//! both of the target's modes, and stay so when the file format or the kinds change:
+//! The fuzz targets' seeds (`fuzz/seeds/decode_file`: valid inputs of every row kind;
+//! `fuzz/seeds/decode_graph`: valid graph files of a few sizes), in both of each target's
+//! modes, stay valid when the file formats or the kinds change:
 //! `cargo test -p tests --test fuzz_seeds -- --ignored` writes them anew.
 
 use std::path::PathBuf;
 
-use cacheman::__fuzz::{KINDS, decode_as, file_for, payload_for};
+use cacheman::__fuzz::{
+    KINDS, decode_as, decode_graph, file_for, graph_file_for, graph_payload_for, payload_for,
+};
 
 const ROW_COUNTS: [u8; 3] = [0, 1, 3];
 
 fn seed_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/decode_file")
+}
+
+fn graph_seed_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/decode_graph")
+}
+
+/// (file name, bytes, nodes) of every graph seed. The first byte is the fuzz target's mode:
+/// bit 7 a whole file, else a payload wrapped in a header that passes every check (see
+/// `fuzz/fuzz_targets/decode_graph.rs`).
+fn graph_seeds() -> Vec<(String, Vec<u8>, usize)> {
+    let mut seeds = Vec::new();
+    for nodes in [0u64, 1, 3] {
+        let payload = graph_payload_for(nodes);
+        let mut wrapped = vec![0];
+        wrapped.extend_from_slice(&payload);
+        let mut whole = vec![0x80];
+        whole.extend_from_slice(&graph_file_for(&payload));
+        seeds.push((format!("payload-nodes{nodes}"), wrapped, nodes as usize));
+        seeds.push((format!("file-nodes{nodes}"), whole, nodes as usize));
+    }
+    seeds
+}
+
+#[test]
+fn every_graph_seed_decodes_as_its_name_says_and_is_up_to_date() {
+    for (name, bytes, nodes) in graph_seeds() {
+        let (mode, rest) = bytes.split_first().unwrap();
+        let file = match mode & 0x80 {
+            0 => graph_file_for(rest),
+            _ => rest.to_vec(),
+        };
+        assert_eq!(decode_graph(&file), Ok(nodes), "{name}");
+        let committed = std::fs::read(graph_seed_dir().join(&name)).unwrap_or_default();
+        assert!(
+            committed == bytes,
+            "fuzz/seeds/decode_graph/{name} is out of date: run \
+             `cargo test -p tests --test fuzz_seeds -- --ignored` to write the seeds anew"
+        );
+    }
 }
 
 /// (file name, bytes, kind, rows) of every seed. The first byte is the fuzz target's mode:
@@ -55,13 +97,22 @@ fn every_seed_decodes_as_its_name_says_and_is_up_to_date() {
 }
 
 #[test]
-#[ignore = "writes fuzz/seeds/decode_file; run by hand when the format or the kinds change"]
+#[ignore = "writes fuzz/seeds/; run by hand when a format or the kinds change"]
 fn write_seeds() {
-    let dir = seed_dir();
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        std::fs::remove_file(entry.unwrap().path()).unwrap();
-    }
-    for (name, bytes, _, _) in seeds() {
-        std::fs::write(dir.join(name), bytes).unwrap();
+    let graph_seeds = graph_seeds()
+        .into_iter()
+        .map(|(name, bytes, _)| (name, bytes));
+    let file_seeds = seeds().into_iter().map(|(name, bytes, _, _)| (name, bytes));
+    for (dir, seeds) in [
+        (seed_dir(), file_seeds.collect::<Vec<_>>()),
+        (graph_seed_dir(), graph_seeds.collect()),
+    ] {
+        std::fs::create_dir_all(&dir).unwrap();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            std::fs::remove_file(entry.unwrap().path()).unwrap();
+        }
+        for (name, bytes) in seeds {
+            std::fs::write(dir.join(name), bytes).unwrap();
+        }
     }
 }

@@ -44,6 +44,8 @@ pub(crate) struct EntryGraph {
     fresh: AtomicU64,
     /// The declared edges between caches, and the declared names.
     declared: RwLock<Declared>,
+    /// The state's invalidation count, readable without its lock.
+    generation: Arc<AtomicU64>,
 }
 
 /// Every live graph, for [`track_value`](crate::track_value) outside a computation.
@@ -92,10 +94,13 @@ impl EntryGraph {
     /// cache is linked.
     pub(crate) fn new(manager: &str, dir: &Path) -> Arc<Self> {
         let seed = crate::shards::Hasher::default();
+        let state = State::default();
+        let generation = Arc::clone(&state.generation);
         let graph = Arc::new(EntryGraph {
             manager: manager.to_owned(),
             path: dir.join(".graph.deps"),
-            state: Mutex::new(State::default()),
+            state: Mutex::new(state),
+            generation,
             save_lock: Mutex::new(()),
             // A random start, so that two processes' fresh stamps do not meet.
             fresh: AtomicU64::new(std::hash::BuildHasher::hash_one(&seed, manager) | 1),
@@ -112,6 +117,12 @@ impl EntryGraph {
         lock_state(&self.state)
     }
 
+    /// The invalidation generation: a computation records it when it starts, and is not
+    /// recorded (nor stored) if its entry is invalidated after it.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
     /// A stamp never handed out before, for a value that cannot be hashed.
     pub(crate) fn fresh_stamp(&self) -> u64 {
         self.fresh.fetch_add(2, Ordering::Relaxed)
@@ -121,6 +132,7 @@ impl EntryGraph {
     /// function fingerprints and tracked files invalidate what they reach.
     pub(crate) fn ensure_loaded(&self) {
         let mut take_off = TakeOff::default();
+        let mut lost = false;
         {
             let mut state = self.lock();
             if state.loaded {
@@ -130,17 +142,22 @@ impl EntryGraph {
             match super::persist::read(&self.path) {
                 Ok(Some(stored)) => stored.into_state(&mut state),
                 Ok(None) => {}
-                Err(err) => log::warn!(
-                    "cacheman: {}",
-                    Error::Corrupt {
-                        cache: format!("(dependency graph of manager `{}`)", self.manager),
-                        path: self.path.clone(),
-                        reason: format!(
-                            "{err}; recorded dependencies are lost, and entries computed \
-                             before are served until their own caches are invalidated"
-                        ),
-                    }
-                ),
+                Err(err) => {
+                    log::warn!(
+                        "cacheman: {}",
+                        Error::Corrupt {
+                            cache: format!("(dependency graph of manager `{}`)", self.manager),
+                            path: self.path.clone(),
+                            reason: format!(
+                                "{err}; what each entry read is lost, so no cached entry of \
+                                 the manager can be known to be current: every cache file \
+                                 beside it is invalidated (entries are recomputed once) and \
+                                 the graph starts anew"
+                            ),
+                        }
+                    );
+                    lost = true;
+                }
             }
             state.rebuild_readers();
             let declared: Vec<(u64, String, u64)> = state
@@ -158,6 +175,56 @@ impl EntryGraph {
             }
         }
         self.apply(take_off);
+        if lost {
+            self.invalidate_unverifiable();
+        }
+    }
+
+    /// After an unreadable graph file: invalidates every cache that has a file beside it
+    /// (through its holder if it is linked, else by an empty file at a newer epoch), since any
+    /// of their entries may have read inputs no longer recorded, then removes the unreadable
+    /// file, so that the next process neither trusts those entries nor invalidates again.
+    fn invalidate_unverifiable(&self) {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let extension = format!(".{}", crate::store::files::CACHE_EXTENSION);
+        let names: Vec<String> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .filter_map(|entry| {
+                let name = entry.ok()?.file_name().into_string().ok()?;
+                let name = name.strip_suffix(&extension)?.to_owned();
+                crate::store::files::check_name("cache", &name).ok()?;
+                Some(name)
+            })
+            .collect();
+        for name in names {
+            let holder = self
+                .lock()
+                .caches
+                .get(&super::cache_id(&name))
+                .and_then(|c| c.holder.as_ref()?.upgrade());
+            let outcome = match holder {
+                Some(holder) => holder.invalidate_whole(),
+                None => {
+                    let path = crate::store::files::cache_path(dir, &name);
+                    crate::store::write_invalidation_marker(&name, &path, now_ms)
+                }
+            };
+            if let Err(err) = outcome {
+                log::warn!("cacheman: after an unreadable dependency graph: {err}");
+            }
+        }
+        if let Err(err) = super::persist::remove_if_unreadable(&self.path) {
+            log::warn!(
+                "cacheman: the unreadable dependency graph {} of manager `{}` could not be \
+                 removed ({err}); it is replaced at the next save",
+                self.path.display(),
+                self.manager
+            );
+        }
     }
 
     /// Records that cache `name` is computed by a function with fingerprint `fingerprint`
@@ -326,15 +393,11 @@ impl EntryGraph {
         let mut state = self.lock();
         match state.nodes.get_mut(&id) {
             Some(node) if node.state == NodeState::Clean => node.stamp,
-            Some(node) => {
-                // Served from memory although its node was not clean: a value stored since by
-                // hand. It is what it is, with no inputs.
-                node.state = NodeState::Clean;
-                node.stamp = stamp;
-                node.inputs = Box::new([]);
-                state.changed.insert(id);
-                stamp
-            }
+            // Read from the map although its node is not clean: an invalidation is taking it
+            // off right now (a value stored by hand makes its node clean). The node is left
+            // as the invalidation made it, so the reading computation is found stale when it
+            // completes (`computed` needs a clean node with the stamp it saw).
+            Some(_) => stamp,
             None => {
                 state.nodes.insert(
                     id,
@@ -356,17 +419,27 @@ impl EntryGraph {
     /// derived from what is no longer true, so it must not be stored.
     ///
     /// Early cutoff lives here: an entry recomputed to the stamp it had keeps it, so the
-    /// entries that read it stay valid; another stamp makes them suspect.
-    pub(crate) fn computed(&self, id: NodeId, inputs: Vec<Input>, stamp: u64) -> bool {
-        let mut take_off = TakeOff::default();
+    /// entries that read it stay valid; another stamp makes them suspect (gathered in
+    /// `take_off`, for the caller to [`apply`](Self::apply) once it holds no cache lock).
+    pub(crate) fn computed(
+        &self,
+        id: NodeId,
+        inputs: Vec<Input>,
+        stamp: u64,
+        since: u64,
+        take_off: &mut TakeOff,
+    ) -> bool {
         {
             let mut state = self.lock();
-            if !inputs
-                .iter()
-                .all(|input| state.current(input) == Some(input.seen))
+            let invalidated_since = state.dirtied_at.get(&id).is_some_and(|&at| at > since);
+            if invalidated_since
+                || !inputs
+                    .iter()
+                    .all(|input| state.current(input) == Some(input.seen))
             {
                 return false;
             }
+            state.dirtied_at.remove(&id);
             let old = state.nodes.remove(&id);
             if inputs.is_empty() && old.is_none() && !state.readers.contains_key(&id) {
                 return true; // nothing read it, it read nothing: no node needed
@@ -374,7 +447,7 @@ impl EntryGraph {
             if let Some(old) = &old {
                 state.forget_reader(id, &old.inputs);
                 if old.stamp != stamp {
-                    state.spread(id, &mut take_off);
+                    state.spread(id, take_off);
                 }
             }
             for input in &inputs {
@@ -391,7 +464,6 @@ impl EntryGraph {
             state.changed.insert(id);
             state.watch(id.0);
         }
-        self.apply(take_off);
         true
     }
 
@@ -405,6 +477,9 @@ impl EntryGraph {
             let Some(old) = state.nodes.remove(&id) else {
                 return;
             };
+            if stamp.is_some() {
+                state.dirtied_at.remove(&id);
+            }
             state.forget_reader(id, &old.inputs);
             if Some(old.stamp) != stamp {
                 state.spread(id, &mut take_off);
@@ -438,6 +513,7 @@ impl EntryGraph {
             state.forget_reader(id, &inputs);
             if !state.readers.contains_key(&id) {
                 state.nodes.remove(&id);
+                state.dirtied_at.remove(&id);
             }
             state.changed.insert(id);
         }
@@ -471,11 +547,10 @@ impl EntryGraph {
     }
 
     /// Decides whether a set-aside entry can be served: its inputs, checked bottom-up, are
-    /// what it read. Entries found fresh on the way become clean too.
-    pub(crate) fn verify(&self, id: NodeId) -> Verdict {
-        let mut take_off = TakeOff::default();
-        let fresh = self.verify_node(id, &mut take_off, 0);
-        self.apply(take_off);
+    /// what it read. Entries found fresh on the way become clean too. What changed tracked
+    /// files reach is left in `take_off`, for the caller to [`apply`](Self::apply).
+    pub(crate) fn verify(&self, id: NodeId, take_off: &mut TakeOff) -> Verdict {
+        let fresh = self.verify_node(id, take_off, 0);
         if fresh {
             Verdict::Fresh
         } else {

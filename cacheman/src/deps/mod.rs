@@ -20,6 +20,7 @@
 mod declared;
 mod explain;
 mod frame;
+pub(crate) mod fuzz;
 mod graph;
 mod input;
 mod persist;
@@ -31,7 +32,7 @@ pub(crate) use frame::{Frame, Recording, record, recording};
 pub(crate) use graph::{CacheLink, EntryGraph, Holder, Verdict};
 pub(crate) use input::{Input, Source};
 pub use input::{track_file, track_value};
-pub(crate) use state::{HashMap, HashSet, NodeState};
+pub(crate) use state::{HashMap, HashSet, NodeState, TakeOff};
 
 pub(crate) use crate::stable_hash::{StableHasher, stable_hash};
 

@@ -98,6 +98,11 @@ fn encode(state: &State) -> Vec<u8> {
             put_u64(&mut out, input.seen);
         }
     }
+    seal(out)
+}
+
+/// A graph file: the header (magic, version, length, checksum), then `out`.
+pub(super) fn seal(out: Vec<u8>) -> Vec<u8> {
     let mut file = Vec::with_capacity(HEADER_LEN + out.len());
     file.extend_from_slice(MAGIC);
     file.extend_from_slice(&VERSION.to_le_bytes());
@@ -239,6 +244,11 @@ fn decode(bytes: &[u8]) -> Result<Stored, String> {
     Ok(stored)
 }
 
+/// Decodes a graph file: how many nodes it holds, or why it is refused.
+pub(super) fn decode_nodes(bytes: &[u8]) -> Result<usize, String> {
+    decode(bytes).map(|stored| stored.nodes.len())
+}
+
 /// Reads the graph file; `Ok(None)` when there is none.
 pub(super) fn read(path: &Path) -> Result<Option<Stored>, String> {
     match std::fs::read(path) {
@@ -246,6 +256,19 @@ pub(super) fn read(path: &Path) -> Result<Option<Stored>, String> {
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(err) => Err(format!("it could not be read: {err}")),
     }
+}
+
+/// Removes the graph file if it is still unreadable once locked (another process may have
+/// written a good one since it was read).
+pub(super) fn remove_if_unreadable(path: &Path) -> std::io::Result<()> {
+    let _lock = files::lock_beside(path)?;
+    if read(path).is_err() {
+        match std::fs::remove_file(path) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Merges what other processes wrote into `state` (their nodes win unless this process
@@ -327,7 +350,11 @@ fn merge(state: &mut State, theirs: Stored, take_off: &mut TakeOff) {
     }
     for (id, how) in invalidated {
         match how {
-            NodeState::Dirty => take_off.dirty(id),
+            NodeState::Dirty => {
+                // As an invalidation here: a computation of it running now is not recorded.
+                state.note_dirtied(id);
+                take_off.dirty(id);
+            }
             _ => take_off.suspect(id),
         }
         state.spread(id, take_off);

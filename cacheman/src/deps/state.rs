@@ -2,7 +2,7 @@
 //! and the rules by which a change spreads (what it reaches, and how far).
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use super::graph::Holder;
@@ -73,6 +73,13 @@ pub(crate) struct State {
     pub(super) changed: HashSet<NodeId>,
     /// A fingerprint was recorded since the last sync.
     pub(super) fingerprints_changed: bool,
+    /// Bumped (under the graph's lock) by every invalidation; read without it by a
+    /// computation when it starts (see [`EntryGraph::generation`](super::EntryGraph)).
+    pub(super) generation: Arc<AtomicU64>,
+    /// The generation at which each dirty node was invalidated (not persisted): a
+    /// computation that started before it is not recorded, as it may have read what the
+    /// invalidation was about. Forgotten when the node is clean again.
+    pub(super) dirtied_at: HashMap<NodeId, u64>,
     pub(super) loaded: bool,
 }
 
@@ -163,8 +170,16 @@ impl State {
         if let Some(stamp) = stamp {
             node.stamp = stamp;
         }
+        self.note_dirtied(id);
         self.changed.insert(id);
         self.watch(id.0);
+    }
+
+    /// Records that `id` was invalidated now: a computation of it that started before is
+    /// not recorded.
+    pub(super) fn note_dirtied(&mut self, id: NodeId) {
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        self.dirtied_at.insert(id, generation);
     }
 
     /// Makes every entry that read `from`, directly or not, suspect (dirty ones stay dirty).

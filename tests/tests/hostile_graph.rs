@@ -1,0 +1,188 @@
+//! Damaged and hostile dependency graph files (`<manager dir>/.graph.deps`): bit flips,
+//! truncations, extensions, random bytes. Loading a manager over one never panics: a warning
+//! names the manager and the file, and since what each entry read is lost, no entry is served
+//! as if it had read nothing: the caches start over and record their inputs anew.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use cacheman::{Cache, CacheManager};
+use proptest::prelude::*;
+use tests::support::{capture_warnings, warnings_containing};
+
+fn warnings_about(manager: &str) -> Vec<String> {
+    warnings_containing(&format!("manager `{manager}`"))
+}
+
+/// A manager name no other test case uses, so that warnings can be told apart.
+fn unique_name() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!("g{}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+const KEYS: u64 = 5;
+
+/// `raw` (read from `source`) read by `derived` (ten times it), with counted bodies.
+struct Pair {
+    raw: Cache<u64, u64>,
+    derived: Cache<u64, u64>,
+    source: Arc<Mutex<HashMap<u64, u64>>>,
+    derived_runs: AtomicU64,
+}
+
+impl Pair {
+    fn open(manager: &CacheManager, source: &Arc<Mutex<HashMap<u64, u64>>>) -> Pair {
+        Pair {
+            raw: manager.register_cache("raw").unwrap(),
+            derived: manager.register_cache("derived").unwrap(),
+            source: Arc::clone(source),
+            derived_runs: AtomicU64::new(0),
+        }
+    }
+
+    fn derived(&self, key: u64) -> u64 {
+        self.derived.get_or_insert_with(key, || {
+            self.derived_runs.fetch_add(1, Ordering::SeqCst);
+            let raw = self.raw.get_or_insert_with(key, || {
+                self.source.lock().unwrap().get(&key).copied().unwrap_or(0)
+            });
+            raw * 10
+        })
+    }
+
+    fn save(&self) {
+        self.raw.save().unwrap();
+        self.derived.save().unwrap();
+    }
+}
+
+/// A manager directory whose caches and graph were saved, and the graph file's path.
+fn saved(manager: &str) -> (tempfile::TempDir, PathBuf, Arc<Mutex<HashMap<u64, u64>>>) {
+    let dir = tempfile::tempdir().unwrap();
+    let source: Arc<Mutex<HashMap<u64, u64>>> =
+        Arc::new(Mutex::new((0..KEYS).map(|k| (k, k + 1)).collect()));
+    let m = CacheManager::new(manager, dir.path());
+    let pair = Pair::open(&m, &source);
+    for key in 0..KEYS {
+        assert_eq!(pair.derived(key), (key + 1) * 10);
+    }
+    pair.save();
+    let graph = graph_path(&m);
+    assert!(graph.exists(), "the graph was saved beside the caches");
+    (dir, graph, source)
+}
+
+fn graph_path(manager: &CacheManager) -> PathBuf {
+    manager.directory().join(".graph.deps")
+}
+
+/// Opens the manager over a damaged graph and checks what every damaged graph must give.
+fn reopen_damaged(name: &str, dir: &Path, graph: &Path, source: &Arc<Mutex<HashMap<u64, u64>>>) {
+    capture_warnings();
+    let manager = CacheManager::new(name, dir);
+    let pair = Pair::open(&manager, source);
+    let warnings = warnings_about(name);
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains(&graph.display().to_string())),
+        "no warning names the damaged graph: {warnings:?}"
+    );
+    // The source changed while the graph was damaged: nothing may answer from before.
+    for key in 0..KEYS {
+        source.lock().unwrap().insert(key, key + 100);
+    }
+    for key in 0..KEYS {
+        assert_eq!(pair.derived(key), (key + 100) * 10, "key {key} from before");
+    }
+    // And the dependencies are recorded anew: a changed input reaches what read it.
+    pair.raw.insert(3, 7);
+    assert_eq!(
+        pair.derived(3),
+        70,
+        "a dependency recorded after the damage is followed"
+    );
+    pair.save();
+    drop(pair);
+
+    // The next process finds a good graph and no reason to warn again.
+    let manager = CacheManager::new(name, dir);
+    let before = warnings_about(name).len();
+    let pair = Pair::open(&manager, source);
+    assert_eq!(pair.derived(1), 1010);
+    assert_eq!(pair.derived(3), 70);
+    assert_eq!(
+        pair.derived_runs.load(Ordering::SeqCst),
+        0,
+        "served from the files"
+    );
+    assert_eq!(
+        warnings_about(name).len(),
+        before,
+        "{:?}",
+        warnings_about(name)
+    );
+}
+
+#[test]
+fn a_damaged_graph_invalidates_what_it_can_no_longer_vouch_for() {
+    let name = unique_name();
+    let (dir, graph, source) = saved(&name);
+    let mut bytes = std::fs::read(&graph).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    std::fs::write(&graph, &bytes).unwrap();
+    reopen_damaged(&name, dir.path(), &graph, &source);
+}
+
+#[test]
+fn a_graph_from_another_format_version_is_not_trusted_either() {
+    let name = unique_name();
+    let (dir, graph, source) = saved(&name);
+    let mut bytes = std::fs::read(&graph).unwrap();
+    bytes[8] = bytes[8].wrapping_add(1); // the version field follows the 8-byte magic
+    std::fs::write(&graph, &bytes).unwrap();
+    reopen_damaged(&name, dir.path(), &graph, &source);
+}
+
+/// How a graph file is damaged.
+#[derive(Debug, Clone)]
+enum Damage {
+    Flip { at: prop::sample::Index, bit: u8 },
+    Truncate { at: prop::sample::Index },
+    Extend { tail: Vec<u8> },
+    Replace { bytes: Vec<u8> },
+}
+
+fn damage_strategy() -> impl Strategy<Value = Damage> {
+    prop_oneof![
+        (any::<prop::sample::Index>(), 0u8..8).prop_map(|(at, bit)| Damage::Flip { at, bit }),
+        any::<prop::sample::Index>().prop_map(|at| Damage::Truncate { at }),
+        prop::collection::vec(any::<u8>(), 1..64).prop_map(|tail| Damage::Extend { tail }),
+        prop::collection::vec(any::<u8>(), 0..256).prop_map(|bytes| Damage::Replace { bytes }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn damaged_graphs_warn_and_start_over_never_panic(damage in damage_strategy()) {
+        let name = unique_name();
+        let (dir, graph, source) = saved(&name);
+        let mut bytes = std::fs::read(&graph).unwrap();
+        match damage {
+            Damage::Flip { at, bit } => {
+                let at = at.index(bytes.len());
+                bytes[at] ^= 1 << bit;
+            }
+            Damage::Truncate { at } => bytes.truncate(at.index(bytes.len())),
+            Damage::Extend { tail } => bytes.extend_from_slice(&tail),
+            Damage::Replace { bytes: random } => bytes = random,
+        }
+        std::fs::write(&graph, &bytes).unwrap();
+        reopen_damaged(&name, dir.path(), &graph, &source);
+    }
+}
