@@ -132,18 +132,29 @@ impl Counters {
     /// [`Counters::count_each`] with this thread's word already read.
     #[inline]
     fn count_each_in(&self, word: usize, events: &[Event], n: u64) {
-        // Release: a save that reads a change's count (with Acquire) then locks a shard sees
-        // the change itself, which was made before it was counted.
-        match slot_of(word).and_then(|i| self.owned.get(i)) {
-            Some(slot) => {
-                // This thread is the slot's only writer: no other write can fall in between.
-                for &event in events {
-                    let counter = slot.counter(event);
-                    counter.store(counter.load(Ordering::Relaxed) + n, Ordering::Release);
-                }
-            }
+        // The word holds the slot's index plus one, so that "no slot yet" (0) wraps to an
+        // index no slot has: one bounds check serves both.
+        match self.owned.get((word >> 1).wrapping_sub(1)) {
+            Some(slot) => add_owned(slot, events, n),
+            None => self.count_elsewhere(word, events, n),
+        }
+    }
+
+    /// Counts in a slot leased now, or in the shared slot (too many threads, or thread-locals
+    /// being torn down).
+    #[cold]
+    #[inline(never)]
+    fn count_elsewhere(&self, word: usize, events: &[Event], n: u64) {
+        let leased = if word >> 1 == NO_SLOT {
+            lease_slot()
+        } else {
+            None
+        };
+        match leased.and_then(|i| self.owned.get(i)) {
+            Some(slot) => add_owned(slot, events, n),
             None => {
                 for &event in events {
+                    // Release: see `add_owned`.
                     self.shared.counter(event).fetch_add(n, Ordering::Release);
                 }
             }
@@ -257,8 +268,21 @@ impl Drop for SlotLease {
     }
 }
 
-/// The index part of `SLOT` before the lease is taken, and after it is given back.
-const NO_SLOT: usize = usize::MAX >> 1;
+/// Adds `n` to `events`' counters of this thread's own slot.
+#[inline]
+fn add_owned(slot: &Slot, events: &[Event], n: u64) {
+    // Release: a save that reads a change's count (with Acquire) then locks a shard sees the
+    // change itself, which was made before it was counted. This thread is the slot's only
+    // writer: no other write can fall in between the load and the store.
+    for &event in events {
+        let counter = slot.counter(event);
+        counter.store(counter.load(Ordering::Relaxed) + n, Ordering::Release);
+    }
+}
+
+/// The index part of `SLOT` (a slot's index plus one) before the lease is taken, and after
+/// it is given back.
+const NO_SLOT: usize = 0;
 
 /// The bit of `SLOT` that says a computation records its reads on this thread.
 const RECORDING: usize = 1;
@@ -266,7 +290,8 @@ const RECORDING: usize = 1;
 thread_local! {
     /// The lease, taken on first use and given back at thread exit.
     static LEASE: SlotLease = SlotLease::take();
-    /// The leased index (shifted left by one) and the [`RECORDING`] bit, read on every count:
+    /// The leased index plus one (shifted left by one) and the [`RECORDING`] bit, read on
+    /// every count:
     /// a constant-initialized thread-local without a destructor costs a plain load, where
     /// `LEASE` needs an initialization check. A hit reads both in one load.
     static SLOT: Cell<usize> = const { Cell::new(NO_SLOT << 1) };
@@ -278,25 +303,19 @@ pub(crate) fn set_recording(on: bool) {
     SLOT.with(|slot| slot.set(slot.get() & !RECORDING | usize::from(on)));
 }
 
-/// This thread's slot index, from its `SLOT` word, or `None` while its thread-locals are being
-/// torn down.
-#[inline]
-fn slot_of(word: usize) -> Option<usize> {
-    match word >> 1 {
-        NO_SLOT => lease_slot(),
-        index => Some(index),
-    }
-}
-
+/// This thread's slot index, or `None` while its thread-locals are being torn down.
 #[cfg(test)]
 fn thread_slot() -> Option<usize> {
-    slot_of(SLOT.with(Cell::get))
+    match SLOT.with(Cell::get) >> 1 {
+        NO_SLOT => lease_slot(),
+        index => Some(index - 1),
+    }
 }
 
 #[cold]
 fn lease_slot() -> Option<usize> {
     let index = LEASE.try_with(|lease| lease.0).ok()?;
-    SLOT.with(|slot| slot.set(index << 1 | slot.get() & RECORDING));
+    SLOT.with(|slot| slot.set((index + 1) << 1 | slot.get() & RECORDING));
     Some(index)
 }
 
