@@ -93,6 +93,7 @@ mod hooks;
 mod lifecycle;
 mod manager;
 mod manager_entries;
+mod manager_operations;
 mod names;
 mod options;
 mod query;

@@ -3,6 +3,11 @@
 //! exists, and the names `#[cached]` declares. Whole-cache invalidation follows these edges.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::path::Path;
+use std::sync::{RwLockReadGuard, RwLockWriteGuard};
+
+use super::graph::{EntryGraph, Holder};
+use crate::Error;
 
 /// What a manager knows of its caches before they are registered.
 #[derive(Debug, Default)]
@@ -10,6 +15,105 @@ pub(crate) struct Declared {
     pub(crate) edges: DependencyGraph,
     /// Names declared by `#[cached]` functions, and whether each cache has a file.
     pub(crate) names: HashMap<String, bool>,
+}
+
+/// The whole-cache side of a manager's dependencies: declared edges and names, and
+/// invalidating caches whole along them.
+impl EntryGraph {
+    fn declared(&self) -> RwLockReadGuard<'_, Declared> {
+        // Each change is one insert: a poisoned lock still guards a whole graph.
+        self.declared.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(super) fn declared_mut(&self) -> RwLockWriteGuard<'_, Declared> {
+        self.declared.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Declares that `dependent` is derived from `cache` as a whole; on a cycle, returns it.
+    pub(crate) fn add_edge(&self, cache: &str, dependent: &str) -> Result<(), Vec<String>> {
+        self.declared_mut().edges.add_edge(cache, dependent)
+    }
+
+    /// Every cache declared to depend on `name`, directly or not, nearest first.
+    pub(crate) fn dependents_of(&self, name: &str) -> Vec<String> {
+        self.declared().edges.dependents_of(name)
+    }
+
+    /// Whether `name` is a cache of this manager: registered, declared, or in an edge.
+    pub(crate) fn is_known(&self, name: &str) -> bool {
+        let id = super::cache_id(name);
+        let linked = self
+            .lock()
+            .caches
+            .get(&id)
+            .is_some_and(|c| c.holder.is_some());
+        let declared = self.declared();
+        linked || declared.names.contains_key(name) || declared.edges.mentions(name)
+    }
+
+    /// Whether `holder` is the cache linked under `name` (not an older one of that name).
+    pub(crate) fn links(&self, name: &str, holder: &dyn Holder) -> bool {
+        let id = super::cache_id(name);
+        self.lock()
+            .caches
+            .get(&id)
+            .and_then(|c| c.holder.as_ref())
+            .is_some_and(|h| std::ptr::addr_eq(h.as_ptr(), holder))
+    }
+
+    /// Invalidates cache `name` whole and, with `dependents`, every cache declared to depend
+    /// on it: a registered one through its holder (memory and file), another by an empty file
+    /// at a newer epoch (unless it is declared without a file). Each invalidated cache's
+    /// recorded readers follow. Every target is tried; the first error is returned.
+    pub(crate) fn invalidate_caches(
+        &self,
+        name: &str,
+        dependents: bool,
+        now_ms: u64,
+    ) -> Result<(), Error> {
+        if !self.is_known(name) {
+            return Err(Error::CacheNotFound {
+                manager: self.manager.clone(),
+                cache: name.to_owned(),
+            });
+        }
+        let mut targets = vec![name.to_owned()];
+        if dependents {
+            targets.extend(self.dependents_of(name));
+        }
+        let mut first_error = None;
+        for target in targets {
+            let id = super::cache_id(&target);
+            let holder = self
+                .lock()
+                .caches
+                .get(&id)
+                .and_then(|c| c.holder.as_ref()?.upgrade());
+            let outcome = match holder {
+                Some(holder) => holder.invalidate_whole(),
+                None => self.invalidate_unregistered(&target, now_ms),
+            };
+            if let Err(err) = outcome {
+                first_error.get_or_insert(err);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Invalidates the file of a cache that is not registered in this process, and what read
+    /// its entries.
+    fn invalidate_unregistered(&self, name: &str, now_ms: u64) -> Result<(), Error> {
+        crate::store::files::check_name("cache", name)?;
+        self.ensure_loaded();
+        self.invalidate_cache(super::cache_id(name));
+        self.save()?;
+        if self.declared().names.get(name) == Some(&false) {
+            return Ok(()); // a `persistent = false` cache has no file to invalidate
+        }
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        let path = crate::store::files::cache_path(dir, name);
+        crate::store::write_invalidation_marker(name, &path, now_ms)
+    }
 }
 
 /// `cache → caches that depend on it`. Kept acyclic: an edge that would close a cycle is refused.

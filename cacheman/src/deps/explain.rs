@@ -4,6 +4,73 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use super::Source;
+use super::graph::EntryGraph;
+use super::input::FileState;
+use super::state::{NodeId, NodeState};
+
+impl EntryGraph {
+    /// Why entry `id` of cache `cache` is or is not served.
+    pub(crate) fn explain(&self, cache: &str, id: NodeId) -> Explanation {
+        let state = self.lock();
+        let Some(node) = state.nodes.get(&id) else {
+            return Explanation {
+                cache: cache.to_owned(),
+                key_hash: id.1,
+                staleness: Staleness::Unrecorded,
+                inputs: Vec::new(),
+            };
+        };
+        let inputs = node
+            .inputs
+            .iter()
+            .map(|input| {
+                let now = match input.source {
+                    Source::FILES => state
+                        .files
+                        .get(&input.key)
+                        .map(|f| FileState::read(&f.path, Some(f)).stamp),
+                    _ => state.current(input),
+                };
+                let from = match input.source {
+                    Source::FILES => InputSource::File(
+                        state
+                            .files
+                            .get(&input.key)
+                            .map_or_else(PathBuf::new, |f| f.path.clone()),
+                    ),
+                    Source::VALUES => InputSource::Value(
+                        state
+                            .values
+                            .get(&input.key)
+                            .map_or_else(String::new, |v| v.0.clone()),
+                    ),
+                    cache => InputSource::Entry {
+                        cache: state.cache_name(cache),
+                        key_hash: input.key,
+                    },
+                };
+                InputReport {
+                    from,
+                    seen: input.seen,
+                    now,
+                    changed: now != Some(input.seen),
+                }
+            })
+            .collect();
+        Explanation {
+            cache: cache.to_owned(),
+            key_hash: id.1,
+            staleness: match node.state {
+                NodeState::Clean => Staleness::Fresh,
+                NodeState::Suspect => Staleness::Suspect,
+                NodeState::Dirty => Staleness::Dirty,
+            },
+            inputs,
+        }
+    }
+}
+
 /// Why an entry is or is not served: what [`Cache::explain`](crate::Cache::explain) returns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Explanation {

@@ -4,13 +4,11 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 
 use super::declared::Declared;
-use super::explain::{Explanation, InputReport, InputSource, Staleness};
-use super::input::FileState;
 use super::state::{HashSet, Node, NodeId, NodeState, State, TakeOff};
-use super::{Input, Source, stable_hash};
+use super::{Input, Source};
 use crate::Error;
 
 /// The outcome of checking an entry that was set aside.
@@ -34,37 +32,18 @@ pub(crate) trait Holder: Send + Sync {
 
 /// The per-entry dependencies of one manager's caches.
 pub(crate) struct EntryGraph {
-    manager: String,
+    pub(super) manager: String,
     /// `<manager dir>/.graph.deps`.
-    path: PathBuf,
+    pub(super) path: PathBuf,
     state: Mutex<State>,
     /// Serializes saves of the graph file within this process.
     save_lock: Mutex<()>,
     /// Stamps handed to values of caches that cannot hash them (memory caches).
     fresh: AtomicU64,
     /// The declared edges between caches, and the declared names.
-    declared: RwLock<Declared>,
+    pub(super) declared: RwLock<Declared>,
     /// The state's invalidation count, readable without its lock.
     generation: Arc<AtomicU64>,
-}
-
-/// Every live graph, for [`track_value`](crate::track_value) outside a computation.
-static GRAPHS: Mutex<Vec<Weak<EntryGraph>>> = Mutex::new(Vec::new());
-
-/// Sets label `key`'s current stamp in every graph that knows the label.
-pub(crate) fn set_value_everywhere(key: u64, label: &str, stamp: u64) {
-    let graphs: Vec<Arc<EntryGraph>> = {
-        let mut all = GRAPHS.lock().unwrap_or_else(|e| e.into_inner());
-        all.retain(|g| g.strong_count() > 0);
-        all.iter().filter_map(Weak::upgrade).collect()
-    };
-    for graph in graphs {
-        graph.ensure_loaded();
-        let known = graph.lock().values.contains_key(&key);
-        if known {
-            graph.track_value(key, label, stamp);
-        }
-    }
 }
 
 /// A cache's handle on its manager's graph.
@@ -106,14 +85,11 @@ impl EntryGraph {
             fresh: AtomicU64::new(std::hash::BuildHasher::hash_one(&seed, manager) | 1),
             declared: RwLock::new(Declared::default()),
         });
-        GRAPHS
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(Arc::downgrade(&graph));
+        super::tracked::remember_graph(&graph);
         graph
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
         lock_state(&self.state)
     }
 
@@ -244,101 +220,6 @@ impl EntryGraph {
             }
         }
         self.apply(take_off);
-    }
-
-    fn declared(&self) -> RwLockReadGuard<'_, Declared> {
-        // Each change is one insert: a poisoned lock still guards a whole graph.
-        self.declared.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn declared_mut(&self) -> RwLockWriteGuard<'_, Declared> {
-        self.declared.write().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Declares that `dependent` is derived from `cache` as a whole; on a cycle, returns it.
-    pub(crate) fn add_edge(&self, cache: &str, dependent: &str) -> Result<(), Vec<String>> {
-        self.declared_mut().edges.add_edge(cache, dependent)
-    }
-
-    /// Every cache declared to depend on `name`, directly or not, nearest first.
-    pub(crate) fn dependents_of(&self, name: &str) -> Vec<String> {
-        self.declared().edges.dependents_of(name)
-    }
-
-    /// Whether `name` is a cache of this manager: registered, declared, or in an edge.
-    pub(crate) fn is_known(&self, name: &str) -> bool {
-        let id = super::cache_id(name);
-        let linked = self
-            .lock()
-            .caches
-            .get(&id)
-            .is_some_and(|c| c.holder.is_some());
-        let declared = self.declared();
-        linked || declared.names.contains_key(name) || declared.edges.mentions(name)
-    }
-
-    /// Whether `holder` is the cache linked under `name` (not an older one of that name).
-    pub(crate) fn links(&self, name: &str, holder: &dyn Holder) -> bool {
-        let id = super::cache_id(name);
-        self.lock()
-            .caches
-            .get(&id)
-            .and_then(|c| c.holder.as_ref())
-            .is_some_and(|h| std::ptr::addr_eq(h.as_ptr(), holder))
-    }
-
-    /// Invalidates cache `name` whole and, with `dependents`, every cache declared to depend
-    /// on it: a registered one through its holder (memory and file), another by an empty file
-    /// at a newer epoch (unless it is declared without a file). Each invalidated cache's
-    /// recorded readers follow. Every target is tried; the first error is returned.
-    pub(crate) fn invalidate_caches(
-        &self,
-        name: &str,
-        dependents: bool,
-        now_ms: u64,
-    ) -> Result<(), Error> {
-        if !self.is_known(name) {
-            return Err(Error::CacheNotFound {
-                manager: self.manager.clone(),
-                cache: name.to_owned(),
-            });
-        }
-        let mut targets = vec![name.to_owned()];
-        if dependents {
-            targets.extend(self.dependents_of(name));
-        }
-        let mut first_error = None;
-        for target in targets {
-            let id = super::cache_id(&target);
-            let holder = self
-                .lock()
-                .caches
-                .get(&id)
-                .and_then(|c| c.holder.as_ref()?.upgrade());
-            let outcome = match holder {
-                Some(holder) => holder.invalidate_whole(),
-                None => self.invalidate_unregistered(&target, now_ms),
-            };
-            if let Err(err) = outcome {
-                first_error.get_or_insert(err);
-            }
-        }
-        first_error.map_or(Ok(()), Err)
-    }
-
-    /// Invalidates the file of a cache that is not registered in this process, and what read
-    /// its entries.
-    fn invalidate_unregistered(&self, name: &str, now_ms: u64) -> Result<(), Error> {
-        crate::store::files::check_name("cache", name)?;
-        self.ensure_loaded();
-        self.invalidate_cache(super::cache_id(name));
-        self.save()?;
-        if self.declared().names.get(name) == Some(&false) {
-            return Ok(()); // a `persistent = false` cache has no file to invalidate
-        }
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        let path = crate::store::files::cache_path(dir, name);
-        crate::store::write_invalidation_marker(name, &path, now_ms)
     }
 
     /// Links a cache being registered: its fingerprint is checked against the recorded one,
@@ -607,73 +488,6 @@ impl EntryGraph {
         self.lock().nodes.get(&id).map(|n| (n.state, n.stamp))
     }
 
-    /// Records the file at `path` as read now, and returns the input to record.
-    pub(crate) fn track_file(&self, path: &Path) -> Input {
-        self.ensure_loaded();
-        let key = stable_hash(path);
-        let mut take_off = TakeOff::default();
-        let known = self.lock().files.get(&key).cloned();
-        let now = FileState::read(path, known.as_ref());
-        let stamp = now.stamp;
-        {
-            let mut state = self.lock();
-            state.file_changed(key, now, &mut take_off);
-        }
-        self.apply(take_off);
-        Input {
-            source: Source::FILES,
-            key,
-            seen: stamp,
-        }
-    }
-
-    /// Reads a tracked file's metadata again (and its contents if that changed); a change
-    /// makes what read it suspect.
-    fn refresh_file(&self, key: u64, take_off: &mut TakeOff) {
-        let Some(known) = self.lock().files.get(&key).cloned() else {
-            return;
-        };
-        let now = FileState::read(&known.path, Some(&known));
-        if now != known {
-            self.lock().file_changed(key, now, take_off);
-        }
-    }
-
-    /// Looks at every tracked file again; what read a changed one is recomputed at its next
-    /// lookup.
-    pub(crate) fn check_files(&self) {
-        self.ensure_loaded();
-        let keys: Vec<u64> = self.lock().files.keys().copied().collect();
-        let mut take_off = TakeOff::default();
-        for key in keys {
-            self.refresh_file(key, &mut take_off);
-        }
-        self.apply(take_off);
-    }
-
-    /// Sets label `key`'s stamp; returns the input to record.
-    pub(crate) fn track_value(&self, key: u64, label: &str, stamp: u64) -> Input {
-        self.ensure_loaded();
-        let mut take_off = TakeOff::default();
-        {
-            let mut state = self.lock();
-            let old = state.values.get(&key).map(|v| v.1);
-            if old != Some(stamp) {
-                state.values.insert(key, (label.to_owned(), stamp));
-                state.changed.insert((Source::VALUES, key));
-                if old.is_some() {
-                    state.spread((Source::VALUES, key), &mut take_off);
-                }
-            }
-        }
-        self.apply(take_off);
-        Input {
-            source: Source::VALUES,
-            key,
-            seen: stamp,
-        }
-    }
-
     /// Takes entries off the hit paths of the caches that hold them.
     pub(crate) fn apply(&self, take_off: TakeOff) {
         if take_off.is_empty() {
@@ -693,66 +507,6 @@ impl EntryGraph {
         };
         for (holder, dirty, suspect) in holders {
             holder.take_off(&dirty, &suspect);
-        }
-    }
-
-    /// Why entry `id` of cache `cache` is or is not served.
-    pub(crate) fn explain(&self, cache: &str, id: NodeId) -> Explanation {
-        let state = self.lock();
-        let Some(node) = state.nodes.get(&id) else {
-            return Explanation {
-                cache: cache.to_owned(),
-                key_hash: id.1,
-                staleness: Staleness::Unrecorded,
-                inputs: Vec::new(),
-            };
-        };
-        let inputs = node
-            .inputs
-            .iter()
-            .map(|input| {
-                let now = match input.source {
-                    Source::FILES => state
-                        .files
-                        .get(&input.key)
-                        .map(|f| FileState::read(&f.path, Some(f)).stamp),
-                    _ => state.current(input),
-                };
-                let from = match input.source {
-                    Source::FILES => InputSource::File(
-                        state
-                            .files
-                            .get(&input.key)
-                            .map_or_else(PathBuf::new, |f| f.path.clone()),
-                    ),
-                    Source::VALUES => InputSource::Value(
-                        state
-                            .values
-                            .get(&input.key)
-                            .map_or_else(String::new, |v| v.0.clone()),
-                    ),
-                    cache => InputSource::Entry {
-                        cache: state.cache_name(cache),
-                        key_hash: input.key,
-                    },
-                };
-                InputReport {
-                    from,
-                    seen: input.seen,
-                    now,
-                    changed: now != Some(input.seen),
-                }
-            })
-            .collect();
-        Explanation {
-            cache: cache.to_owned(),
-            key_hash: id.1,
-            staleness: match node.state {
-                NodeState::Clean => Staleness::Fresh,
-                NodeState::Suspect => Staleness::Suspect,
-                NodeState::Dirty => Staleness::Dirty,
-            },
-            inputs,
         }
     }
 

@@ -188,7 +188,7 @@ pub fn track_value<T: Hash + ?Sized>(label: &str, value: &T) {
             let input = graph.track_value(key, label, stamp);
             frame::record(&graph, input);
         }
-        None => super::graph::set_value_everywhere(key, label, stamp),
+        None => super::tracked::set_value_everywhere(key, label, stamp),
     }
 }
 

@@ -25,6 +25,7 @@ mod graph;
 mod input;
 mod persist;
 mod state;
+mod tracked;
 
 pub(crate) use declared::DependencyGraph;
 pub use explain::{Explanation, InputReport, InputSource, Staleness};
