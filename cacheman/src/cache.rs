@@ -273,7 +273,7 @@ where
                     self.drop_parked(hash);
                     stored
                 };
-                link.graph.replaced((link.id, hash), Some(stamp));
+                link.graph.replaced((link.id, hash), stamp);
                 stored
             }
             None => on_maps!(self, s, now => s.insert(key, value, now)),

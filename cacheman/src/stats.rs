@@ -303,6 +303,12 @@ pub(crate) fn set_recording(on: bool) {
     SLOT.with(|slot| slot.set(slot.get() & !RECORDING | usize::from(on)));
 }
 
+/// Whether a computation records its reads on this thread (see [`set_recording`]).
+#[inline]
+pub(crate) fn recording() -> bool {
+    SLOT.with(Cell::get) & RECORDING != 0
+}
+
 /// This thread's slot index, or `None` while its thread-locals are being torn down.
 #[cfg(test)]
 fn thread_slot() -> Option<usize> {

@@ -106,6 +106,8 @@ impl EntryGraph {
         crate::store::files::check_name("cache", name)?;
         self.ensure_loaded();
         self.invalidate_cache(super::cache_id(name));
+        // The graph before the marker: a crash between the two leaves the cache's entries
+        // dirty in the graph (dropped at load), never readers that missed the invalidation.
         self.save()?;
         if self.declared().names.get(name) == Some(&false) {
             return Ok(()); // a `persistent = false` cache has no file to invalidate

@@ -1,6 +1,6 @@
 //! Frames: the inputs of the entry being computed on this thread, innermost on top.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -16,15 +16,13 @@ pub(crate) struct Frame {
 
 thread_local! {
     static STACK: RefCell<Vec<Frame>> = const { RefCell::new(Vec::new()) };
-    /// `STACK.len()`, readable without a `RefCell` borrow: the one check a hit makes.
-    static DEPTH: Cell<usize> = const { Cell::new(0) };
 }
 
-/// Whether a computation is recording on this thread. The only cost reads pay when nothing
-/// records.
+/// Whether a computation is recording on this thread: a bit of the word a hit reads anyway to
+/// count itself (`stats.rs`), kept in step with the stack, readable without a `RefCell` borrow.
 #[inline]
 pub(crate) fn recording() -> bool {
-    DEPTH.with(Cell::get) > 0
+    crate::stats::recording()
 }
 
 fn push(frame: Frame) {
@@ -43,8 +41,6 @@ fn pop() -> Option<Frame> {
 }
 
 fn set_depth(depth: usize) {
-    DEPTH.set(depth);
-    // A hit learns it from the word it reads to count itself (`stats.rs`).
     crate::stats::set_recording(depth > 0);
 }
 

@@ -348,30 +348,23 @@ impl EntryGraph {
         true
     }
 
-    /// An entry was stored or removed by hand (`insert`, `remove`): a node it had takes the
-    /// new stamp (`None`: removed) and loses its inputs; the entries that read another stamp
-    /// become suspect.
-    pub(crate) fn replaced(&self, id: NodeId, stamp: Option<u64>) {
+    /// An entry was stored by hand (`insert`): a node it had takes the new stamp and loses
+    /// its inputs; the entries that read another stamp become suspect.
+    pub(crate) fn replaced(&self, id: NodeId, stamp: u64) {
         let mut take_off = TakeOff::default();
         {
             let mut state = self.lock();
             let Some(old) = state.nodes.remove(&id) else {
                 return;
             };
-            if stamp.is_some() {
-                state.dirtied_at.remove(&id);
-            }
+            state.dirtied_at.remove(&id);
             state.forget_reader(id, &old.inputs);
-            if Some(old.stamp) != stamp {
+            if old.stamp != stamp {
                 state.spread(id, &mut take_off);
             }
             let node = Node {
-                stamp: stamp.unwrap_or(old.stamp),
-                state: if stamp.is_some() {
-                    NodeState::Clean
-                } else {
-                    NodeState::Dirty
-                },
+                stamp,
+                state: NodeState::Clean,
                 inputs: Box::new([]),
             };
             state.nodes.insert(id, node);
