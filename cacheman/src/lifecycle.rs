@@ -195,12 +195,11 @@ where
     fn adopt(&self, merged: Merged<K, V>) {
         match merged {
             Merged::Written => {}
-            Merged::Adopt { rows, gone } => {
-                let (dirty, suspect) = self.check_rows(rows.iter().map(|(k, v, _)| (k, v)));
-                let evicted = on_maps!(self, s, now => s.adopt(rows, gone, now));
-                self.counters.evicted(evicted);
-                self.take_off_checked(&dirty, &suspect);
-            }
+            Merged::Adopt { rows, gone } => self.put_checked(
+                rows,
+                |rows| on_maps!(self, s, now => s.adopt(rows, gone, now)),
+                || {},
+            ),
             Merged::Invalidated { epoch, rows } => {
                 // Another process invalidated this cache: drop all we held from before, even
                 // changes made during this save, which may derive from the invalidated data.
@@ -269,19 +268,28 @@ where
     /// Replaces memory with `rows`, leaving out (or setting aside) those the dependency
     /// graph says are stale.
     fn replace_contents(&self, rows: Vec<(K, V, u64)>) {
-        let (dirty, suspect) = self.check_rows(rows.iter().map(|(k, v, _)| (k, v)));
-        let evicted = on_maps!(self, s, now => s.replace_all(rows, now));
-        self.counters.evicted(evicted);
-        self.take_off_checked(&dirty, &suspect);
+        self.put_checked(
+            rows,
+            |rows| on_maps!(self, s, now => s.replace_all(rows, now)),
+            || {},
+        );
     }
 
-    fn take_off_checked(
+    /// Puts rows that came from storage into memory with `put` (which returns how many entries
+    /// it evicted), then takes off those the dependency graph says are stale or must be
+    /// checked first. `settle` runs in between: the take-offs after it count as changes, so
+    /// the next save removes those rows from the file.
+    fn put_checked(
         &self,
-        dirty: &crate::deps::HashSet<u64>,
-        suspect: &crate::deps::HashSet<u64>,
+        rows: Vec<(K, V, u64)>,
+        put: impl FnOnce(Vec<(K, V, u64)>) -> usize,
+        settle: impl FnOnce(),
     ) {
+        let (dirty, suspect) = self.check_rows(rows.iter().map(|(k, v, _)| (k, v)));
+        self.counters.evicted(put(rows));
+        settle();
         if !dirty.is_empty() || !suspect.is_empty() {
-            crate::deps::Holder::take_off(self, dirty, suspect);
+            crate::deps::Holder::take_off(self, &dirty, &suspect);
         }
     }
 
@@ -304,14 +312,16 @@ where
                 if let Some(epoch) = source.epoch {
                     self.epoch.fetch_max(epoch, Ordering::AcqRel);
                 }
-                let (dirty, suspect) = self.check_rows(source.rows.iter().map(|(k, v, _)| (k, v)));
-                let evicted = on_maps!(self, s, now => s.replace_all(source.rows, now));
-                self.counters.evicted(evicted);
-                // Memory now equals storage, less what the graph says is stale (which the
+                // Memory then equals storage, less what the graph says is stale (which the
                 // next save removes from the file).
-                self.cleared.store(false, Ordering::Release);
-                self.set_pending(0);
-                self.take_off_checked(&dirty, &suspect);
+                self.put_checked(
+                    source.rows,
+                    |rows| on_maps!(self, s, now => s.replace_all(rows, now)),
+                    || {
+                        self.cleared.store(false, Ordering::Release);
+                        self.set_pending(0);
+                    },
+                );
             }
             None => {
                 let rows = match self.build(&hooks) {
