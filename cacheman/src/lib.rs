@@ -79,6 +79,7 @@
 pub mod autosync;
 mod builder;
 mod cache;
+mod cache_async;
 mod cache_deps;
 mod cached_fn;
 mod clock;
