@@ -6,8 +6,8 @@ use std::hash::Hash;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
-use crate::Error;
 use crate::autosync::SaveState;
+use crate::cache_miss::Leader;
 use crate::clock::{CacheTime, Clock, unix_millis};
 use crate::flight::{Begin, Reentrant};
 use crate::hooks::{Contents, Hooks};
@@ -283,12 +283,7 @@ where
 
     /// The guard of a caller that leads the computation of `key`.
     pub(crate) fn leader(&self, key: K) -> Leader<'_, K, V> {
-        Leader {
-            inner: self,
-            key: Some(key),
-            epoch: self.epoch.load(Ordering::Acquire),
-            generation: self.generation(),
-        }
+        Leader::new(self, key)
     }
 
     /// Starts a miss: the value if it appeared meanwhile, a flight to wait on, or the lead.
@@ -299,7 +294,7 @@ where
     /// Ends a miss: stores a computed value, unless the cache was invalidated while it was
     /// being computed (a value derived from data that was since invalidated must not outlive
     /// the invalidation), and hands the outcome to the waiters.
-    fn finish_miss(&self, key: K, value: Option<&V>, epoch_before: u64, storable: bool) {
+    pub(crate) fn finish_miss(&self, key: K, value: Option<&V>, epoch_before: u64, storable: bool) {
         let current = storable && self.epoch.load(Ordering::Acquire) == epoch_before;
         let store = value.filter(|_| current).cloned();
         let stored = store.is_some();
@@ -316,78 +311,6 @@ where
 
     pub(crate) fn snapshot_rows(&self) -> Vec<(K, V, u64)> {
         on_maps!(self, s, now => s.snapshot(now))
-    }
-}
-
-pub(crate) enum Outcome<'a, K, V>
-where
-    K: Hash + Eq + Clone + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-{
-    Found(V),
-    Lead(Leader<'a, K, V>),
-}
-
-/// The caller computing a missing key. Dropping it without [`complete`](Leader::complete) (the
-/// closure panicked, or an async leader was cancelled) abandons the flight: waiters go back and
-/// try again.
-pub(crate) struct Leader<'a, K, V>
-where
-    K: Hash + Eq + Clone + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-{
-    inner: &'a CacheInner<K, V>,
-    /// Taken by `complete` or `drop`.
-    key: Option<K>,
-    /// The cache's epoch when the computation started.
-    epoch: u64,
-    /// The graph's invalidation generation when the computation started: an entry
-    /// invalidated after it is not stored.
-    generation: u64,
-}
-
-impl<K, V> Leader<'_, K, V>
-where
-    K: Hash + Eq + Clone + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-{
-    /// Stores `value` and hands it to the waiters if `storable` (no input of it changed, and
-    /// it was not invalidated, while it was computed) and the cache was not invalidated
-    /// meanwhile; else returns it to this caller only, and the waiters (whose lookups may have
-    /// started after the change) compute again. Called under the cache's `landing` read lock.
-    pub(crate) fn complete(mut self, value: &V, storable: bool) {
-        if let Some(key) = self.key.take() {
-            let storable = storable && self.is_current();
-            self.inner
-                .finish_miss(key, Some(value), self.epoch, storable);
-        }
-    }
-
-    pub(crate) fn key(&self) -> Option<&K> {
-        self.key.as_ref()
-    }
-
-    /// Whether the cache was not invalidated as a whole since the computation started (then
-    /// the value is returned but not stored).
-    pub(crate) fn is_current(&self) -> bool {
-        self.inner.epoch.load(Ordering::Acquire) == self.epoch
-    }
-
-    /// The graph's invalidation generation when the computation started.
-    pub(crate) fn generation(&self) -> u64 {
-        self.generation
-    }
-}
-
-impl<K, V> Drop for Leader<'_, K, V>
-where
-    K: Hash + Eq + Clone + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-{
-    fn drop(&mut self) {
-        if let Some(key) = self.key.take() {
-            self.inner.finish_miss(key, None, self.epoch, false);
-        }
     }
 }
 
@@ -669,43 +592,6 @@ where
         match self.inner.lookup(&key) {
             Some(value) => Ok(value),
             None => self.compute_missing(key, compute),
-        }
-    }
-
-    /// The miss path of [`get_or_try_insert_with`](Self::get_or_try_insert_with): joins or
-    /// leads the key's single flight.
-    #[inline(never)]
-    pub(crate) fn compute_missing<E>(
-        &self,
-        key: K,
-        compute: impl FnOnce() -> Result<V, E>,
-    ) -> Result<V, E> {
-        let inner = &*self.inner;
-        let outcome = loop {
-            match inner.begin_miss(&key, true) {
-                Ok(Begin::Ready(value)) => break inner.found(&key, value),
-                Ok(Begin::Follow(flight)) => match flight.wait() {
-                    Some(value) => break inner.found(&key, value),
-                    None => continue, // the leader gave up; try again
-                },
-                Ok(Begin::Lead) => break Outcome::Lead(inner.leader(key)),
-                Err(Reentrant) => panic!(
-                    "{}",
-                    Error::Reentrant {
-                        cache: inner.name.clone()
-                    }
-                ),
-            }
-        };
-        match outcome {
-            Outcome::Found(value) => Ok(value),
-            Outcome::Lead(leader) => {
-                let frame = inner.frame().map(crate::deps::Frame::open);
-                let value = compute()?;
-                let inputs = frame.map(|open| open.close().into_inputs());
-                inner.computed(leader, &value, inputs);
-                Ok(value)
-            }
         }
     }
 }

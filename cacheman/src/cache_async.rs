@@ -5,7 +5,8 @@ use std::future::Future;
 use std::hash::Hash;
 
 use crate::Error;
-use crate::cache::{Cache, Outcome};
+use crate::cache::Cache;
+use crate::cache_miss::Outcome;
 use crate::flight::{Begin, Reentrant};
 
 impl<K, V> Cache<K, V>

@@ -8,7 +8,8 @@ use std::sync::atomic::Ordering;
 use std::sync::{Mutex, MutexGuard, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::Error;
-use crate::cache::{CacheInner, Leader, Outcome, on_maps};
+use crate::cache::{CacheInner, on_maps};
+use crate::cache_miss::{Leader, Outcome};
 use crate::deps::{
     CacheLink, Explanation, Frame, HashSet, Holder, Input, Staleness, TakeOff, Verdict, stable_hash,
 };

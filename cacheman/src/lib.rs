@@ -81,6 +81,7 @@ mod builder;
 mod cache;
 mod cache_async;
 mod cache_deps;
+mod cache_miss;
 mod cached_fn;
 mod clock;
 mod declarations;
