@@ -56,9 +56,10 @@ static CAPTURE: Capture = Capture;
 /// Captures cacheman's warnings (`log`) from now on, for [`warned_about`]. The first logger
 /// set in a process stays: call this in every test that reads warnings.
 pub fn capture_warnings() {
-    if log::set_logger(&CAPTURE).is_ok() {
-        log::set_max_level(log::LevelFilter::Warn);
-    }
+    // Whichever test thread sets the logger, every caller sets the level before it goes on:
+    // one that lost the race to `set_logger` must not log before the winner has set it.
+    let _ = log::set_logger(&CAPTURE);
+    log::set_max_level(log::LevelFilter::Warn);
 }
 
 /// Whether a captured warning names cache `cache` (as cacheman's messages do: in backticks).
