@@ -15,7 +15,7 @@ use crate::options::CacheOptions;
 use crate::query::Query;
 use crate::shards::{Lookup, Shards, Tracked};
 use crate::stats::{CacheStats, Counters};
-use crate::store::Persistence;
+use crate::store::Store;
 
 /// A named cache of `K → V`: a cheap, cloneable handle to a map shared by every clone and every
 /// thread, registered with a [`CacheManager`](crate::CacheManager).
@@ -77,7 +77,7 @@ pub(crate) struct CacheInner<K, V> {
     pub(crate) maps: Maps<K, V>,
     pub(crate) counters: Counters,
     pub(crate) hooks: RwLock<Hooks<K, V>>,
-    pub(crate) persistence: Option<Box<dyn Persistence<K, V>>>,
+    pub(crate) store: Option<Box<dyn Store<K, V>>>,
     pub(crate) options: CacheOptions,
     pub(crate) clock: Arc<dyn Clock>,
     /// The clock as lookups read it (the coarse clock for expiry on the system's time).
@@ -132,12 +132,12 @@ where
         options: CacheOptions,
         clock: Arc<dyn Clock>,
         hooks: Hooks<K, V>,
-        persistence: Option<Box<dyn Persistence<K, V>>>,
+        store: Option<Box<dyn Store<K, V>>>,
     ) -> Self {
         let hasher = crate::shards::Hasher::default();
         let mut shard_count = crate::shards::default_shard_count();
         // Files may be saved by other processes too: journal changes to merge with theirs.
-        let journal = persistence.is_some();
+        let journal = store.is_some();
         let maps = if options.ttl.is_none() && options.capacity.is_none() {
             let limits = crate::shards::Limits {
                 journal,
@@ -169,7 +169,7 @@ where
             maps,
             counters: Counters::new(),
             hooks: RwLock::new(hooks),
-            persistence,
+            store,
             time: CacheTime::new(clock.clone(), options.ttl.is_some()),
             options,
             clock,

@@ -47,7 +47,7 @@ where
     /// The stamp of a value: a hash of its encoding when the cache can encode it (equal
     /// values then have equal stamps, in every process), else a number never used before.
     fn stamp_of(&self, value: &V, link: &CacheLink) -> u64 {
-        self.persistence
+        self.store
             .as_ref()
             .and_then(|p| p.fingerprint(value))
             .unwrap_or_else(|| link.graph.fresh_stamp())
@@ -136,7 +136,7 @@ where
     /// section overlaps the call.
     pub(crate) fn found<'a>(&'a self, key: &K, value: V) -> Outcome<'a, K, V> {
         if crate::deps::recording() {
-            let mark = match &self.persistence {
+            let mark = match &self.store {
                 Some(_) => None,
                 None => self.read_mark(),
             };

@@ -74,7 +74,7 @@ where
     /// what other processes saved to the file since this one last read or wrote it.
     pub(crate) fn save_now(&self) -> Result<(), Error> {
         let hooks = self.hooks();
-        if self.persistence.is_none() && hooks.saver.is_none() {
+        if self.store.is_none() && hooks.saver.is_none() {
             // Non-persistent without a custom saver: nothing to write, nothing is pending.
             self.set_pending(0);
             self.autosync.saved(self.now_ms());
@@ -107,7 +107,7 @@ where
             return Ok(());
         }
         let epoch = self.epoch.load(Ordering::Acquire);
-        let saved = match (rows, &self.persistence) {
+        let saved = match (rows, &self.store) {
             // Hooks that need the contents always get cloned rows (no encoder above).
             (Rows::Decoded(rows), _) if hooks.need_contents_on_save() => {
                 self.save_through_hooks(&hooks, rows, epoch)
@@ -143,7 +143,7 @@ where
     /// they are copied when it can (no clone of each value); hooks that need the contents get
     /// cloned rows. An encoding error puts the journal back.
     fn snapshot_for_save(&self, hooks: &Hooks<K, V>) -> Result<(Rows<K, V>, Vec<K>), Error> {
-        let encoder = match (&self.persistence, hooks.need_contents_on_save()) {
+        let encoder = match (&self.store, hooks.need_contents_on_save()) {
             (Some(store), false) => store.encoder()?,
             _ => None,
         };
@@ -177,7 +177,7 @@ where
         if let Some(pre) = &hooks.pre_processor {
             contents = pre(contents);
         }
-        match (&hooks.saver, &self.persistence) {
+        match (&hooks.saver, &self.store) {
             (Some(saver), _) => {
                 saver(&self.name, &contents).map_err(|e| self.hook_error("saver", e))?;
                 Ok(Merged::Written)
@@ -219,7 +219,7 @@ where
                     rows: rows_of(contents),
                     epoch: None,
                 })
-        } else if let Some(store) = &self.persistence {
+        } else if let Some(store) = &self.store {
             store.load()?.map(|loaded| Source {
                 rows: loaded.rows,
                 epoch: Some(loaded.epoch),
@@ -343,7 +343,7 @@ where
     }
 
     fn delete_stored(&self, hooks: &Hooks<K, V>) -> Result<(), Error> {
-        match (&hooks.deleter, &self.persistence) {
+        match (&hooks.deleter, &self.store) {
             (Some(deleter), _) => deleter(&self.name).map_err(|e| self.hook_error("deleter", e)),
             (None, Some(store)) => store.delete(),
             (None, None) => Ok(()),
@@ -397,17 +397,9 @@ where
             link.graph.invalidate_cache(link.id);
             link.graph.save()?;
         }
-        match (&hooks.deleter, &self.persistence) {
+        match (&hooks.deleter, &self.store) {
             (Some(deleter), _) => deleter(&self.name).map_err(|e| self.hook_error("deleter", e)),
-            // An empty file at the new epoch, not a deletion: other processes that still hold
-            // the old contents see the epoch at their next save or load and drop them.
-            (None, Some(store)) => store
-                .save(Outgoing {
-                    rows: Rows::Decoded(Vec::new()),
-                    epoch,
-                    journal: None,
-                })
-                .map(drop),
+            (None, Some(store)) => store.invalidate(epoch),
             (None, None) => Ok(()),
         }
     }
@@ -439,11 +431,11 @@ where
     }
 
     fn is_persistent(&self) -> bool {
-        self.persistence.is_some()
+        self.store.is_some()
     }
 
     fn writes_somewhere(&self) -> bool {
-        self.persistence.is_some() || self.hooks().saver.is_some()
+        self.store.is_some() || self.hooks().saver.is_some()
     }
 
     fn save_state(&self) -> &crate::autosync::SaveState {

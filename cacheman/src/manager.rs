@@ -19,7 +19,7 @@ use crate::hooks::Hooks;
 use crate::lifecycle::ErasedCache;
 use crate::options::CacheOptions;
 use crate::store::files::{cache_path, check_name, remove_file_durably};
-use crate::store::{FileStore, Identity, Persistence};
+use crate::store::{FileStore, Identity, Store};
 
 /// Whether an operation on a cache also applies to the caches that depend on it: CacheMan's
 /// `apply_to_dependents`. The public methods name it instead (`invalidate_cache_alone`,
@@ -255,7 +255,7 @@ impl CacheManager {
         K: Hash + Eq + Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
         V: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
     {
-        let persistence: Option<Box<dyn Persistence<K, V>>> = if options.persistent {
+        let store: Option<Box<dyn Store<K, V>>> = if options.persistent {
             let path = self.cache_file_path(name)?;
             let identity =
                 Identity::new::<K, V>(options.codec, options.fn_fingerprint, options.ttl.is_some());
@@ -263,7 +263,7 @@ impl CacheManager {
         } else {
             None
         };
-        self.register_erased(name, options, hooks, persistence)
+        self.register_erased(name, options, hooks, store)
     }
 
     pub(crate) fn register_memory_with_hooks<K, V>(
@@ -292,7 +292,7 @@ impl CacheManager {
         name: &str,
         mut options: CacheOptions,
         hooks: Hooks<K, V>,
-        persistence: Option<Box<dyn Persistence<K, V>>>,
+        store: Option<Box<dyn Store<K, V>>>,
     ) -> Result<Cache<K, V>, Error>
     where
         K: Hash + Eq + Clone + Send + Sync + 'static,
@@ -321,12 +321,12 @@ impl CacheManager {
             options.autosync = Some(self.autosync());
         }
         let fn_fingerprint = options.fn_fingerprint;
-        let inner = Arc::new(CacheInner::new(name, options, clock, hooks, persistence));
+        let inner = Arc::new(CacheInner::new(name, options, clock, hooks, store));
         let holder: Arc<dyn Holder> = inner.clone();
         let link = self.shared.entries.link(
             name,
             fn_fingerprint,
-            inner.persistence.is_some(),
+            inner.store.is_some(),
             Arc::downgrade(&holder),
         );
         // A fresh `OnceLock`: setting it cannot fail.

@@ -1,0 +1,483 @@
+//! The default store: one file per cache, in cacheman's format, written whole and merged with
+//! what other processes saved.
+
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::format::{self, Header, Rejection};
+use super::merge::{self, FileStamp, Merged};
+use super::stream::StreamEncoder;
+use super::{Codec, Encoder, Identity, Loaded, Outgoing, Rows, Store, codec, files};
+use crate::Error;
+use crate::shards::Sink;
+
+/// The default storage: one file per cache, in cacheman's format.
+pub(crate) struct FileStore<K, V> {
+    cache: String,
+    path: PathBuf,
+    identity: Identity,
+    fault: Option<Arc<files::Fault>>,
+    /// The file as this process last read or wrote it; another stamp means another process
+    /// saved since, and the next save merges.
+    seen: Mutex<Option<FileStamp>>,
+    _rows: PhantomData<fn() -> (K, V)>,
+}
+
+impl<K, V> FileStore<K, V> {
+    pub(crate) fn new(cache: &str, path: PathBuf, identity: Identity) -> Self {
+        FileStore {
+            cache: cache.to_owned(),
+            path,
+            identity,
+            fault: None,
+            seen: Mutex::new(None),
+            _rows: PhantomData,
+        }
+    }
+
+    /// Makes every save consult `fault` before each write, with the offset it writes at
+    /// (tests only).
+    #[cfg(test)]
+    pub(crate) fn with_fault(
+        self,
+        fault: impl Fn(u64) -> io::Result<()> + Send + Sync + 'static,
+    ) -> Self {
+        self.with_steps(move |step| match step {
+            files::Step::Write(offset) => fault(offset),
+            _ => Ok(()),
+        })
+    }
+
+    /// Makes every save consult `steps` before each step of writing the file: writes, the
+    /// file's fsync, the rename, the directory's fsync (tests only).
+    #[cfg(test)]
+    pub(crate) fn with_steps(
+        mut self,
+        steps: impl Fn(files::Step<'_>) -> io::Result<()> + Send + Sync + 'static,
+    ) -> Self {
+        self.fault = Some(Arc::new(steps));
+        self
+    }
+
+    /// Takes the save lock, creating the directory if needed, and removes what crashed saves
+    /// left behind.
+    fn lock(&self) -> Result<files::SaveLock, Error> {
+        if let Some(dir) = self.path.parent() {
+            files::create_private_dir(dir)
+                .map_err(|e| self.io_error("create the cache directory", e))?;
+        }
+        let lock =
+            files::lock_beside(&self.path).map_err(|e| self.io_error("lock the cache file", e))?;
+        let orphans = files::remove_orphan_temps(&self.path, &lock);
+        if orphans > 0 {
+            log::warn!(
+                "cacheman: removed {orphans} temporary file(s) left by an interrupted save of cache `{}` in {}",
+                self.cache,
+                self.path.parent().unwrap_or(&self.path).display()
+            );
+        }
+        Ok(lock)
+    }
+
+    fn io_error(&self, action: &'static str, source: io::Error) -> Error {
+        Error::Io {
+            cache: self.cache.clone(),
+            action,
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn codec_error(&self, action: &'static str, message: String) -> Error {
+        Error::Codec {
+            cache: self.cache.clone(),
+            action,
+            codec: self.identity.codec.name(),
+            message,
+        }
+    }
+
+    fn check_identity(&self, header: &Header) -> Result<(), Rejection> {
+        let ours = &self.identity;
+        if header.codec != ours.codec.id() {
+            return Err(Rejection::Incompatible(format!(
+                "another codec (id {}, this cache uses {})",
+                header.codec,
+                ours.codec.name()
+            )));
+        }
+        if header.type_fingerprint != ours.type_fingerprint {
+            return Err(Rejection::Incompatible(
+                "other key or value types (the type fingerprint differs)".into(),
+            ));
+        }
+        if header.fn_fingerprint != ours.fn_fingerprint {
+            return Err(Rejection::Incompatible(
+                "another version of the cached function (the function fingerprint differs)".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn reject(&self, rejection: Rejection) -> Error {
+        match rejection {
+            Rejection::Corrupt(reason) => Error::Corrupt {
+                cache: self.cache.clone(),
+                path: self.path.clone(),
+                reason,
+            },
+            Rejection::Incompatible(reason) => Error::Incompatible {
+                cache: self.cache.clone(),
+                path: self.path.clone(),
+                reason,
+            },
+        }
+    }
+}
+
+impl<K, V> FileStore<K, V>
+where
+    K: std::hash::Hash + Eq + Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+    V: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+{
+    fn remember(&self, stamp: Option<FileStamp>) {
+        *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = stamp;
+    }
+
+    fn seen(&self) -> Option<FileStamp> {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The whole file and its stamp, read through one handle so the two agree.
+    fn read_file(&self) -> Result<Option<(Vec<u8>, FileStamp)>, Error> {
+        let mut file = match File::open(&self.path) {
+            Ok(file) => file,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(err) => return Err(self.io_error("open the cache file", err)),
+        };
+        let read = (|| {
+            let meta = file.metadata()?;
+            // Reserve no more than the file's real size, and at most 1 GiB up front.
+            let mut bytes = Vec::with_capacity(meta.len().min(1 << 30) as usize);
+            file.read_to_end(&mut bytes)?;
+            Ok((bytes, FileStamp::of(&meta)))
+        })();
+        read.map(Some)
+            .map_err(|e| self.io_error("read the cache file", e))
+    }
+
+    /// Checks and decodes a whole file.
+    pub(super) fn decode(&self, bytes: &[u8]) -> Result<Loaded<K, V>, Error> {
+        let (header, payload) = Header::decode(bytes).map_err(|r| self.reject(r))?;
+        if header.entries == 0 && payload.is_empty() {
+            // An invalidation marker, whoever wrote it: empty, whatever the types.
+            return Ok(Loaded {
+                rows: Vec::new(),
+                epoch: header.epoch,
+            });
+        }
+        self.check_identity(&header).map_err(|r| self.reject(r))?;
+        // Every row takes at least one byte in every codec (only one key can encode to nothing),
+        // so a larger count is a lie, refused before any decoding.
+        if header.entries > payload.len() as u64 {
+            return Err(self.reject(Rejection::Corrupt(format!(
+                "header counts {} entries but the payload holds only {} bytes",
+                header.entries,
+                payload.len()
+            ))));
+        }
+        let codec = self.identity.codec;
+        let rows: Vec<(K, V, u64)> = if codec == Codec::Postcard {
+            // Version 1 started the rows with their count; version 2 leaves it to the header.
+            let count = (header.version >= 2).then_some(header.entries);
+            codec::decode_postcard_rows(payload, count, self.identity.stamped)
+        } else if self.identity.stamped {
+            codec.decode(payload)
+        } else {
+            codec
+                .decode::<(K, V)>(payload)
+                .map(|pairs| pairs.into_iter().map(|(k, v)| (k, v, 0)).collect())
+        }
+        .map_err(|message| {
+            // The checksum matched, so the file is whole: what it holds is not this build's
+            // key and value types (a changed struct keeps its name, and so its fingerprint).
+            self.reject(Rejection::Incompatible(format!(
+                "key or value types of another serialized layout ({} could not decode it: \
+                 {message}); if a stored type changed, change the cache's fn_fingerprint \
+                 (`version` in #[cached]) too",
+                codec.name()
+            )))
+        })?;
+        if rows.len() as u64 != header.entries {
+            return Err(self.reject(Rejection::Corrupt(format!(
+                "header counts {} entries but the payload holds {}",
+                header.entries,
+                rows.len()
+            ))));
+        }
+        Ok(Loaded {
+            rows,
+            epoch: header.epoch,
+        })
+    }
+
+    /// Room for as much as the file held last time, and a little more for growth: a large
+    /// payload then grows without copying itself over and over.
+    fn expected_len(&self) -> usize {
+        let expected = self.seen().map_or(0, |stamp| stamp.len() as usize);
+        expected.saturating_add(expected / 8).min(1 << 30)
+    }
+
+    /// A postcard encoder writing into a new temporary file; `lock` is the save lock when the
+    /// encoder is to hold it (the caller holds it otherwise).
+    fn stream(&self, lock: Option<files::SaveLock>) -> Result<StreamEncoder<K, V>, Error> {
+        let temp = files::TempFile::beside(&self.path)
+            .map_err(|e| self.io_error("create a temporary file beside the cache file", e))?;
+        Ok(StreamEncoder::new(
+            &self.cache,
+            &self.path,
+            self.identity.stamped,
+            temp,
+            lock,
+            self.fault.clone(),
+        ))
+    }
+
+    /// Our own snapshot as rows, for a merge.
+    fn decoded(&self, rows: Rows<K, V>) -> Result<Vec<(K, V, u64)>, Error> {
+        match rows {
+            Rows::Decoded(rows) => Ok(rows),
+            Rows::Encoded(mut streamed) => {
+                let payload = streamed
+                    .read_payload()
+                    .map_err(|e| self.io_error("read back the cache file being written", e))?;
+                codec::decode_postcard_rows(&payload, Some(streamed.rows), self.identity.stamped)
+                    .map_err(|message| self.codec_error("decode", message))
+            }
+        }
+    }
+
+    /// Writes `rows` (encoding them, unless they came streamed) and puts the file in place;
+    /// the caller holds the save lock.
+    fn write(&self, rows: Rows<K, V>, epoch: u64) -> Result<(), Error> {
+        let codec = self.identity.codec;
+        let header = |entries, payload_len, payload_crc| Header {
+            version: format::FORMAT_VERSION,
+            codec: codec.id(),
+            type_fingerprint: self.identity.type_fingerprint,
+            fn_fingerprint: self.identity.fn_fingerprint,
+            epoch,
+            entries,
+            payload_len,
+            payload_crc,
+        };
+        let written = match rows {
+            Rows::Decoded(rows) if codec == Codec::Postcard => {
+                let mut stream = self.stream(None)?;
+                for (key, value, stamp) in &rows {
+                    stream.put(key, value, *stamp)?;
+                    stream.unlocked()?;
+                }
+                return self.write(Rows::Encoded(stream.finish_streamed()?), epoch);
+            }
+            Rows::Encoded(streamed) => {
+                let header = header(streamed.rows, streamed.payload_len, streamed.payload_crc);
+                streamed.commit(&header.encode(), &self.path, self.fault.as_deref())
+            }
+            Rows::Decoded(rows) => {
+                let payload = if self.identity.stamped {
+                    codec.encode(&rows, self.expected_len())
+                } else {
+                    let pairs: Vec<(&K, &V)> = rows.iter().map(|(k, v, _)| (k, v)).collect();
+                    codec.encode(&pairs, self.expected_len())
+                }
+                .map_err(|message| self.codec_error("encode", message))?;
+                let header = header(
+                    rows.len() as u64,
+                    payload.len() as u64,
+                    crc32fast::hash(&payload),
+                );
+                files::atomic_write(
+                    &self.path,
+                    &[&header.encode(), &payload],
+                    self.fault.as_deref(),
+                )
+            }
+        };
+        written.map_err(|e| self.io_error("write the cache file", e))?;
+        // Under the lock nobody else can have replaced it since our rename.
+        self.remember(fs::metadata(&self.path).ok().map(|m| FileStamp::of(&m)));
+        Ok(())
+    }
+
+    /// What another process saved since our last sync, if anything. A file we cannot use is
+    /// logged and treated as absent: our save replaces it (and reports its own error if the
+    /// write fails too).
+    fn saved_elsewhere(&self) -> Option<Loaded<K, V>> {
+        let current = fs::metadata(&self.path).ok().map(|m| FileStamp::of(&m));
+        if current.is_none() || current == self.seen() {
+            return None;
+        }
+        let found = self.read_file().and_then(|file| match file {
+            Some((bytes, _)) => self.decode(&bytes).map(Some),
+            None => Ok(None),
+        });
+        match found {
+            Ok(found) => found,
+            Err(err) => {
+                log::warn!("cacheman: {err}; replacing it");
+                None
+            }
+        }
+    }
+}
+
+impl<K, V> Store<K, V> for FileStore<K, V>
+where
+    K: std::hash::Hash + Eq + Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+    V: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
+{
+    fn fingerprint(&self, value: &V) -> Option<u64> {
+        codec::postcard_fingerprint(value)
+    }
+
+    fn save(&self, outgoing: Outgoing<K, V>) -> Result<Merged<K, V>, Error> {
+        let Outgoing {
+            mut rows,
+            epoch,
+            journal,
+        } = outgoing;
+        // A streamed snapshot took the lock before it started.
+        let held = match &mut rows {
+            Rows::Encoded(streamed) => streamed.take_lock(),
+            Rows::Decoded(_) => None,
+        };
+        let _lock = match held {
+            Some(lock) => lock,
+            None => self.lock()?,
+        };
+        let (rows, epoch, merged) = match (journal, self.saved_elsewhere()) {
+            (Some(journal), Some(disk)) => {
+                let ours = self.decoded(rows)?;
+                let (rows, epoch, merged) =
+                    merge::merge(ours, epoch, journal, disk.rows, disk.epoch);
+                (Rows::Decoded(rows), epoch, merged)
+            }
+            _ => (rows, epoch, Merged::Written),
+        };
+        self.write(rows, epoch)?;
+        Ok(merged)
+    }
+
+    fn encoder(&self) -> Result<Option<Box<dyn Encoder<K, V>>>, Error> {
+        if self.identity.codec != Codec::Postcard {
+            return Ok(None);
+        }
+        // Held from before the snapshot to the rename: the temporary file must outlive other
+        // processes' clean-up of orphans, which they do under this lock.
+        let lock = self.lock()?;
+        Ok(Some(Box::new(self.stream(Some(lock))?)))
+    }
+
+    fn load(&self) -> Result<Option<Loaded<K, V>>, Error> {
+        // Opening is when orphans of a crashed save are cleaned, so they never accumulate.
+        if self.path.parent().is_some_and(Path::is_dir) {
+            drop(self.lock()?);
+        }
+        let Some((bytes, stamp)) = self.read_file()? else {
+            self.remember(None);
+            return Ok(None);
+        };
+        let loaded = self.decode(&bytes)?;
+        self.remember(Some(stamp));
+        Ok(Some(loaded))
+    }
+
+    fn invalidate(&self, epoch: u64) -> Result<(), Error> {
+        // An empty file at the new epoch, not a deletion: other processes that still hold the
+        // old contents see the epoch at their next save or load and drop them.
+        self.save(Outgoing {
+            rows: Rows::Decoded(Vec::new()),
+            epoch,
+            journal: None,
+        })
+        .map(drop)
+    }
+
+    fn delete(&self) -> Result<(), Error> {
+        let _lock = self.lock()?;
+        files::remove_file_durably(&self.path)
+            .map_err(|e| self.io_error("remove the cache file", e))?;
+        self.remember(None);
+        Ok(())
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plain(rows: Vec<(String, u32, u64)>, epoch: u64) -> Outgoing<String, u32> {
+        Outgoing {
+            rows: Rows::Decoded(rows),
+            epoch,
+            journal: None,
+        }
+    }
+
+    fn store(dir: &Path, stamped: bool) -> FileStore<String, u32> {
+        let identity = Identity::new::<String, u32>(Codec::Postcard, 7, stamped);
+        FileStore::new("c", files::cache_path(dir, "c"), identity)
+    }
+
+    #[test]
+    fn rows_round_trip_with_and_without_stamps() {
+        let dir = tempfile::tempdir().unwrap();
+        for stamped in [false, true] {
+            let s = store(dir.path(), stamped);
+            s.save(plain(vec![("a".into(), 1, 42)], 3)).unwrap();
+            let loaded = s.load().unwrap().unwrap();
+            let want = if stamped { 42 } else { 0 };
+            assert_eq!(loaded.rows, vec![("a".to_string(), 1, want)]);
+            assert_eq!(loaded.epoch, 3);
+        }
+    }
+
+    #[test]
+    fn a_missing_file_is_not_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(store(dir.path(), false).load().unwrap().is_none());
+    }
+
+    #[test]
+    fn other_types_are_incompatible() {
+        let dir = tempfile::tempdir().unwrap();
+        store(dir.path(), false)
+            .save(plain(vec![("a".into(), 1, 0)], 0))
+            .unwrap();
+        let identity = Identity::new::<String, u64>(Codec::Postcard, 7, false);
+        let other: FileStore<String, u64> =
+            FileStore::new("c", files::cache_path(dir.path(), "c"), identity);
+        assert!(matches!(other.load(), Err(Error::Incompatible { .. })));
+    }
+
+    #[test]
+    fn another_function_fingerprint_is_incompatible() {
+        let dir = tempfile::tempdir().unwrap();
+        store(dir.path(), false)
+            .save(plain(vec![("a".into(), 1, 0)], 0))
+            .unwrap();
+        let identity = Identity::new::<String, u32>(Codec::Postcard, 8, false);
+        let other: FileStore<String, u32> =
+            FileStore::new("c", files::cache_path(dir.path(), "c"), identity);
+        let err = other.load().err().unwrap();
+        assert!(err.to_string().contains("function fingerprint"), "{err}");
+    }
+}
