@@ -436,6 +436,12 @@ where
         crate::lifecycle::ErasedCache::invalidate_local(self)
     }
 
+    fn stats(&self) -> crate::CacheStats {
+        let mut stats = self.counters.snapshot();
+        stats.entries = on_maps!(self, s, now => s.len(now)) as u64;
+        stats
+    }
+
     fn take_off(&self, dirty: &HashSet<u64>, suspect: &HashSet<u64>) {
         // No computation of this cache is between its check and its store while entries are
         // taken off; one that lands after is checked against the graph as it is now.

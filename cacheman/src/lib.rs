@@ -92,6 +92,7 @@ mod flight;
 mod global;
 
 mod hooks;
+pub mod inspect;
 mod lifecycle;
 mod manager;
 mod manager_entries;

@@ -136,6 +136,10 @@ where
         self.settle(covered);
         self.autosync.saved(self.now_ms());
         self.counters.saved();
+        // What tools read without the program: the caches, their edges, their counters.
+        if let Some(link) = self.deps.get() {
+            link.graph.write_manifest(self.now_ms());
+        }
         Ok(())
     }
 

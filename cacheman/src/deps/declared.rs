@@ -51,6 +51,54 @@ impl EntryGraph {
         linked || declared.names.contains_key(name) || declared.edges.mentions(name)
     }
 
+    /// Makes `name` known as a cache of this manager (with a file, or not) without a function
+    /// fingerprint: what a tool learns from a manifest.
+    pub(crate) fn declare_recorded(&self, name: &str, persistent: bool) {
+        self.declared_mut()
+            .names
+            .insert(name.to_owned(), persistent);
+    }
+
+    /// The caches this process knows (linked ones, and declared names), each with whether it
+    /// has a file: what the manifest records.
+    pub(super) fn known_caches(&self) -> Vec<(String, bool)> {
+        let mut known: BTreeMap<String, bool> = self
+            .lock()
+            .caches
+            .values()
+            .filter(|c| c.holder.is_some())
+            .map(|c| (c.name.clone(), c.persistent))
+            .collect();
+        for (name, has_file) in &self.declared().names {
+            known.entry(name.clone()).or_insert(*has_file);
+        }
+        known.into_iter().collect()
+    }
+
+    /// Each cache's direct declared dependents.
+    pub(super) fn declared_edges(&self) -> Vec<(String, Vec<String>)> {
+        self.declared()
+            .edges
+            .dependents
+            .iter()
+            .map(|(cache, dependents)| (cache.clone(), dependents.iter().cloned().collect()))
+            .collect()
+    }
+
+    /// The counters of every cache linked now.
+    pub(super) fn linked_stats(&self) -> Vec<(String, crate::CacheStats)> {
+        let holders: Vec<(String, std::sync::Arc<dyn Holder>)> = self
+            .lock()
+            .caches
+            .values()
+            .filter_map(|c| Some((c.name.clone(), c.holder.as_ref()?.upgrade()?)))
+            .collect();
+        holders
+            .into_iter()
+            .map(|(name, holder)| (name, holder.stats()))
+            .collect()
+    }
+
     /// Whether `holder` is the cache linked under `name` (not an older one of that name).
     pub(crate) fn links(&self, name: &str, holder: &dyn Holder) -> bool {
         let id = super::cache_id(name);

@@ -28,6 +28,8 @@ pub(crate) trait Holder: Send + Sync {
     fn take_off(&self, dirty: &HashSet<u64>, suspect: &HashSet<u64>);
     /// Invalidates the whole cache: memory, file, and what read its entries.
     fn invalidate_whole(&self) -> Result<(), Error>;
+    /// The cache's counters, for the manifest.
+    fn stats(&self) -> crate::CacheStats;
 }
 
 /// The per-entry dependencies of one manager's caches.
@@ -44,6 +46,8 @@ pub(crate) struct EntryGraph {
     pub(super) declared: RwLock<Declared>,
     /// The state's invalidation count, readable without its lock.
     generation: Arc<AtomicU64>,
+    /// What this process last wrote to the manifest.
+    pub(super) manifest_written: super::manifest::ManifestWritten,
 }
 
 /// A cache's handle on its manager's graph.
@@ -84,6 +88,7 @@ impl EntryGraph {
             // A random start, so that two processes' fresh stamps do not meet.
             fresh: AtomicU64::new(std::hash::BuildHasher::hash_one(&seed, manager) | 1),
             declared: RwLock::new(Declared::default()),
+            manifest_written: Default::default(),
         });
         super::tracked::remember_graph(&graph);
         graph

@@ -23,8 +23,10 @@ mod frame;
 pub(crate) mod fuzz;
 mod graph;
 mod input;
+mod manifest;
 mod persist;
 mod state;
+mod summary;
 mod tracked;
 
 pub(crate) use declared::DependencyGraph;
@@ -33,7 +35,11 @@ pub(crate) use frame::{Frame, Recording, record, recording};
 pub(crate) use graph::{CacheLink, EntryGraph, Holder, Verdict};
 pub(crate) use input::{Input, Source};
 pub use input::{track_file, track_value};
+pub(crate) use manifest::read as read_manifest;
+pub use manifest::{Manifest, ManifestCache, RecordedStats};
 pub(crate) use state::{HashMap, HashSet, NodeState, TakeOff};
+pub(crate) use summary::summarize as summarize_graph;
+pub use summary::{GraphSummary, RecordedEdge};
 
 pub(crate) use crate::stable_hash::{StableHasher, stable_hash};
 

@@ -29,10 +29,10 @@ const HEADER_LEN: usize = 8 + 2 + 8 + 4;
 /// What a graph file holds.
 #[derive(Default)]
 pub(super) struct Stored {
-    fingerprints: Vec<(u64, String, u64)>,
-    files: Vec<(u64, FileState)>,
-    values: Vec<(u64, String, u64)>,
-    nodes: Vec<(NodeId, Node)>,
+    pub(super) fingerprints: Vec<(u64, String, u64)>,
+    pub(super) files: Vec<(u64, FileState)>,
+    pub(super) values: Vec<(u64, String, u64)>,
+    pub(super) nodes: Vec<(NodeId, Node)>,
 }
 
 impl Stored {

@@ -419,7 +419,6 @@ where
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

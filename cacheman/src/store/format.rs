@@ -67,11 +67,10 @@ impl Header {
         out
     }
 
-    /// Reads and checks the header of a whole file, and returns it with the payload.
-    ///
-    /// Checks, in order: length, magic, header checksum, format version, that the payload length
-    /// matches the file's real size, and the payload checksum. Nothing is allocated here.
-    pub(crate) fn decode(file: &[u8]) -> Result<(Header, &[u8]), Rejection> {
+    /// Reads and checks the header alone from the first bytes of a file (at least
+    /// [`HEADER_LEN`] of them, or the reason it is too short): length, magic, header checksum
+    /// and format version. The payload is not looked at.
+    pub(crate) fn decode_head(file: &[u8]) -> Result<Header, Rejection> {
         // The magic first, on whatever prefix there is: a short foreign file is "not ours",
         // which says more than "too short".
         let prefix = file.len().min(MAGIC.len());
@@ -86,7 +85,7 @@ impl Header {
                 file.len()
             )));
         }
-        let (head, payload) = file.split_at(HEADER_LEN);
+        let head = &file[..HEADER_LEN];
         let stored_header_crc = u32_at(head, HEADER_LEN - 4);
         if crc32fast::hash(&head[..HEADER_LEN - 4]) != stored_header_crc {
             return Err(Rejection::Corrupt("header checksum mismatch".into()));
@@ -98,7 +97,7 @@ impl Header {
                  {FORMAT_VERSION})"
             )));
         }
-        let header = Header {
+        Ok(Header {
             version,
             codec: head[10],
             type_fingerprint: u64_at(head, 12),
@@ -107,7 +106,16 @@ impl Header {
             entries: u64_at(head, 36),
             payload_len: u64_at(head, 44),
             payload_crc: u32_at(head, 52),
-        };
+        })
+    }
+
+    /// Reads and checks the header of a whole file, and returns it with the payload.
+    ///
+    /// Checks, in order: length, magic, header checksum, format version, that the payload length
+    /// matches the file's real size, and the payload checksum. Nothing is allocated here.
+    pub(crate) fn decode(file: &[u8]) -> Result<(Header, &[u8]), Rejection> {
+        let header = Header::decode_head(file)?;
+        let payload = &file[HEADER_LEN..];
         if header.payload_len != payload.len() as u64 {
             return Err(Rejection::Corrupt(format!(
                 "header claims a {}-byte payload but the file holds {} bytes after the header",

@@ -164,4 +164,3 @@ pub(crate) fn write_invalidation_marker(
     files::atomic_write(path, &[&marker.encode()], None)
         .map_err(|e| io_error("write the cache file", e))
 }
-

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use super::files::{CACHE_EXTENSION, Step, atomic_write, cache_path};
-use super::{Codec, FileStore, Identity, Outgoing, Store, Rows};
+use super::{Codec, FileStore, Identity, Outgoing, Rows, Store};
 use crate::Error;
 
 /// A step as a test saw it happen, with what the files held at that instant.

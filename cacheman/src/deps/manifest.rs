@@ -1,0 +1,218 @@
+//! The manifest, `<manager dir>/.manifest.json`: what a program knows of its manager that the
+//! files alone do not say (the caches and the declared edges between them) and the counters of
+//! each cache, added up over every process that saved. Tools (the `cacheman` command) read it
+//! without the program; the library never reads it back except to add its counters to it.
+//!
+//! It is JSON so that people and scripts can read it too. It is written after a cache saves
+//! (never on the hit path), atomically, under `.manifest.lock`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use super::graph::EntryGraph;
+use crate::stats::CacheStats;
+use crate::store::files;
+
+/// The version of the manifest's layout this build writes.
+pub(crate) const MANIFEST_FORMAT: u32 = 1;
+
+/// What a program recorded about one manager: its caches, how they depend on each other, and
+/// their counters. Read with [`inspect::Manager::manifest`](crate::inspect::Manager).
+///
+/// ```
+/// let manifest = cacheman::inspect::Manifest::default();
+/// assert!(manifest.caches.is_empty());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Manifest {
+    /// The layout version (1).
+    pub format: u32,
+    /// The manager's name.
+    pub manager: String,
+    /// Every cache a program registered or declared, by name.
+    pub caches: BTreeMap<String, ManifestCache>,
+}
+
+/// One cache in a [`Manifest`].
+///
+/// ```
+/// let cache = cacheman::inspect::ManifestCache::default();
+/// assert!(cache.dependents.is_empty());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ManifestCache {
+    /// Whether the cache is saved to a file (a `persistent = false` cache has none).
+    pub persistent: bool,
+    /// The caches declared to depend on this one (`depends_on`, `register_dependent_cache`),
+    /// directly.
+    pub dependents: Vec<String>,
+    /// The cache's counters, summed over every process that saved it (entries: as the last
+    /// process to save saw them).
+    pub stats: RecordedStats,
+}
+
+/// Counters of one cache as recorded in the [`Manifest`].
+///
+/// ```
+/// let stats = cacheman::inspect::RecordedStats { hits: 3, misses: 1, ..Default::default() };
+/// assert_eq!(stats.hit_ratio(), 0.75);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedStats {
+    /// Lookups that found a value.
+    pub hits: u64,
+    /// Lookups that found nothing.
+    pub misses: u64,
+    /// Values stored.
+    pub inserts: u64,
+    /// Entries dropped to stay within the capacity.
+    pub evictions: u64,
+    /// Times the contents were loaded.
+    pub loads: u64,
+    /// Times the contents were saved.
+    pub saves: u64,
+    /// Entries held at the last save.
+    pub entries: u64,
+    /// When the counters were last written, in Unix milliseconds.
+    pub updated_ms: u64,
+}
+
+impl RecordedStats {
+    /// Hits divided by lookups, or 0 when there were none.
+    ///
+    /// ```
+    /// assert_eq!(cacheman::inspect::RecordedStats::default().hit_ratio(), 0.0);
+    /// ```
+    pub fn hit_ratio(&self) -> f64 {
+        CacheStats {
+            hits: self.hits,
+            misses: self.misses,
+            ..CacheStats::default()
+        }
+        .hit_ratio()
+    }
+
+    fn of(stats: &CacheStats) -> Self {
+        RecordedStats {
+            hits: stats.hits,
+            misses: stats.misses,
+            inserts: stats.inserts,
+            evictions: stats.evictions,
+            loads: stats.loads,
+            saves: stats.saves,
+            entries: stats.entries,
+            updated_ms: 0,
+        }
+    }
+
+    /// `self + (now - before)`, counter by counter; `entries` and the time are `now`'s.
+    fn plus_since(self, before: RecordedStats, now: RecordedStats) -> Self {
+        let add = |on_disk: u64, was: u64, is: u64| on_disk.saturating_add(is.saturating_sub(was));
+        RecordedStats {
+            hits: add(self.hits, before.hits, now.hits),
+            misses: add(self.misses, before.misses, now.misses),
+            inserts: add(self.inserts, before.inserts, now.inserts),
+            evictions: add(self.evictions, before.evictions, now.evictions),
+            loads: add(self.loads, before.loads, now.loads),
+            saves: add(self.saves, before.saves, now.saves),
+            entries: now.entries,
+            updated_ms: now.updated_ms,
+        }
+    }
+}
+
+/// Reads a manifest file. `Ok(None)`: there is none.
+pub(crate) fn read(path: &Path) -> Result<Option<Manifest>, String> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(err.to_string()),
+    };
+    let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+    if manifest.format != MANIFEST_FORMAT {
+        return Err(format!(
+            "manifest format {} (this build reads {MANIFEST_FORMAT})",
+            manifest.format
+        ));
+    }
+    Ok(Some(manifest))
+}
+
+/// What this process last wrote of each cache's counters, so that the next write adds only
+/// what happened since.
+#[derive(Default)]
+pub(crate) struct Written {
+    stats: BTreeMap<String, RecordedStats>,
+}
+
+/// The manifest's side of the graph: writing what this process knows.
+impl EntryGraph {
+    pub(crate) fn manifest_path(&self) -> PathBuf {
+        self.path.with_file_name(".manifest.json")
+    }
+
+    /// Writes the manifest: the caches this process knows, the declared edges, and each linked
+    /// cache's counters added to what other processes recorded. `now_ms` stamps the counters.
+    /// A failure is logged, never returned: the save it follows has succeeded.
+    pub(crate) fn write_manifest(&self, now_ms: u64) {
+        if let Err(err) = self.try_write_manifest(now_ms) {
+            log::warn!(
+                "cacheman: could not write the manifest {} of manager `{}` ({err}); the \
+                 `cacheman` tool shows less of it until the next save",
+                self.manifest_path().display(),
+                self.manager
+            );
+        }
+    }
+
+    fn try_write_manifest(&self, now_ms: u64) -> std::io::Result<()> {
+        let path = self.manifest_path();
+        if !path.parent().is_some_and(Path::is_dir) {
+            return Ok(()); // nothing saved yet: the directory is made by a save
+        }
+        let _lock = files::lock_beside(&path)?;
+        let mut manifest = match read(&path) {
+            Ok(found) => found.unwrap_or_default(),
+            Err(reason) => {
+                log::warn!(
+                    "cacheman: the manifest {} of manager `{}` is unreadable ({reason}); \
+                     writing it anew",
+                    path.display(),
+                    self.manager
+                );
+                Manifest::default()
+            }
+        };
+        manifest.format = MANIFEST_FORMAT;
+        manifest.manager = self.manager.clone();
+        for (name, persistent) in self.known_caches() {
+            let entry = manifest.caches.entry(name).or_default();
+            entry.persistent = persistent;
+        }
+        for (name, dependents) in self.declared_edges() {
+            manifest.caches.entry(name).or_default().dependents = dependents;
+        }
+        let mut written = self
+            .manifest_written
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for (name, stats) in self.linked_stats() {
+            let mut now = RecordedStats::of(&stats);
+            now.updated_ms = now_ms;
+            let before = written.stats.get(&name).copied().unwrap_or_default();
+            let entry = manifest.caches.entry(name.clone()).or_default();
+            entry.stats = entry.stats.plus_since(before, now);
+            written.stats.insert(name, now);
+        }
+        let json = serde_json::to_vec_pretty(&manifest).map_err(std::io::Error::other)?;
+        files::atomic_write(&path, &[&json, b"\n"], None)
+    }
+}
+
+/// Serializes writers of the manifest within a process (the lock file does between processes).
+pub(crate) type ManifestWritten = Mutex<Written>;
