@@ -83,6 +83,8 @@ mod cache_async;
 mod cache_deps;
 mod cache_miss;
 mod cached_fn;
+#[cfg(feature = "cli")]
+pub mod cli;
 mod clock;
 mod declarations;
 mod deps;

@@ -79,14 +79,16 @@ fn collect_files(dir: &Path, files: &mut Vec<PathBuf>) {
     }
 }
 
-/// The files a save of `fib` in the default manager leaves in `base`: its cache file, and the
-/// manager's dependency graph (each `fib(n)` read `fib(n - 1)` and `fib(n - 2)`), each with
-/// its lock file.
+/// The files a save of `fib` in the default manager leaves in `base`: its cache file, the
+/// manager's dependency graph (each `fib(n)` read `fib(n - 1)` and `fib(n - 2)`) and its
+/// manifest (what the `cacheman` tool reads), each with its lock file.
 fn fib_files(base: &Path) -> Vec<PathBuf> {
     let manager_dir = base.join("general_cache");
     vec![
         manager_dir.join(".graph.deps"),
         manager_dir.join(".graph.lock"),
+        manager_dir.join(".manifest.json"),
+        manager_dir.join(".manifest.lock"),
         manager_dir.join("fib.cache"),
         manager_dir.join("fib.lock"),
     ]

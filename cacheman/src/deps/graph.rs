@@ -46,6 +46,9 @@ pub(crate) struct EntryGraph {
     pub(super) declared: RwLock<Declared>,
     /// The state's invalidation count, readable without its lock.
     generation: Arc<AtomicU64>,
+    /// The graph file as this process last read or wrote it: another stamp means another
+    /// process saved since, and the next save merges even if nothing changed here.
+    seen: Mutex<Option<crate::store::FileStamp>>,
     /// What this process last wrote to the manifest.
     pub(super) manifest_written: super::manifest::ManifestWritten,
 }
@@ -88,10 +91,16 @@ impl EntryGraph {
             // A random start, so that two processes' fresh stamps do not meet.
             fresh: AtomicU64::new(std::hash::BuildHasher::hash_one(&seed, manager) | 1),
             declared: RwLock::new(Declared::default()),
+            seen: Mutex::new(None),
             manifest_written: Default::default(),
         });
         super::tracked::remember_graph(&graph);
         graph
+    }
+
+    fn seen_mut(&self) -> MutexGuard<'_, Option<crate::store::FileStamp>> {
+        // A stamp is replaced whole: a poisoned lock still holds one.
+        self.seen.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(super) fn lock(&self) -> MutexGuard<'_, State> {
@@ -112,6 +121,11 @@ impl EntryGraph {
     /// Reads the graph file once, then checks what it recorded against the present: changed
     /// function fingerprints and tracked files invalidate what they reach.
     pub(crate) fn ensure_loaded(&self) {
+        if self.lock().loaded {
+            return;
+        }
+        // Outside the state's lock: a writer of the manifest holds its file lock, then that.
+        self.clean_manifest_temporaries();
         let mut take_off = TakeOff::default();
         let mut lost = false;
         {
@@ -120,6 +134,8 @@ impl EntryGraph {
                 return;
             }
             state.loaded = true;
+            // The stamp before the read: a write in between makes the next save merge again.
+            *self.seen_mut() = super::persist::stamp(&self.path);
             match super::persist::read(&self.path) {
                 Ok(Some(stored)) => stored.into_state(&mut state),
                 Ok(None) => {}
@@ -525,12 +541,16 @@ impl EntryGraph {
                 state.nodes.is_empty() && state.files.is_empty() && state.values.is_empty(),
             )
         };
+        // What another process saved since we last synced is merged even if nothing changed
+        // here: its invalidations must reach this process's maps.
+        let elsewhere = super::persist::stamp(&self.path) != *self.seen_mut();
         // A manager whose caches never read one another writes no graph file.
-        if unchanged || (empty && !self.path.exists()) || !self.has_persistent() {
+        if (unchanged && !elsewhere) || (empty && !self.path.exists()) || !self.has_persistent() {
             return Ok(());
         }
         let _saving = self.save_lock.lock().unwrap_or_else(|e| e.into_inner());
-        let take_off = super::persist::save(&self.path, &self.manager, &self.state)?;
+        let (take_off, stamp) = super::persist::save(&self.path, &self.manager, &self.state)?;
+        *self.seen_mut() = stamp;
         self.apply(take_off);
         Ok(())
     }

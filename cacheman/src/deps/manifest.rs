@@ -4,7 +4,8 @@
 //! without the program; the library never reads it back except to add its counters to it.
 //!
 //! It is JSON so that people and scripts can read it too. It is written after a cache saves
-//! (never on the hit path), atomically, under `.manifest.lock`.
+//! (never on the hit path), by a rename under `.manifest.lock`, without fsync: it only
+//! reports, so a power cut may lose its last update but never anything a cache holds.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -156,6 +157,17 @@ impl EntryGraph {
         self.path.with_file_name(".manifest.json")
     }
 
+    /// Removes what a write of the manifest killed half-way left behind (when the graph loads,
+    /// so that leftovers never outlive the next open).
+    pub(crate) fn clean_manifest_temporaries(&self) {
+        let path = self.manifest_path();
+        if path.parent().is_some_and(Path::is_dir)
+            && let Ok(lock) = files::lock_beside(&path)
+        {
+            files::remove_orphan_temps(&path, &lock);
+        }
+    }
+
     /// Writes the manifest: the caches this process knows, the declared edges, and each linked
     /// cache's counters added to what other processes recorded. `now_ms` stamps the counters.
     /// A failure is logged, never returned: the save it follows has succeeded.
@@ -175,7 +187,8 @@ impl EntryGraph {
         if !path.parent().is_some_and(Path::is_dir) {
             return Ok(()); // nothing saved yet: the directory is made by a save
         }
-        let _lock = files::lock_beside(&path)?;
+        let lock = files::lock_beside(&path)?;
+        files::remove_orphan_temps(&path, &lock);
         let mut manifest = match read(&path) {
             Ok(found) => found.unwrap_or_default(),
             Err(reason) => {
@@ -210,7 +223,7 @@ impl EntryGraph {
             written.stats.insert(name, now);
         }
         let json = serde_json::to_vec_pretty(&manifest).map_err(std::io::Error::other)?;
-        files::atomic_write(&path, &[&json, b"\n"], None)
+        files::replace_unsynced(&path, &[&json, b"\n"])
     }
 }
 

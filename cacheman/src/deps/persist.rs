@@ -20,7 +20,7 @@ use super::input::FileState;
 use super::state::{HashMap, Node, NodeId, NodeState, State, TakeOff};
 use super::{Input, Source};
 use crate::Error;
-use crate::store::files;
+use crate::store::{FileStamp, files};
 
 const MAGIC: &[u8; 8] = b"CMGRAPH\0";
 const VERSION: u16 = 1;
@@ -273,8 +273,13 @@ pub(super) fn remove_if_unreadable(path: &Path) -> std::io::Result<()> {
 
 /// Merges what other processes wrote into `state` (their nodes win unless this process
 /// changed the same node since its last sync), writes the result, and returns the entries of
-/// this process's caches that the merge found invalidated elsewhere.
-pub(super) fn save(path: &Path, manager: &str, state: &Mutex<State>) -> Result<TakeOff, Error> {
+/// this process's caches that the merge found invalidated elsewhere, with the stamp of the file
+/// as written (taken under the lock, so it is ours).
+pub(super) fn save(
+    path: &Path,
+    manager: &str,
+    state: &Mutex<State>,
+) -> Result<(TakeOff, Option<FileStamp>), Error> {
     let io_error = |action: &'static str, source: std::io::Error| Error::Io {
         cache: format!("(dependency graph of manager `{manager}`)"),
         action,
@@ -308,7 +313,12 @@ pub(super) fn save(path: &Path, manager: &str, state: &Mutex<State>) -> Result<T
         bytes
     };
     files::atomic_write(path, &[&bytes], None).map_err(|e| io_error("write the graph file", e))?;
-    Ok(take_off)
+    Ok((take_off, stamp(path)))
+}
+
+/// The graph file's stamp now, if it exists.
+pub(super) fn stamp(path: &Path) -> Option<FileStamp> {
+    std::fs::metadata(path).ok().map(|m| FileStamp::of(&m))
 }
 
 fn merge(state: &mut State, theirs: Stored, take_off: &mut TakeOff) {

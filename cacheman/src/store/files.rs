@@ -77,6 +77,23 @@ pub(crate) fn atomic_write(path: &Path, chunks: &[&[u8]], fault: Option<&Fault>)
     temp.commit(path, fault)
 }
 
+/// Replaces `path` with `chunks` by a rename, without fsync: for advisory files (the manifest)
+/// whose loss in a power cut costs nothing but what they report, where two fsyncs would add
+/// milliseconds to every save. A crash leaves the old file or the new one (or, after a power
+/// cut on some file systems, an empty one, which readers treat as unreadable and replace).
+pub(crate) fn replace_unsynced(path: &Path, chunks: &[&[u8]]) -> io::Result<()> {
+    let mut temp = TempFile::beside(path)?;
+    for chunk in chunks {
+        temp.file().write_all(chunk)?;
+    }
+    drop(temp.file.take());
+    if let Err(err) = fs::rename(&temp.path, path) {
+        let _ = fs::remove_file(&temp.path);
+        return Err(err);
+    }
+    Ok(())
+}
+
 /// A file written beside the one it will replace, and removed when dropped uncommitted.
 ///
 /// It sits in the same directory (a rename is only atomic within one file system) and is

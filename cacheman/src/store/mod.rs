@@ -18,7 +18,7 @@ use std::path::Path;
 
 pub use codec::Codec;
 pub(crate) use file_store::FileStore;
-pub(crate) use merge::{Journal, Merged};
+pub(crate) use merge::{FileStamp, Journal, Merged};
 
 use crate::shards::Sink;
 
