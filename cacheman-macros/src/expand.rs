@@ -216,6 +216,27 @@ fn declaration(args: &Args, plan: &Plan, func: &ItemFn, persistent: bool) -> Tok
     let (capacity, ttl) = (optional(&args.capacity), optional(&args.ttl_secs));
     let refresh = args.refresh.as_ref().is_some_and(|b| b.value);
     let keep_expired = args.result_fallback.is_some();
+    // A `fn` of the concrete types that picks, by autoref specialization, the serde way of
+    // opening a typed view or none: a type without serde gets no error here (the cache's
+    // opening reports it, once).
+    let view = if persistent {
+        quote!({
+            fn __cacheman_view(
+                decl: &::cacheman::__private::Declaration,
+            ) -> ::core::result::Result<
+                ::std::boxed::Box<dyn ::cacheman::inspect::TypedView>,
+                ::cacheman::Error,
+            > {
+                #[allow(unused_imports)]
+                use ::cacheman::__private::{ViaNothing as _, ViaSerde as _};
+                (&::cacheman::__private::ViewOf::<#key_type_tokens, #value_type_tokens>::NEW)
+                    .open_view(decl)
+            }
+            ::core::option::Option::Some(__cacheman_view as ::cacheman::__private::OpenView)
+        })
+    } else {
+        quote!(::core::option::Option::None)
+    };
     quote! {
         ::cacheman::__private::Declaration {
             cache: #cache,
@@ -233,6 +254,7 @@ fn declaration(args: &Args, plan: &Plan, func: &ItemFn, persistent: bool) -> Tok
             ttl_secs: #ttl,
             refresh: #refresh,
             keep_expired: #keep_expired,
+            view: #view,
         }
     }
 }

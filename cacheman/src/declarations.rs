@@ -47,7 +47,14 @@ pub struct Declaration {
     pub refresh: bool,
     /// Whether expired entries are kept as fallbacks (`result_fallback`).
     pub keep_expired: bool,
+    /// Opens the cache as a [`TypedView`](crate::inspect::TypedView), for the embedded
+    /// `cacheman` commands (persistent caches only: their types are serde's).
+    pub view: Option<OpenView>,
 }
+
+/// How a declaration opens its cache as a typed view (see [`ViewOf`]).
+#[doc(hidden)]
+pub type OpenView = fn(&Declaration) -> Result<Box<dyn crate::inspect::TypedView>, Error>;
 
 inventory::collect!(Declaration);
 
@@ -323,6 +330,54 @@ where
         m.register_custom_cache(name, options)
     });
     opened.unwrap_or_else(|err| fail(decl, err))
+}
+
+/// The key and value types of a `#[cached]` function, for choosing how its declaration opens
+/// a typed view: [`ViaSerde`] when both are serde types, else [`ViaNothing`] (autoref
+/// specialization: the generated code calls `(&ViewOf::<K, V>::NEW).open_view(decl)` with the
+/// concrete types, so a type without serde gets no second error here; the cache's opening
+/// reports it once).
+#[doc(hidden)]
+pub struct ViewOf<K, V>(std::marker::PhantomData<fn() -> (K, V)>);
+
+impl<K, V> ViewOf<K, V> {
+    #[doc(hidden)]
+    pub const NEW: Self = ViewOf(std::marker::PhantomData);
+}
+
+/// See [`ViewOf`].
+#[doc(hidden)]
+pub trait ViaSerde {
+    fn open_view(&self, decl: &Declaration) -> Result<Box<dyn crate::inspect::TypedView>, Error>;
+}
+
+impl<K, V> ViaSerde for ViewOf<K, V>
+where
+    K: Hash + Eq + Clone + Persistable + Send + Sync + 'static,
+    V: Clone + Persistable + Send + Sync + 'static,
+{
+    fn open_view(&self, decl: &Declaration) -> Result<Box<dyn crate::inspect::TypedView>, Error> {
+        let manager = crate::get_cache_manager_named(decl.manager);
+        let cache: Cache<K, V> = manager.open_declared(decl, |m, name, options| {
+            m.register_custom_cache(name, options)
+        })?;
+        Ok(Box::new(cache))
+    }
+}
+
+/// See [`ViewOf`].
+#[doc(hidden)]
+pub trait ViaNothing {
+    fn open_view(&self, decl: &Declaration) -> Result<Box<dyn crate::inspect::TypedView>, Error>;
+}
+
+impl<K, V> ViaNothing for &ViewOf<K, V> {
+    fn open_view(&self, decl: &Declaration) -> Result<Box<dyn crate::inspect::TypedView>, Error> {
+        Err(Error::InvalidOptions {
+            cache: decl.cache.to_owned(),
+            reason: "its key or value type has no serde implementation".into(),
+        })
+    }
 }
 
 /// Opens the in-memory cache of a `#[cached(persistent = false)]` function at its first call.

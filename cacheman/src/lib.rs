@@ -237,7 +237,8 @@ pub mod __private {
         compute, compute_async, compute_or_fall_back, compute_or_fall_back_async, lookup,
     };
     pub use crate::declarations::{
-        Declaration, Persistable, assert_same_manager, open_memory, open_persistent, typed_future,
+        Declaration, OpenView, Persistable, ViaNothing, ViaSerde, ViewOf, assert_same_manager,
+        open_memory, open_persistent, typed_future,
     };
     pub use crate::names::assert_valid_name;
     pub use inventory;

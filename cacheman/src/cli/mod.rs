@@ -27,6 +27,7 @@
 
 mod commands;
 mod output;
+mod typed;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -75,6 +76,26 @@ enum Command {
         /// Leave the declared dependents alone (recorded readers of its entries still follow).
         #[arg(long)]
         no_dependents: bool,
+    },
+    /// The entries of a cache, or the value of one key (needs the program's types).
+    Show {
+        /// `CACHE` or `MANAGER/CACHE`.
+        cache: String,
+        /// The key, as JSON (`10`, `"a b"`, `[1, 2]`); text that is not JSON is a string.
+        key: Option<String>,
+    },
+    /// Every entry of a cache as JSON (needs the program's types).
+    Export {
+        /// `CACHE` or `MANAGER/CACHE`.
+        cache: String,
+    },
+    /// What an entry read when it was computed, and whether that changed since (needs the
+    /// program's types).
+    Why {
+        /// `CACHE` or `MANAGER/CACHE`.
+        cache: String,
+        /// The key, as JSON; text that is not JSON is a string.
+        key: String,
     },
     /// Clear caches whose file is older or larger than a limit.
     Evict {
@@ -139,6 +160,33 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
+    run_with_caches(args, out, &[])
+}
+
+/// [`run_with`], with caches of the program whose types `show`, `export` and `why` may use
+/// besides those of its `#[cached]` functions (which they find by themselves): caches
+/// registered through the manager API, by name.
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// let manager = cacheman::CacheManager::new("app", dir.path());
+/// let cache = manager.register_cache::<String, u32>("lengths").unwrap();
+/// cache.insert("four".into(), 4);
+///
+/// let mut out = Vec::new();
+/// let code = cacheman::cli::run_with_caches(["cacheman", "show", "lengths", "four"], &mut out, &[&cache]);
+/// assert_eq!(code, 0);
+/// assert_eq!(String::from_utf8(out).unwrap(), "4\n");
+/// ```
+pub fn run_with_caches<I, T>(
+    args: I,
+    out: &mut dyn Write,
+    caches: &[&dyn crate::inspect::TypedView],
+) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(err) => {
@@ -159,6 +207,7 @@ where
         json: cli.json,
         style,
     };
+    let views = typed::Views { given: caches };
     let outcome = match cli.command {
         Command::Ls => commands::ls(&context, out),
         Command::Stats(target) => commands::stats(&context, target.cache.as_deref(), out),
@@ -169,6 +218,11 @@ where
             target,
             no_dependents,
         } => commands::invalidate(&context, &target.cache, !no_dependents, out),
+        Command::Show { cache, key } => {
+            typed::show(&views, &cache, key.as_deref(), context.json, out)
+        }
+        Command::Export { cache } => typed::export(&views, &cache, out),
+        Command::Why { cache, key } => typed::why(&views, &cache, &key, context.json, out),
         Command::Evict {
             older_than,
             larger_than,

@@ -23,6 +23,7 @@
 //! ```
 
 mod manage;
+mod typed;
 mod verify;
 
 use std::fs;
@@ -32,6 +33,7 @@ use std::time::SystemTime;
 
 pub use crate::deps::{GraphSummary, Manifest, ManifestCache, RecordedEdge, RecordedStats};
 pub use manage::{clear, invalidate};
+pub use typed::TypedView;
 pub use verify::{Verification, verify};
 
 use crate::store::files;
