@@ -329,8 +329,32 @@ fn evict_by_size_dry_run_first() {
     let (code, _, err) = run(dir.path(), &["evict"]);
     assert_eq!(code, 2);
     assert!(err.contains("--older-than"), "{err}");
-    let (code, _, _) = run(dir.path(), &["evict", "--older-than", "7d"]);
+    let (code, out, _) = run(dir.path(), &["evict", "--older-than", "7d"]);
     assert_eq!(code, 0, "nothing is a week old");
+    assert_eq!(out, "nothing to evict\n");
+}
+
+#[test]
+fn evict_by_age_clears_what_was_saved_long_ago() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, other) = populate(dir.path());
+    let path = other.cache_file_path("solo").unwrap();
+    let eight_days = std::time::Duration::from_secs(8 * 86_400);
+    let file = std::fs::File::options().write(true).open(&path).unwrap();
+    file.set_modified(std::time::SystemTime::now() - eight_days)
+        .unwrap();
+    drop(file);
+    let (code, out, _) = run(dir.path(), &["evict", "--older-than", "7d"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("cleared other/solo ("), "{out}");
+    assert!(out.contains("saved 8d ago"), "{out}");
+    assert!(!out.contains("app/"), "only the old file: {out}");
+    let (_, doc) = json(dir.path(), &["ls"]);
+    assert_eq!(doc["managers"][1]["caches"][0]["entries"], 0);
+
+    let (code, doc) = json(dir.path(), &["clear", "app/raw"]);
+    assert_eq!(code, 0);
+    assert_eq!(doc, serde_json::json!({"cleared": ["app/raw"]}));
 }
 
 #[test]
