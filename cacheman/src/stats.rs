@@ -19,7 +19,10 @@ use std::sync::{Mutex, OnceLock};
 /// let stats = cache.stats();
 /// assert_eq!((stats.hits, stats.misses, stats.inserts), (1, 1, 1));
 /// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(default)]
 #[non_exhaustive]
 pub struct CacheStats {
     /// Lookups that found a value.

@@ -200,22 +200,23 @@ pub(crate) fn stats(context: &Context, spec: Option<&str>, out: &mut dyn Write) 
             .manifest
             .as_ref()
             .and_then(|m| m.caches.get(&cache.name))
-            .map(|c| c.stats);
+            .map(|c| (c.stats, c.stats_updated_ms));
         let name = qualified(manager, cache);
-        documents.push(
-            json!({ "cache": name, "recorded": recorded.is_some(), "stats": recorded.map(|s| json!({
-            "hits": s.hits,
-            "misses": s.misses,
-            "hit_ratio": s.hit_ratio(),
-            "inserts": s.inserts,
-            "evictions": s.evictions,
-            "saves": s.saves,
-            "loads": s.loads,
-            "entries": s.entries,
-            "updated_unix_ms": s.updated_ms,
-        })) }),
-        );
-        let Some(s) = recorded else {
+        let stats = recorded.map(|(s, updated_ms)| {
+            json!({
+                "hits": s.hits,
+                "misses": s.misses,
+                "hit_ratio": s.hit_ratio(),
+                "inserts": s.inserts,
+                "evictions": s.evictions,
+                "saves": s.saves,
+                "loads": s.loads,
+                "entries": s.entries,
+                "updated_unix_ms": updated_ms,
+            })
+        });
+        documents.push(json!({ "cache": name, "recorded": recorded.is_some(), "stats": stats }));
+        let Some((s, updated_ms)) = recorded else {
             rows.push(vec![
                 name,
                 "-".into(),
@@ -228,7 +229,7 @@ pub(crate) fn stats(context: &Context, spec: Option<&str>, out: &mut dyn Write) 
             ]);
             continue;
         };
-        let updated = SystemTime::UNIX_EPOCH + Duration::from_millis(s.updated_ms);
+        let updated = SystemTime::UNIX_EPOCH + Duration::from_millis(updated_ms);
         rows.push(vec![
             name,
             s.hits.to_string(),

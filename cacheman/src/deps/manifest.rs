@@ -54,76 +54,23 @@ pub struct ManifestCache {
     pub dependents: Vec<String>,
     /// The cache's counters, summed over every process that saved it (entries: as the last
     /// process to save saw them).
-    pub stats: RecordedStats,
+    pub stats: CacheStats,
+    /// When `stats` was last written, in Unix milliseconds.
+    pub stats_updated_ms: u64,
 }
 
-/// Counters of one cache as recorded in the [`Manifest`].
-///
-/// ```
-/// let stats = cacheman::inspect::RecordedStats { hits: 3, misses: 1, ..Default::default() };
-/// assert_eq!(stats.hit_ratio(), 0.75);
-/// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RecordedStats {
-    /// Lookups that found a value.
-    pub hits: u64,
-    /// Lookups that found nothing.
-    pub misses: u64,
-    /// Values stored.
-    pub inserts: u64,
-    /// Entries dropped to stay within the capacity.
-    pub evictions: u64,
-    /// Times the contents were loaded.
-    pub loads: u64,
-    /// Times the contents were saved.
-    pub saves: u64,
-    /// Entries held at the last save.
-    pub entries: u64,
-    /// When the counters were last written, in Unix milliseconds.
-    pub updated_ms: u64,
-}
-
-impl RecordedStats {
-    /// Hits divided by lookups, or 0 when there were none.
-    ///
-    /// ```
-    /// assert_eq!(cacheman::inspect::RecordedStats::default().hit_ratio(), 0.0);
-    /// ```
-    pub fn hit_ratio(&self) -> f64 {
-        CacheStats {
-            hits: self.hits,
-            misses: self.misses,
-            ..CacheStats::default()
-        }
-        .hit_ratio()
-    }
-
-    fn of(stats: &CacheStats) -> Self {
-        RecordedStats {
-            hits: stats.hits,
-            misses: stats.misses,
-            inserts: stats.inserts,
-            evictions: stats.evictions,
-            loads: stats.loads,
-            saves: stats.saves,
-            entries: stats.entries,
-            updated_ms: 0,
-        }
-    }
-
-    /// `self + (now - before)`, counter by counter; `entries` and the time are `now`'s.
-    fn plus_since(self, before: RecordedStats, now: RecordedStats) -> Self {
-        let add = |on_disk: u64, was: u64, is: u64| on_disk.saturating_add(is.saturating_sub(was));
-        RecordedStats {
-            hits: add(self.hits, before.hits, now.hits),
-            misses: add(self.misses, before.misses, now.misses),
-            inserts: add(self.inserts, before.inserts, now.inserts),
-            evictions: add(self.evictions, before.evictions, now.evictions),
-            loads: add(self.loads, before.loads, now.loads),
-            saves: add(self.saves, before.saves, now.saves),
-            entries: now.entries,
-            updated_ms: now.updated_ms,
-        }
+/// `on_disk + (now - before)`, counter by counter: what another process recorded plus what
+/// this one counted since it last wrote; `entries` is `now`'s.
+fn plus_since(on_disk: CacheStats, before: CacheStats, now: CacheStats) -> CacheStats {
+    let add = |on_disk: u64, was: u64, is: u64| on_disk.saturating_add(is.saturating_sub(was));
+    CacheStats {
+        hits: add(on_disk.hits, before.hits, now.hits),
+        misses: add(on_disk.misses, before.misses, now.misses),
+        inserts: add(on_disk.inserts, before.inserts, now.inserts),
+        evictions: add(on_disk.evictions, before.evictions, now.evictions),
+        loads: add(on_disk.loads, before.loads, now.loads),
+        saves: add(on_disk.saves, before.saves, now.saves),
+        entries: now.entries,
     }
 }
 
@@ -148,7 +95,7 @@ pub(crate) fn read(path: &Path) -> Result<Option<Manifest>, String> {
 /// what happened since.
 #[derive(Default)]
 pub(crate) struct Written {
-    stats: BTreeMap<String, RecordedStats>,
+    stats: BTreeMap<String, CacheStats>,
 }
 
 /// The manifest's side of the graph: writing what this process knows.
@@ -214,12 +161,11 @@ impl EntryGraph {
             .manifest_written
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        for (name, stats) in self.linked_stats() {
-            let mut now = RecordedStats::of(&stats);
-            now.updated_ms = now_ms;
+        for (name, now) in self.linked_stats() {
             let before = written.stats.get(&name).copied().unwrap_or_default();
             let entry = manifest.caches.entry(name.clone()).or_default();
-            entry.stats = entry.stats.plus_since(before, now);
+            entry.stats = plus_since(entry.stats, before, now);
+            entry.stats_updated_ms = now_ms;
             written.stats.insert(name, now);
         }
         let json = serde_json::to_vec_pretty(&manifest).map_err(std::io::Error::other)?;

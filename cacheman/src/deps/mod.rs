@@ -36,7 +36,7 @@ pub(crate) use graph::{CacheLink, EntryGraph, Holder, Verdict};
 pub(crate) use input::{Input, Source};
 pub use input::{track_file, track_value};
 pub(crate) use manifest::read as read_manifest;
-pub use manifest::{Manifest, ManifestCache, RecordedStats};
+pub use manifest::{Manifest, ManifestCache};
 pub(crate) use state::{HashMap, HashSet, NodeState, TakeOff};
 pub(crate) use summary::summarize as summarize_graph;
 pub use summary::{GraphSummary, RecordedEdge};

@@ -31,7 +31,7 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-pub use crate::deps::{GraphSummary, Manifest, ManifestCache, RecordedEdge, RecordedStats};
+pub use crate::deps::{GraphSummary, Manifest, ManifestCache, RecordedEdge};
 pub use manage::{clear, invalidate};
 pub use typed::TypedView;
 pub use verify::{Verification, verify};
