@@ -47,6 +47,8 @@ pub struct Declaration {
     pub refresh: bool,
     /// Whether expired entries are kept as fallbacks (`result_fallback`).
     pub keep_expired: bool,
+    /// `store = "redis"`: the cache lives on the server named by `CACHEMAN_REDIS_URL`.
+    pub redis: bool,
 }
 
 inventory::collect!(Declaration);
@@ -320,9 +322,42 @@ where
 {
     let manager = crate::get_cache_manager_named(decl.manager);
     let opened = manager.open_declared(decl, |m, name, options| {
-        m.register_custom_cache(name, options)
+        m.register_custom_cache(name, with_store(decl, options)?)
     });
     opened.unwrap_or_else(|err| fail(decl, err))
+}
+
+/// The options of a `store = "redis"` declaration name the server of `CACHEMAN_REDIS_URL`.
+fn with_store(decl: &Declaration, options: CacheOptions) -> Result<CacheOptions, Error> {
+    if !decl.redis {
+        return Ok(options);
+    }
+    #[cfg(feature = "redis")]
+    match crate::Redis::from_env() {
+        Ok(redis) => Ok(options.redis(redis)),
+        Err(Error::InvalidOptions { reason, .. }) => Err(Error::InvalidOptions {
+            cache: decl.cache.to_owned(),
+            reason,
+        }),
+        Err(other) => Err(other),
+    }
+    // Not reachable: the expansion's `redis_store_available` check fails to compile.
+    #[cfg(not(feature = "redis"))]
+    Err(Error::InvalidOptions {
+        cache: decl.cache.to_owned(),
+        reason: "`store = \"redis\"` needs cacheman's `redis` feature".into(),
+    })
+}
+
+/// Compiles only with cacheman's `redis` feature: `#[cached(store = "redis")]` evaluates it
+/// in a `const`, so that a missing feature is an error at the attribute, not at run time.
+#[doc(hidden)]
+pub const fn redis_store_available() {
+    #[cfg(not(feature = "redis"))]
+    panic!(
+        "#[cached(store = \"redis\")] needs cacheman's `redis` feature: \
+         add features = [\"redis\"] to cacheman in Cargo.toml"
+    );
 }
 
 /// Opens the in-memory cache of a `#[cached(persistent = false)]` function at its first call.

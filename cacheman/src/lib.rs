@@ -82,6 +82,7 @@ mod cache;
 mod cache_async;
 mod cache_deps;
 mod cache_miss;
+mod cache_shared;
 mod cached_fn;
 mod clock;
 mod declarations;
@@ -96,6 +97,8 @@ mod lifecycle;
 mod manager;
 mod manager_entries;
 mod manager_operations;
+#[cfg(feature = "redis")]
+mod manager_redis;
 mod names;
 mod options;
 mod query;
@@ -218,6 +221,8 @@ pub use manager::CacheManager;
 pub use options::CacheOptions;
 pub use stats::CacheStats;
 pub use store::Codec;
+#[cfg(feature = "redis")]
+pub use store::redis::Redis;
 
 /// The decoders of cache files and graph files, for the fuzz targets in `fuzz/` and the
 /// hostile-file tests. Not part of the API: it may change in any release.
@@ -234,7 +239,8 @@ pub mod __private {
         compute, compute_async, compute_or_fall_back, compute_or_fall_back_async, lookup,
     };
     pub use crate::declarations::{
-        Declaration, Persistable, assert_same_manager, open_memory, open_persistent, typed_future,
+        Declaration, Persistable, assert_same_manager, open_memory, open_persistent,
+        redis_store_available, typed_future,
     };
     pub use crate::names::assert_valid_name;
     pub use inventory;

@@ -10,6 +10,9 @@ pub(crate) mod fuzz;
 mod merge;
 #[cfg(test)]
 mod power_loss;
+#[cfg(feature = "redis")]
+pub(crate) mod redis;
+mod shared;
 mod stream;
 
 use std::fs;
@@ -19,6 +22,7 @@ use std::path::Path;
 pub use codec::Codec;
 pub(crate) use file_store::FileStore;
 pub(crate) use merge::{Journal, Merged};
+pub(crate) use shared::{Fetched, SharedEntries, Ticket};
 
 use crate::shards::Sink;
 
@@ -97,6 +101,12 @@ pub(crate) trait Store<K, V>: Send + Sync {
     fn fingerprint(&self, _value: &V) -> Option<u64> {
         None
     }
+    /// The per-entry operations of a store other hosts share (Redis), which the miss path,
+    /// `insert` and `remove` use; `None` (files): entries live in memory and reach the store
+    /// by `save`.
+    fn shared(&self) -> Option<&dyn SharedEntries<K, V>> {
+        None
+    }
 }
 
 /// Identity written into, and demanded of, a cache file.
@@ -164,4 +174,3 @@ pub(crate) fn write_invalidation_marker(
     files::atomic_write(path, &[&marker.encode()], None)
         .map_err(|e| io_error("write the cache file", e))
 }
-
