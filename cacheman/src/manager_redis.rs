@@ -52,6 +52,15 @@ impl CacheManager {
         read(&self.shared.redis).clone()
     }
 
+    /// Bumps the Redis generations of `name` and its declared dependents in one step, so that
+    /// no host sees one invalidated and another not yet (each cache's own invalidation then
+    /// follows, as for files).
+    pub(crate) fn bump_redis_generations(&self, name: &str) -> Result<(), Error> {
+        let mut caches = vec![name.to_owned()];
+        caches.extend(self.shared.entries.dependents_of(name));
+        crate::store::redis::generations::bump_together(self.name(), self.redis().as_ref(), &caches)
+    }
+
     /// The Redis store of a cache registered with `options`, when they or the manager name a
     /// server.
     pub(crate) fn redis_store<K, V>(

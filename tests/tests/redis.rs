@@ -524,3 +524,56 @@ fn a_cached_function_with_store_redis_shares_across_processes() {
         "{stderr}"
     );
 }
+
+#[test]
+fn invalidating_a_cache_reaches_its_dependents_on_every_host() {
+    let Some(server) = running_or_skip("dependents_on_every_host") else {
+        return;
+    };
+    let name = unique("redis_dependents");
+    // Host A knows `edge` only as a declared dependent; host B has it registered.
+    let (_a_dir, a) = host(&name, &server);
+    a.register_dependent_cache("root", "edge").unwrap();
+    let root_on_a = a.register_cache::<u32, u32>("root").unwrap();
+    let (_b_dir, b) = host(&name, &server);
+    b.register_dependent_cache("root", "edge").unwrap();
+    let edge_on_b = b.register_cache::<u32, u32>("edge").unwrap();
+    root_on_a.get_or_insert_with(1, || 1);
+    edge_on_b.get_or_insert_with(1, || 10);
+
+    a.invalidate_cache("root").unwrap();
+    let mut ran = false;
+    edge_on_b.get_or_insert_with(1, || {
+        ran = true;
+        10
+    });
+    assert!(
+        ran,
+        "B served its dependent's entry after A invalidated the root"
+    );
+}
+
+#[test]
+fn invalidating_an_entry_removes_what_read_it_from_the_server() {
+    let Some(server) = running_or_skip("entry_invalidation") else {
+        return;
+    };
+    let name = unique("redis_entries");
+    let (_a_dir, a) = host(&name, &server);
+    let docs = a.register_cache::<String, String>("docs").unwrap();
+    let counts = a.register_cache::<String, usize>("counts").unwrap();
+    let count = |path: &str| {
+        counts.get_or_insert_with(path.to_owned(), || {
+            let text = docs.get_or_insert_with(path.to_owned(), || format!("text of {path}"));
+            text.split_whitespace().count()
+        })
+    };
+    assert_eq!(count("a.txt"), 3);
+    docs.invalidate_key("a.txt").unwrap();
+    // Another host (which never recorded that `counts` read `docs`) finds neither entry.
+    let (_b_dir, b) = host(&name, &server);
+    let counts_on_b = b.register_cache::<String, usize>("counts").unwrap();
+    let docs_on_b = b.register_cache::<String, String>("docs").unwrap();
+    assert_eq!(docs_on_b.get("a.txt"), None);
+    assert_eq!(counts_on_b.get("a.txt"), None);
+}

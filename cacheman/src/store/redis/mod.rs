@@ -2,6 +2,7 @@
 //! ([`Redis`]), the connections to one server (`server.rs`), the subscriber that hears other
 //! hosts' invalidations (`subscriber.rs`) and the store itself (`redis_store.rs`).
 
+pub(crate) mod generations;
 mod redis_store;
 mod scripts;
 mod server;

@@ -21,6 +21,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::Redis;
+use super::generations::{self, Generation};
 use super::scripts;
 use super::server::Server;
 use crate::Error;
@@ -33,6 +34,8 @@ pub(crate) struct RedisStore<K, V> {
     server: Arc<Server>,
     generation_key: String,
     channel: String,
+    /// The same keys, for invalidations of several caches at once.
+    _generation: Arc<Generation>,
     /// What every entry and lease key starts with, up to the generation.
     entries: String,
     /// Expiry of entries (the cache's time-to-live); 0: none.
@@ -59,11 +62,14 @@ impl<K, V> RedisStore<K, V> {
             cache: cache.to_owned(),
             reason: format!("the Redis URL {:?} is not usable: {message}", redis.url),
         })?;
-        let base = format!("{}:{{{manager}:{cache}}}", redis.prefix);
+        let base = generations::base(&redis.prefix, manager, cache);
+        let generation = Arc::new(Generation::new(server.clone(), &base));
+        generations::register(manager, cache, &generation);
         Ok(RedisStore {
             cache: cache.to_owned(),
-            generation_key: format!("{base}:gen"),
-            channel: format!("{base}:inv"),
+            generation_key: generation.key.clone(),
+            channel: generation.channel.clone(),
+            _generation: generation,
             entries: format!(
                 "{base}:{:016x}{:016x}:",
                 identity.type_fingerprint, identity.fn_fingerprint
