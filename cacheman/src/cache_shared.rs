@@ -13,8 +13,8 @@ use std::future::Future;
 use std::hash::Hash;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Weak};
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex, Weak};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::cache::{CacheInner, on_maps};
@@ -128,30 +128,18 @@ where
         let Some(key) = leader.key().cloned() else {
             return compute();
         };
-        let hash = stable_hash(&key);
-        let started = Instant::now();
-        let mut pause = FIRST_PAUSE;
+        let mut asking = Asking::new(&key);
         let ticket = loop {
-            match self.ask(shared, &key, hash) {
-                Asked::Found(value) => {
+            match asking.step(self, shared, &key) {
+                Step::Found(value) => {
                     self.computed(leader, &value, None);
                     return Ok(value);
                 }
-                Asked::Compute(ticket) => break ticket,
-                Asked::Wait(ticket) => match wait_left(shared, started) {
-                    Some(left) => {
-                        std::thread::sleep(pause.min(left));
-                        pause = (pause * 2).min(MAX_PAUSE);
-                    }
-                    None => break Some(ticket),
-                },
+                Step::Compute(ticket) => break ticket,
+                Step::Pause(pause) => std::thread::sleep(pause),
             }
         };
-        let lease = Lease {
-            shared,
-            hash,
-            ticket,
-        };
+        let lease = asking.lease(shared, ticket);
         let frame = self.frame().map(crate::deps::Frame::open);
         let value = compute()?;
         let inputs = frame.map(|open| open.close().into_inputs());
@@ -175,30 +163,18 @@ where
         let Some(key) = leader.key().cloned() else {
             return compute().await;
         };
-        let hash = stable_hash(&key);
-        let started = Instant::now();
-        let mut pause = FIRST_PAUSE;
+        let mut asking = Asking::new(&key);
         let ticket = loop {
-            match self.ask(shared, &key, hash) {
-                Asked::Found(value) => {
+            match asking.step(self, shared, &key) {
+                Step::Found(value) => {
                     self.computed(leader, &value, None);
                     return Ok(value);
                 }
-                Asked::Compute(ticket) => break ticket,
-                Asked::Wait(ticket) => match wait_left(shared, started) {
-                    Some(left) => {
-                        Delay::new(pause.min(left)).await;
-                        pause = (pause * 2).min(MAX_PAUSE);
-                    }
-                    None => break Some(ticket),
-                },
+                Step::Compute(ticket) => break ticket,
+                Step::Pause(pause) => Delay::new(pause).await,
             }
         };
-        let lease = Lease {
-            shared,
-            hash,
-            ticket,
-        };
+        let lease = asking.lease(shared, ticket);
         let (value, inputs) = match self.frame() {
             Some(frame) => {
                 let (value, frame) = crate::deps::Recording::new(frame, compute()).await;
@@ -228,12 +204,69 @@ where
     }
 }
 
-/// How much longer a caller may wait for another's lease; `None`: no longer.
-fn wait_left<K, V>(shared: &dyn SharedEntries<K, V>, started: Instant) -> Option<Duration> {
-    shared
-        .wait_bound()
-        .checked_sub(started.elapsed())
-        .filter(|left| !left.is_zero())
+/// What a leader does next.
+enum Step<V> {
+    Found(V),
+    /// Compute, holding the lease if the ticket has a token (`None`: without the store).
+    Compute(Option<Ticket>),
+    /// Another caller holds the lease: ask again after this pause.
+    Pause(Duration),
+}
+
+/// A leader asking the store until it has the value or may compute: pauses double from
+/// [`FIRST_PAUSE`] to [`MAX_PAUSE`] while another caller holds the lease, up to the store's
+/// wait bound; then it computes too.
+struct Asking {
+    hash: u64,
+    started: Instant,
+    pause: Duration,
+}
+
+impl Asking {
+    fn new<K: Hash + ?Sized>(key: &K) -> Self {
+        Asking {
+            hash: stable_hash(key),
+            started: Instant::now(),
+            pause: FIRST_PAUSE,
+        }
+    }
+
+    fn step<K, V>(
+        &mut self,
+        inner: &CacheInner<K, V>,
+        shared: &dyn SharedEntries<K, V>,
+        key: &K,
+    ) -> Step<V>
+    where
+        K: Hash + Eq + Clone + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+    {
+        match inner.ask(shared, key, self.hash) {
+            Asked::Found(value) => Step::Found(value),
+            Asked::Compute(ticket) => Step::Compute(ticket),
+            Asked::Wait(ticket) => {
+                let left = shared.wait_bound().saturating_sub(self.started.elapsed());
+                if left.is_zero() {
+                    return Step::Compute(Some(ticket));
+                }
+                let pause = self.pause.min(left);
+                self.pause = (self.pause * 2).min(MAX_PAUSE);
+                Step::Pause(pause)
+            }
+        }
+    }
+
+    fn lease<'a, K, V>(
+        &self,
+        shared: &'a dyn SharedEntries<K, V>,
+        ticket: Option<Ticket>,
+    ) -> Lease<'a, K, V> {
+        Lease {
+            shared,
+            hash: self.hash,
+            ticket,
+        }
+    }
 }
 
 /// A computation's hold on the store: its value is put with the ticket, or (the computation
@@ -265,17 +298,24 @@ impl<K, V> Drop for Lease<'_, K, V> {
     }
 }
 
-/// A pause for async waiters that needs no runtime: a thread sleeps and wakes the task.
+/// A pause for async waiters that needs no runtime: a thread sleeps, then wakes the task
+/// with the waker of its latest poll.
 struct Delay {
     duration: Duration,
-    done: Option<Arc<AtomicBool>>,
+    state: Option<Arc<DelayState>>,
+}
+
+#[derive(Default)]
+struct DelayState {
+    done: AtomicBool,
+    waker: Mutex<Option<Waker>>,
 }
 
 impl Delay {
     fn new(duration: Duration) -> Self {
         Delay {
             duration,
-            done: None,
+            state: None,
         }
     }
 }
@@ -284,25 +324,39 @@ impl Future for Delay {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        match &self.done {
-            Some(done) if done.load(Ordering::Acquire) => Poll::Ready(()),
-            Some(_) => Poll::Pending,
+        let state = match &self.state {
+            Some(state) => state.clone(),
             None => {
-                let done = Arc::new(AtomicBool::new(false));
-                let (flag, waker, duration) = (done.clone(), cx.waker().clone(), self.duration);
+                let state = Arc::new(DelayState::default());
+                let (shared, duration) = (state.clone(), self.duration);
                 let spawned = std::thread::Builder::new()
                     .name("cacheman-delay".into())
                     .spawn(move || {
                         std::thread::sleep(duration);
-                        flag.store(true, Ordering::Release);
-                        waker.wake();
+                        shared.done.store(true, Ordering::Release);
+                        let waker = shared
+                            .waker
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .take();
+                        if let Some(waker) = waker {
+                            waker.wake();
+                        }
                     });
                 if spawned.is_err() {
-                    return Poll::Ready(()); // no thread: poll the store again at once
+                    return Poll::Ready(()); // no thread: ask the store again at once
                 }
-                self.done = Some(done);
-                Poll::Pending
+                self.state = Some(state.clone());
+                state
             }
+        };
+        // The waker is stored before `done` is read again, so a wake between the two is
+        // not lost.
+        *state.waker.lock().unwrap_or_else(|e| e.into_inner()) = Some(cx.waker().clone());
+        if state.done.load(Ordering::Acquire) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
         }
     }
 }

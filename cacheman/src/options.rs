@@ -216,7 +216,8 @@ impl CacheOptions {
     /// Keeps the cache's entries on a Redis server (feature `redis`), shared by every process
     /// on every machine that registers a cache of the same manager, name, types and function
     /// there, instead of in a file (the cache is then persistent: registered with
-    /// serde bounds). A time-to-live becomes the entries' expiry on the server. Give a URL or
+    /// serde bounds). Values are postcard whatever [`codec`](Self::codec) says (the codec is
+    /// a file's); a time-to-live becomes the entries' expiry on the server. Give a URL or
     /// a [`Redis`](crate::Redis) with settings of its own. Nothing is contacted at
     /// registration; see README's "When one machine is not enough".
     ///

@@ -452,6 +452,24 @@ fn async_callers_share_through_the_server_too() {
     assert_eq!(value, 36);
 }
 
+/// Computes key 1 of `cache` (to 11) on a thread whose body waits until the returned sender
+/// sends: the thread holds the key's lease meanwhile. Returns once the body has started.
+fn hold_key_1(
+    cache: cacheman::Cache<u32, u32>,
+) -> (std::thread::JoinHandle<u32>, std::sync::mpsc::Sender<()>) {
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let (finish_tx, finish_rx) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        cache.get_or_insert_with(1, || {
+            started_tx.send(()).unwrap();
+            finish_rx.recv().unwrap();
+            11
+        })
+    });
+    started_rx.recv().unwrap();
+    (holder, finish_tx)
+}
+
 #[test]
 fn a_caller_waits_for_another_hosts_lease_then_takes_its_value() {
     let Some(server) = running_or_skip("waits_for_lease") else {
@@ -461,16 +479,7 @@ fn a_caller_waits_for_another_hosts_lease_then_takes_its_value() {
     let (_b_dir, b) = host(&unique("redis_wait"), &server);
     let on_a = a.register_cache::<u32, u32>("c").unwrap();
     let on_b = b.register_cache::<u32, u32>("c").unwrap();
-    let (started_tx, started_rx) = std::sync::mpsc::channel();
-    let (finish_tx, finish_rx) = std::sync::mpsc::channel::<()>();
-    let holder = std::thread::spawn(move || {
-        on_a.get_or_insert_with(1, || {
-            started_tx.send(()).unwrap();
-            finish_rx.recv().unwrap();
-            11
-        })
-    });
-    started_rx.recv().unwrap();
+    let (holder, finish_tx) = hold_key_1(on_a);
     let waiter = std::thread::spawn(move || {
         let sync = on_b.get_or_insert_with(1, || unreachable!("the lease holder computes"));
         let on_async = pollster::block_on(on_b.get_or_insert_with_async(1, || async { 0 }));
@@ -576,4 +585,32 @@ fn invalidating_an_entry_removes_what_read_it_from_the_server() {
     let docs_on_b = b.register_cache::<String, String>("docs").unwrap();
     assert_eq!(docs_on_b.get("a.txt"), None);
     assert_eq!(counts_on_b.get("a.txt"), None);
+}
+
+#[test]
+fn an_async_caller_waits_out_its_bound_on_a_held_lease_then_computes() {
+    let Some(server) = running_or_skip("async_wait_bound") else {
+        return;
+    };
+    let name = unique("redis_async_wait");
+    let (_a_dir, a) = host(&name, &server);
+    let on_a = a.register_cache::<u32, u32>("c").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let b = CacheManager::new(&name, dir.path())
+        .with_redis(redis(&server).wait(Duration::from_millis(50)));
+    let on_b = b.register_cache::<u32, u32>("c").unwrap();
+    let (holder, finish_tx) = hold_key_1(on_a);
+    // A holds the lease and never finishes while B asks: B waits (on its async pauses) for
+    // its 50 ms bound, then computes itself.
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let value = pollster::block_on(on_b.get_or_insert_with_async(1, || async { 12 }));
+        done_tx.send(value).unwrap();
+    });
+    let value = done_rx
+        .recv_timeout(child::BOUND)
+        .expect("the async waiter never woke");
+    assert_eq!(value, 12);
+    finish_tx.send(()).unwrap();
+    assert_eq!(holder.join().unwrap(), 11);
 }
