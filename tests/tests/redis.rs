@@ -614,3 +614,18 @@ fn an_async_caller_waits_out_its_bound_on_a_held_lease_then_computes() {
     finish_tx.send(()).unwrap();
     assert_eq!(holder.join().unwrap(), 11);
 }
+
+#[test]
+fn an_unusable_url_is_refused_at_registration_naming_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let manager = CacheManager::new(&unique("redis_bad_url"), dir.path());
+    let options = CacheOptions::new().redis("http://not-redis/");
+    let err = manager
+        .register_custom_cache::<u32, u32>("c", options)
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("`c`") && text.contains("http://not-redis/"),
+        "{text}"
+    );
+}
