@@ -200,8 +200,11 @@ where
         }
     }
 
-    /// Changes not yet in the file.
+    /// Changes not yet in the file (none on a shared store: it took each as it came).
     pub(crate) fn pending_changes(&self) -> u64 {
+        if self.shared().is_some() {
+            return 0;
+        }
         let settled = self.settled.load(Ordering::Acquire);
         (self.counters.changes_made() as i64 - settled).max(0) as u64
     }

@@ -629,3 +629,39 @@ fn an_unusable_url_is_refused_at_registration_naming_the_cache() {
         "{text}"
     );
 }
+
+#[test]
+fn a_save_of_a_cache_on_redis_writes_no_file_and_leaves_nothing_pending() {
+    let Some(server) = running_or_skip("save_writes_no_file") else {
+        return;
+    };
+    let (dir, manager) = host(&unique("redis_save"), &server);
+    let cache = manager.register_cache::<u32, u32>("c").unwrap();
+    cache.get_or_insert_with(1, || 1);
+    cache.insert(2, 2);
+    assert_eq!(
+        cache.pending_changes(),
+        0,
+        "changes pending on a store that took each at once"
+    );
+    cache.save().unwrap();
+    manager.save_all_cache_contents().unwrap();
+    let files: Vec<_> = walk(dir.path());
+    assert!(
+        files.is_empty(),
+        "files written for a cache on Redis: {files:?}"
+    );
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(walk(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
+}
