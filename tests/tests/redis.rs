@@ -181,6 +181,14 @@ fn a_local_copy_serves_hits_and_drops_what_another_host_invalidates() {
     assert_eq!(cache.get(&2), Some(2)); // fetched, then kept
     assert!(cache.contains_key(&2));
 
+    // Another host's insert and remove reach the copy too (it is dropped, then fetched).
+    on_other.insert(2, 20);
+    child::poll(|| (cache.get(&2) == Some(20)).then_some(()))
+        .expect("another host's insert never reached the local copy");
+    assert_eq!(on_other.remove(&2), None); // the other host keeps no copy
+    child::poll(|| (cache.get(&2).is_none()).then_some(()))
+        .expect("another host's remove never reached the local copy");
+
     other.invalidate_cache("c").unwrap();
     child::poll(|| (!cache.contains_key(&1) && !cache.contains_key(&2)).then_some(()))
         .expect("the invalidation never reached the local copy");

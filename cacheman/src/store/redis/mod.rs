@@ -168,10 +168,10 @@ impl Redis {
 
     /// Whether the cache keeps the values it fetched or computed in its memory and serves hits
     /// from there, as fast as a memory cache's (default `false`: every lookup asks the
-    /// server). The copy is dropped whenever another host invalidates the cache (heard through
-    /// Redis pub/sub) and whenever the subscription is lost; while it is lost, nothing is kept.
-    /// What it does not see: another host's `insert` or `remove` of a key this host holds
-    /// (see docs/PROMISES.md).
+    /// server). The copy is dropped whenever a host invalidates the cache or inserts or
+    /// removes a key of it (heard through Redis pub/sub, so a few milliseconds late: a lookup in
+    /// that window may still get the value from before), and whenever the subscription is lost;
+    /// while it is lost, nothing is kept (see docs/PROMISES.md, "Caches on Redis").
     ///
     /// ```
     /// let redis = cacheman::Redis::new("redis://127.0.0.1/").local_copy(true);

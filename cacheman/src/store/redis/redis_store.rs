@@ -212,6 +212,12 @@ where
                 .arg(bytes.as_slice())
                 .arg(self.ttl_ms)
                 .arg(token.map_or(String::new(), |t| t.to_string()))
+                // An insert (no generation) tells the hosts keeping local copies.
+                .arg(if generation.is_none() {
+                    self.channel.as_str()
+                } else {
+                    ""
+                })
                 .invoke::<i64>(c)
         });
         if let Err(message) = outcome {
@@ -339,6 +345,7 @@ where
                 .key(&self.generation_key)
                 .arg(&self.entries)
                 .arg(hex(hash))
+                .arg(&self.channel)
                 .invoke::<i64>(c)
         });
         if let Err(message) = outcome {

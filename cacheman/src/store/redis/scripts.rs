@@ -26,8 +26,10 @@ return {g, 0}
 });
 
 /// `ARGV`: entries prefix, key, expected generation (empty: the current one), value, expiry
-/// ms (`0`: none), lease token (empty: none). Stores the value only in the expected
-/// generation, and lets the lease go if it is still the token's. Returns 1 if stored.
+/// ms (`0`: none), lease token (empty: none), the cache's channel (empty: none). Stores the
+/// value only in the expected generation, lets the lease go if it is still the token's, and
+/// tells the channel (an `insert`: other hosts' local copies may hold the key). Returns 1 if
+/// stored.
 pub(crate) static PUT: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
@@ -41,6 +43,7 @@ if ARGV[5] ~= '0' then
 else
   redis.call('SET', k, ARGV[4])
 end
+if ARGV[7] ~= '' then redis.call('PUBLISH', ARGV[7], 'key') end
 return 1
 ",
     )
@@ -58,12 +61,15 @@ return 0
     )
 });
 
-/// `ARGV`: entries prefix, key. Removes the key's value from the current generation.
+/// `ARGV`: entries prefix, key, the cache's channel. Removes the key's value from the current
+/// generation and tells the channel if there was one.
 pub(crate) static REMOVE: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
 local g = redis.call('GET', KEYS[1]) or '0'
-return redis.call('DEL', ARGV[1] .. g .. ':v:' .. ARGV[2])
+local removed = redis.call('DEL', ARGV[1] .. g .. ':v:' .. ARGV[2])
+if removed > 0 then redis.call('PUBLISH', ARGV[3], 'key') end
+return removed
 ",
     )
 });
