@@ -199,6 +199,7 @@ def goal_rows():
     )
 
     rows += bounded_rows(ratio)
+    rows += redis_rows(ratio)
 
     mem = {k: load(f"memory_{k}.json")["bytes_per_entry"] for k in ("hashmap", "cacheman", "cacheman_persistent")}
     rows.append(
@@ -236,6 +237,32 @@ def bounded_rows(ratio):
                  "20,000 keys (capacity 1,000): cacheman / exact LRU / quick_cache",
                  " / ".join(str(scan[c]["hot_kept_of_100"]) for c in ("cacheman", "lru", "quick_cache")),
                  "(report)", ""))
+    return rows
+
+
+def redis_rows(ratio):
+    """Workload 9 (issue 15): caches on Redis against `cached`'s RedisCache, in turn."""
+    rows = []
+    path = os.path.join(RESULTS, "redis_ratio.json")
+    if not os.path.exists(path):
+        return rows
+    turns = load("redis_ratio.json")
+    if "skipped" in turns:
+        rows.append(("9. Redis", turns["skipped"], "", "", ""))
+        return rows
+    how = f"(in turn, {turns['rounds']} rounds)"
+    ratio("9. Redis hit", f"cacheman, no local copy / `cached` `RedisCache` {how}",
+          turns["hit_ratio"], 1.0, False)
+    local = turns["hit_local_ns"]
+    rows.append(("9. Redis hit, local copy", f"cacheman {how}", fmt_time(local), "≤ 1 µs",
+                 verdict(local, 1000, False)))
+    rows.append(("9. Redis miss + store", f"cacheman / `cached` get + set {how} (not a goal)",
+                 ratio_text(turns["miss_ratio"]), "", ""))
+    runs, theirs = turns["herd_body_runs"], turns["cached_herd_body_runs"]
+    rows.append((f"9. Redis herd, {turns['herd_processes']} processes",
+                 f"body runs on {turns['herd_keys']:,} keys: cacheman (`cached`: {theirs:,})",
+                 f"{runs:,}", f"= {turns['herd_keys']:,}",
+                 "met" if runs == turns["herd_keys"] else "**missed**"))
     return rows
 
 

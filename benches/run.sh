@@ -48,4 +48,26 @@ for kind in hashmap cacheman cacheman_persistent; do
   ./target/release/memory "$kind" | tee "$out/memory_$kind.json"
 done
 
+# Workload 9: caches on Redis against `cached`'s RedisCache on the same server. Uses the server
+# of CACHEMAN_REDIS_URL, else starts redis-server (no persistence) for the run if it is
+# installed; without either the program says it was skipped.
+cargo build --release -p benches --bin redis_ratio
+bench_redis_pid=""
+if [ -z "${CACHEMAN_REDIS_URL:-}" ] && command -v redis-server >/dev/null 2>&1; then
+  bench_redis_port=$((20000 + RANDOM % 40000))
+  redis-server --port "$bench_redis_port" --bind 127.0.0.1 --save "" --appendonly no \
+    --dir "$out" >/dev/null 2>&1 &
+  bench_redis_pid=$!
+  for _ in $(seq 1 100); do
+    redis-cli -p "$bench_redis_port" ping >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  export CACHEMAN_REDIS_URL="redis://127.0.0.1:$bench_redis_port/"
+fi
+./target/release/redis_ratio | tee "$out/redis_ratio.json"
+if [ -n "$bench_redis_pid" ]; then
+  kill "$bench_redis_pid"
+  wait "$bench_redis_pid" 2>/dev/null || true
+fi
+
 python3 benches/report.py

@@ -201,6 +201,28 @@ pub(crate) fn check(args: &Args, func: &ItemFn) -> syn::Result<Plan> {
              `ttl_secs` out",
         );
     }
+    if let Some(store) = &args.store {
+        match store.value().as_str() {
+            "redis" | "files" => {}
+            other => errors.push(
+                store.span(),
+                format!(
+                    "unknown store {other:?}: `store = \"redis\"` keeps the cache on the Redis \
+                     server named by CACHEMAN_REDIS_URL (cacheman's `redis` feature), \
+                     `store = \"files\"` (the default) in a file"
+                ),
+            ),
+        }
+        if store.value() == "redis"
+            && let Some(persistent) = args.persistent.as_ref().filter(|p| !p.value)
+        {
+            errors.push(
+                persistent.span(),
+                "a cache on Redis is persistent: leave out `persistent = false`, or the \
+                 `store = \"redis\"` to keep the cache in memory",
+            );
+        }
+    }
     if let Some(refresh) = &args.refresh
         && refresh.value
         && args.ttl_secs.is_none()

@@ -65,6 +65,12 @@ fn expand(args: &Args, plan: &Plan, func: &ItemFn) -> TokenStream {
     } else {
         quote!(::cacheman::__private::open_memory)
     };
+    // `store = "redis"` without cacheman's `redis` feature: a compile error at the literal.
+    let store_check = args
+        .store
+        .as_ref()
+        .filter(|s| s.value() == "redis")
+        .map(|s| quote_spanned!(s.span()=> const _: () = ::cacheman::__private::redis_store_available();));
     // A `OnceLock` rather than a `LazyLock`: if opening panics (a failed declaration check),
     // the next call tries again and panics with the same message, not "poisoned".
     let statics = quote! {
@@ -176,6 +182,7 @@ fn expand(args: &Args, plan: &Plan, func: &ItemFn) -> TokenStream {
         #[allow(dead_code)]
         #(#lint_attrs)*
         #vis fn #cache_fn() -> ::cacheman::Cache<#key_type, #value_type> {
+            #store_check
             #statics
             ::cacheman::__private::inventory::submit! { #decl }
             ::core::clone::Clone::clone(__cacheman_cache)
@@ -237,6 +244,7 @@ fn declaration(args: &Args, plan: &Plan, func: &ItemFn, persistent: bool) -> Tok
     } else {
         quote!(::core::option::Option::None)
     };
+    let redis = args.store.as_ref().is_some_and(|s| s.value() == "redis");
     quote! {
         ::cacheman::__private::Declaration {
             cache: #cache,
@@ -255,6 +263,7 @@ fn declaration(args: &Args, plan: &Plan, func: &ItemFn, persistent: bool) -> Tok
             refresh: #refresh,
             keep_expired: #keep_expired,
             view: #view,
+            redis: #redis,
         }
     }
 }

@@ -9,7 +9,7 @@ use syn::{Expr, Ident, Lit, LitBool, LitInt, LitStr, Path, Token, Type, brackete
 
 /// The accepted arguments, for the hint of every error.
 pub(crate) const ACCEPTED: &str = "name = \"...\", manager = \"...\", depends_on = \"name\" | path | \
-    [..], persistent = bool, capacity = N, ttl_secs = N, refresh = bool, result, \
+    [..], persistent = bool, store = \"redis\", capacity = N, ttl_secs = N, refresh = bool, result, \
     result_fallback, option, key = <expr>, key_type = <type>, version = N, with_cached_flag";
 
 /// One `depends_on` entry.
@@ -27,6 +27,8 @@ pub(crate) struct Args {
     pub(crate) manager: Option<LitStr>,
     pub(crate) depends_on: Vec<Dependency>,
     pub(crate) persistent: Option<LitBool>,
+    /// `store = "redis"` (or `"files"`, the default), checked in `check.rs`.
+    pub(crate) store: Option<LitStr>,
     pub(crate) capacity: Option<LitInt>,
     pub(crate) ttl_secs: Option<LitInt>,
     pub(crate) refresh: Option<LitBool>,
@@ -136,6 +138,16 @@ fn parse_one(input: ParseStream, args: &mut Args) -> syn::Result<()> {
             };
             duplicate(args.persistent.is_some())?;
             args.persistent = Some(value);
+        }
+        // #[cached(store = "redis")]
+        "store" => {
+            if !input.peek2(Lit) {
+                input.parse::<Token![=]>()?;
+                return Err(input.error("expected a string: `store = \"redis\"`"));
+            }
+            let value = string_value(input, &key)?;
+            duplicate(args.store.is_some())?;
+            args.store = Some(value);
         }
         // #[cached(capacity = 1000)]
         "capacity" => {
@@ -274,11 +286,12 @@ fn expected(found: &Lit, what: &str) -> syn::Error {
 
 /// The accepted argument closest to a misspelt one.
 fn did_you_mean(word: &str) -> Option<&'static str> {
-    const KEYS: [&str; 14] = [
+    const KEYS: [&str; 15] = [
         "name",
         "manager",
         "depends_on",
         "persistent",
+        "store",
         "capacity",
         "ttl_secs",
         "refresh",

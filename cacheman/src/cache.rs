@@ -137,7 +137,8 @@ where
         let hasher = crate::shards::Hasher::default();
         let mut shard_count = crate::shards::default_shard_count();
         // Files may be saved by other processes too: journal changes to merge with theirs.
-        let journal = store.is_some();
+        // A shared store takes each change at once: nothing to merge.
+        let journal = store.as_ref().is_some_and(|store| store.shared().is_none());
         let maps = if options.ttl.is_none() && options.capacity.is_none() {
             let limits = crate::shards::Limits {
                 journal,
@@ -199,8 +200,11 @@ where
         }
     }
 
-    /// Changes not yet in the file.
+    /// Changes not yet in the file (none on a shared store: it took each as it came).
     pub(crate) fn pending_changes(&self) -> u64 {
+        if self.shared().is_some() {
+            return 0;
+        }
         let settled = self.settled.load(Ordering::Acquire);
         (self.counters.changes_made() as i64 - settled).max(0) as u64
     }
@@ -249,11 +253,19 @@ where
             }
             return Some(value);
         }
+        if let Some(shared) = self.shared()
+            && let Some(value) = self.fetch_shared(shared, key)
+        {
+            if self.counters.hit() {
+                self.note_read(key, &value, self.read_mark());
+            }
+            return Some(value);
+        }
         self.counters.miss();
         None
     }
 
-    fn store(&self, key: K, value: V) -> Option<V> {
+    pub(crate) fn store(&self, key: K, value: V) -> Option<V> {
         // The graph learns of the new value after the map holds it: a computation that reads
         // the new value in between records the old stamp and is found stale at once (the
         // other order would let it record the new stamp with the old value).
@@ -295,7 +307,8 @@ where
     /// being computed (a value derived from data that was since invalidated must not outlive
     /// the invalidation), and hands the outcome to the waiters.
     pub(crate) fn finish_miss(&self, key: K, value: Option<&V>, epoch_before: u64, storable: bool) {
-        let current = storable && self.epoch.load(Ordering::Acquire) == epoch_before;
+        let current =
+            storable && self.epoch.load(Ordering::Acquire) == epoch_before && self.keeps_local();
         let store = value.filter(|_| current).cloned();
         let stored = store.is_some();
         let (in_flight, evicted) = on_maps!(self, s, now => s.finish_miss(key, store, now));
@@ -366,7 +379,10 @@ where
     /// assert_eq!(cache.insert(1, 11), Some(10));
     /// ```
     pub fn insert(&self, key: K, value: V) -> Option<V> {
-        self.inner.store(key, value)
+        match self.inner.shared() {
+            Some(shared) => self.inner.insert_shared(shared, key, value),
+            None => self.inner.store(key, value),
+        }
     }
 
     /// Removes `key` (any borrowed form of the key type, as for [`get`](Self::get)) and
@@ -386,6 +402,9 @@ where
         Q: Hash + Eq + ?Sized,
     {
         let inner = &*self.inner;
+        if let Some(shared) = inner.shared() {
+            shared.remove(crate::deps::stable_hash(key));
+        }
         let removed = match inner.deps.get().filter(|link| link.watched()) {
             // An entry set aside is removed too, or a later lookup would serve it again.
             Some(_) => {
@@ -480,7 +499,7 @@ where
     /// ```
     pub fn extend(&self, pairs: impl IntoIterator<Item = (K, V)>) {
         for (key, value) in pairs {
-            self.inner.store(key, value);
+            self.insert(key, value);
         }
     }
 
@@ -534,6 +553,7 @@ where
     pub fn stats(&self) -> CacheStats {
         let mut stats = self.inner.counters.snapshot();
         stats.entries = self.len() as u64;
+        stats.store_errors = self.inner.shared().map_or(0, |shared| shared.errors());
         stats
     }
 

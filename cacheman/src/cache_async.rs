@@ -107,6 +107,9 @@ where
         match outcome {
             Outcome::Found(value) => Ok(value),
             Outcome::Lead(leader) => {
+                if let Some(shared) = inner.shared() {
+                    return inner.lead_shared_async(shared, leader, compute).await;
+                }
                 let (value, inputs) = match inner.frame() {
                     Some(frame) => {
                         let (value, frame) = crate::deps::Recording::new(frame, compute()).await;

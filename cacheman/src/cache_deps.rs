@@ -443,6 +443,12 @@ where
     }
 
     fn take_off(&self, dirty: &HashSet<u64>, suspect: &HashSet<u64>) {
+        // On a shared store the entries go for every host (see `cache_shared.rs`).
+        if let Some(shared) = self.shared() {
+            for hash in dirty.iter().chain(suspect) {
+                shared.remove(*hash);
+            }
+        }
         // No computation of this cache is between its check and its store while entries are
         // taken off; one that lands after is checked against the graph as it is now.
         let _landing = self.landing_exclusive();

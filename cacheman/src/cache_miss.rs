@@ -129,6 +129,9 @@ where
         match outcome {
             Outcome::Found(value) => Ok(value),
             Outcome::Lead(leader) => {
+                if let Some(shared) = inner.shared() {
+                    return inner.lead_shared(shared, leader, compute);
+                }
                 let frame = inner.frame().map(crate::deps::Frame::open);
                 let value = compute()?;
                 let inputs = frame.map(|open| open.close().into_inputs());

@@ -50,6 +50,8 @@ pub struct Declaration {
     /// Opens the cache as a [`TypedView`](crate::inspect::TypedView), for the embedded
     /// `cacheman` commands (persistent caches only: their types are serde's).
     pub view: Option<OpenView>,
+    /// `store = "redis"`: the cache lives on the server named by `CACHEMAN_REDIS_URL`.
+    pub redis: bool,
 }
 
 /// How a declaration opens its cache as a typed view (see [`ViewOf`]).
@@ -327,7 +329,7 @@ where
 {
     let manager = crate::get_cache_manager_named(decl.manager);
     let opened = manager.open_declared(decl, |m, name, options| {
-        m.register_custom_cache(name, options)
+        m.register_custom_cache(name, with_store(decl, options)?)
     });
     opened.unwrap_or_else(|err| fail(decl, err))
 }
@@ -378,6 +380,39 @@ impl<K, V> ViaNothing for &ViewOf<K, V> {
             reason: "its key or value type has no serde implementation".into(),
         })
     }
+}
+
+/// The options of a `store = "redis"` declaration name the server of `CACHEMAN_REDIS_URL`.
+fn with_store(decl: &Declaration, options: CacheOptions) -> Result<CacheOptions, Error> {
+    if !decl.redis {
+        return Ok(options);
+    }
+    #[cfg(feature = "redis")]
+    match crate::Redis::from_env() {
+        Ok(redis) => Ok(options.redis(redis)),
+        Err(Error::InvalidOptions { reason, .. }) => Err(Error::InvalidOptions {
+            cache: decl.cache.to_owned(),
+            reason,
+        }),
+        Err(other) => Err(other),
+    }
+    // Not reachable: the expansion's `redis_store_available` check fails to compile.
+    #[cfg(not(feature = "redis"))]
+    Err(Error::InvalidOptions {
+        cache: decl.cache.to_owned(),
+        reason: "`store = \"redis\"` needs cacheman's `redis` feature".into(),
+    })
+}
+
+/// Compiles only with cacheman's `redis` feature: `#[cached(store = "redis")]` evaluates it
+/// in a `const`, so that a missing feature is an error at the attribute, not at run time.
+#[doc(hidden)]
+pub const fn redis_store_available() {
+    #[cfg(not(feature = "redis"))]
+    panic!(
+        "#[cached(store = \"redis\")] needs cacheman's `redis` feature: \
+         add features = [\"redis\"] to cacheman in Cargo.toml"
+    );
 }
 
 /// Opens the in-memory cache of a `#[cached(persistent = false)]` function at its first call.

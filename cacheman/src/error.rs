@@ -235,6 +235,23 @@ pub enum Error {
         /// The cache name.
         cache: String,
     },
+
+    /// The Redis server of a shared cache failed an operation that must reach it (an
+    /// invalidation). Lookups and computations never fail this way: they compute without the
+    /// server and count the failure in [`CacheStats::store_errors`](crate::CacheStats).
+    #[error(
+        "could not {action} of cache `{cache}` on the Redis server {server}: {message}; check          that the server runs and is reachable from here, then do it again"
+    )]
+    Redis {
+        /// The cache name.
+        cache: String,
+        /// The server's URL, without a password.
+        server: String,
+        /// What failed.
+        action: &'static str,
+        /// The client's message.
+        message: String,
+    },
 }
 
 /// Displays a cycle as `a -> b -> a`.

@@ -82,6 +82,7 @@ mod cache;
 mod cache_async;
 mod cache_deps;
 mod cache_miss;
+mod cache_shared;
 mod cached_fn;
 #[cfg(feature = "cli")]
 pub mod cli;
@@ -99,6 +100,8 @@ mod lifecycle;
 mod manager;
 mod manager_entries;
 mod manager_operations;
+#[cfg(feature = "redis")]
+mod manager_redis;
 mod names;
 mod options;
 mod query;
@@ -221,6 +224,8 @@ pub use manager::CacheManager;
 pub use options::CacheOptions;
 pub use stats::CacheStats;
 pub use store::Codec;
+#[cfg(feature = "redis")]
+pub use store::redis::Redis;
 
 /// The decoders of cache files and graph files, for the fuzz targets in `fuzz/` and the
 /// hostile-file tests. Not part of the API: it may change in any release.
@@ -238,7 +243,7 @@ pub mod __private {
     };
     pub use crate::declarations::{
         Declaration, OpenView, Persistable, ViaNothing, ViaSerde, ViewOf, assert_same_manager,
-        open_memory, open_persistent, typed_future,
+        open_memory, open_persistent, redis_store_available, typed_future,
     };
     pub use crate::names::assert_valid_name;
     pub use inventory;

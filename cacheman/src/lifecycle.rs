@@ -74,8 +74,9 @@ where
     /// what other processes saved to the file since this one last read or wrote it.
     pub(crate) fn save_now(&self) -> Result<(), Error> {
         let hooks = self.hooks();
-        if self.store.is_none() && hooks.saver.is_none() {
-            // Non-persistent without a custom saver: nothing to write, nothing is pending.
+        if (self.store.is_none() || self.shared().is_some()) && hooks.saver.is_none() {
+            // Non-persistent, or on a shared store (which took every change as it came),
+            // without a custom saver: nothing to write, nothing is pending.
             self.set_pending(0);
             self.autosync.saved(self.now_ms());
             return Ok(());

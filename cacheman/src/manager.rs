@@ -43,6 +43,9 @@ pub(crate) struct ManagerShared {
     pub(crate) autosync: RwLock<AutoSync>,
     /// Per-entry dependencies between the caches' entries.
     pub(crate) entries: Arc<EntryGraph>,
+    /// The Redis server of persistent caches whose options name no store.
+    #[cfg(feature = "redis")]
+    pub(crate) redis: RwLock<Option<crate::Redis>>,
 }
 
 /// A registry of named caches whose files live in one directory, and of the dependencies
@@ -97,6 +100,8 @@ impl CacheManager {
                 caches: RwLock::new(HashMap::new()),
                 clock: RwLock::new(Arc::new(SystemClock)),
                 autosync: RwLock::new(AutoSync::default()),
+                #[cfg(feature = "redis")]
+                redis: RwLock::new(None),
             }),
         };
         // Every cache a `#[cached]` function declares for this manager is known from the start.
@@ -255,6 +260,10 @@ impl CacheManager {
         K: Hash + Eq + Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
         V: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
     {
+        #[cfg(feature = "redis")]
+        if let Some(store) = self.redis_store(name, &options)? {
+            return self.register_erased(name, options, hooks, Some(store));
+        }
         let store: Option<Box<dyn Store<K, V>>> = if options.persistent {
             let path = self.cache_file_path(name)?;
             let identity =
@@ -331,6 +340,7 @@ impl CacheManager {
         );
         // A fresh `OnceLock`: setting it cannot fail.
         let _ = inner.deps.set(link);
+        CacheInner::watch_shared(&inner);
         // Load outside the registry lock: reading a big file must not stall other caches.
         inner.load_or_build(false)?;
         let mut caches = write(&self.shared.caches);

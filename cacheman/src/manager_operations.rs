@@ -111,6 +111,11 @@ impl CacheManager {
 
     fn invalidate_cache_applying(&self, name: &str, dependents: Dependents) -> Result<(), Error> {
         let include = dependents == Dependents::Include;
+        // Caches on Redis: the whole set's generations move in one step first.
+        #[cfg(feature = "redis")]
+        if include {
+            self.bump_redis_generations(name)?;
+        }
         self.shared
             .entries
             .invalidate_caches(name, include, self.now_ms())

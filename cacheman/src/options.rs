@@ -52,6 +52,9 @@ pub struct CacheOptions {
     pub(crate) clock: Option<Arc<dyn Clock>>,
     /// `None`: the manager's autosync.
     pub(crate) autosync: Option<AutoSync>,
+    /// `Some`: entries live on this Redis server instead of a file.
+    #[cfg(feature = "redis")]
+    pub(crate) redis: Option<crate::Redis>,
 }
 
 impl Default for CacheOptions {
@@ -67,6 +70,8 @@ impl Default for CacheOptions {
             fn_fingerprint: 0,
             clock: None,
             autosync: None,
+            #[cfg(feature = "redis")]
+            redis: None,
         }
     }
 }
@@ -205,6 +210,32 @@ impl CacheOptions {
     /// ```
     pub fn autosync(mut self, autosync: AutoSync) -> Self {
         self.autosync = Some(autosync);
+        self
+    }
+
+    /// Keeps the cache's entries on a Redis server (feature `redis`), shared by every process
+    /// on every machine that registers a cache of the same manager, name, types and function
+    /// there, instead of in a file (the cache is then persistent: registered with
+    /// serde bounds). Values are postcard whatever [`codec`](Self::codec) says (the codec is
+    /// a file's); a time-to-live becomes the entries' expiry on the server. Give a URL or
+    /// a [`Redis`](crate::Redis) with settings of its own. Nothing is contacted at
+    /// registration; see README's "When one machine is not enough".
+    ///
+    /// ```
+    /// use cacheman::{CacheManager, CacheOptions};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let manager = CacheManager::new("docs_redis", dir.path());
+    /// let options = CacheOptions::new().redis("redis://127.0.0.1:1/"); // no server there
+    /// let cache = manager.register_custom_cache::<u32, u32>("squares", options).unwrap();
+    /// // The server is down: the value is computed here, returned, and the failure counted.
+    /// assert_eq!(cache.get_or_insert_with(4, || 16), 16);
+    /// assert!(cache.stats().store_errors >= 1);
+    /// ```
+    #[cfg(feature = "redis")]
+    pub fn redis(mut self, redis: impl Into<crate::Redis>) -> Self {
+        self.redis = Some(redis.into());
+        self.persistent = true;
         self
     }
 

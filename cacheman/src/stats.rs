@@ -37,6 +37,9 @@ pub struct CacheStats {
     pub loads: u64,
     /// Times the contents were saved.
     pub saves: u64,
+    /// Operations on a shared store (Redis) that failed: the server was down, slow or
+    /// refused. Each is also logged; the values were computed without the store.
+    pub store_errors: u64,
     /// Entries held when the statistics were taken (set by [`Cache::stats`](crate::Cache::stats);
     /// 0 in statistics not taken from a cache).
     pub entries: u64,

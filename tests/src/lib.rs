@@ -3,4 +3,5 @@
 
 pub mod child;
 pub mod crash;
+pub mod redis_server;
 pub mod support;

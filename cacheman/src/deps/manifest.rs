@@ -70,6 +70,7 @@ fn plus_since(on_disk: CacheStats, before: CacheStats, now: CacheStats) -> Cache
         evictions: add(on_disk.evictions, before.evictions, now.evictions),
         loads: add(on_disk.loads, before.loads, now.loads),
         saves: add(on_disk.saves, before.saves, now.saves),
+        store_errors: add(on_disk.store_errors, before.store_errors, now.store_errors),
         entries: now.entries,
     }
 }

@@ -548,6 +548,27 @@ impl Encoding for Csv {
     }
 }
 
+/// The postcard encoding of one item (a shared store's entry: its key and value).
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+pub(crate) fn postcard_one<T: Serialize + ?Sized>(item: &T) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    postcard_append(item, &mut out)?;
+    Ok(out)
+}
+
+/// Decodes what [`postcard_one`] wrote, treating the bytes as hostile: an error, never a
+/// panic, bytes left over are an error, and a length prefix longer than the bytes left
+/// reserves nothing (postcard then gives serde no size hint).
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+pub(crate) fn postcard_from_one<T: DeserializeOwned + 'static>(bytes: &[u8]) -> Result<T, String> {
+    let mut deserializer = postcard::Deserializer::from_bytes(bytes);
+    let value = BytewiseSeed::<T>(PhantomData)
+        .deserialize(&mut deserializer)
+        .map_err(|e| e.to_string())?;
+    nothing_after(deserializer, "the value")?;
+    Ok(value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,9 @@ pub(crate) mod fuzz;
 mod merge;
 #[cfg(test)]
 mod power_loss;
+#[cfg(feature = "redis")]
+pub(crate) mod redis;
+mod shared;
 mod stream;
 
 use std::fs;
@@ -19,6 +22,7 @@ use std::path::Path;
 pub use codec::Codec;
 pub(crate) use file_store::FileStore;
 pub(crate) use merge::{FileStamp, Journal, Merged};
+pub(crate) use shared::{Fetched, SharedEntries, Ticket};
 
 use crate::shards::Sink;
 
@@ -95,6 +99,12 @@ pub(crate) trait Store<K, V>: Send + Sync {
     /// A stable hash of `value`'s encoding (its stamp in the dependency graph), when this
     /// store can encode values.
     fn fingerprint(&self, _value: &V) -> Option<u64> {
+        None
+    }
+    /// The per-entry operations of a store other hosts share (Redis), which the miss path,
+    /// `insert` and `remove` use; `None` (files): entries live in memory and reach the store
+    /// by `save`.
+    fn shared(&self) -> Option<&dyn SharedEntries<K, V>> {
         None
     }
 }
