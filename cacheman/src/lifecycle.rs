@@ -11,6 +11,11 @@ use crate::cache::{CacheInner, on_maps};
 use crate::hooks::{Contents, Hooks};
 use crate::store::{Journal, Merged, Outgoing, Rows};
 
+mod append;
+
+use append::Appended;
+pub(crate) use append::Compaction;
+
 /// What the manager needs of a cache without knowing its key and value types.
 pub(crate) trait ErasedCache: crate::deps::Holder + Send + Sync + 'static {
     fn name(&self) -> &str;
@@ -69,10 +74,22 @@ where
         }
     }
 
-    /// Saves a snapshot. The snapshot is taken shard by shard under short locks; encoding and
-    /// writing happen outside every map lock. With the default file store, the save merges with
-    /// what other processes saved to the file since this one last read or wrote it.
+    /// Saves what changed since the last save: appended to the store's journal when it takes
+    /// changes, else (or when the store asks for one) a whole snapshot (see
+    /// [`CacheInner::compact_now`]).
     pub(crate) fn save_now(&self) -> Result<(), Error> {
+        self.save_as(false)
+    }
+
+    /// Saves a whole snapshot (for a store with a journal, a compaction: the snapshot
+    /// replaces the journal). The snapshot is taken shard by shard under short locks; encoding
+    /// and writing happen outside every map lock. With the default file store, the save merges
+    /// with what other processes saved since this one last read or wrote the files.
+    pub(crate) fn compact_now(&self) -> Result<(), Error> {
+        self.save_as(true)
+    }
+
+    fn save_as(&self, whole: bool) -> Result<(), Error> {
         let hooks = self.hooks();
         if self.store.is_none() && hooks.saver.is_none() {
             // Non-persistent without a custom saver: nothing to write, nothing is pending.
@@ -91,7 +108,21 @@ where
             link.graph.save()?;
         }
         let covered = self.counters.changes_made();
-        let (rows, touched) = self.snapshot_for_save(&hooks)?;
+        let carried = match whole {
+            true => Vec::new(),
+            false => match self.append_changes(&hooks, covered)? {
+                Appended::Done => return Ok(()),
+                Appended::Whole(carried) => carried,
+            },
+        };
+        let (rows, mut touched) = match self.snapshot_for_save(&hooks) {
+            Ok(snapshot) => snapshot,
+            Err(err) => {
+                on_maps!(self, s, _now => s.restore_journal(carried));
+                return Err(err);
+            }
+        };
+        touched.extend(carried);
         let cleared = self.cleared.swap(false, Ordering::AcqRel);
         let restore = |touched: Vec<K>| {
             on_maps!(self, s, _now => s.restore_journal(touched));
@@ -116,6 +147,7 @@ where
                 let journal = Journal {
                     touched: touched.clone(),
                     cleared,
+                    dropped_before: on_maps!(self, s, now => s.dropped_before(now)),
                 };
                 store.save(Outgoing {
                     rows,
@@ -126,7 +158,7 @@ where
             (_, None) => Ok(Merged::Written),
         };
         match saved {
-            Ok(merged) => self.adopt(merged),
+            Ok(merged) => self.adopt(merged, &touched),
             Err(err) => {
                 restore(touched);
                 return Err(err);
@@ -191,13 +223,19 @@ where
         }
     }
 
-    /// Takes in what a merging save found that other processes wrote.
-    fn adopt(&self, merged: Merged<K, V>) {
+    /// Takes in what a merging save found that other processes wrote; `touched` are the keys
+    /// the save carried.
+    fn adopt(&self, merged: Merged<K, V>, touched: &[K]) {
         match merged {
             Merged::Written => {}
             Merged::Adopt { rows, gone } => self.put_checked(
                 rows,
                 |rows| on_maps!(self, s, now => s.adopt(rows, gone, now)),
+                || {},
+            ),
+            Merged::Resync { rows } => self.put_checked(
+                rows,
+                |rows| on_maps!(self, s, now => s.resync(rows, touched, now)),
                 || {},
             ),
             Merged::Invalidated { epoch, rows } => {
@@ -334,7 +372,11 @@ where
                 };
                 let built = rows.len() as u64;
                 self.replace_contents(rows);
-                // Built contents are not stored yet: count them so that they get saved.
+                // Built contents are not stored yet: count them so that they get saved (whole:
+                // they are not in the shards' journal).
+                if built > 0 {
+                    self.cleared.store(true, Ordering::Release);
+                }
                 self.set_pending(built);
             }
         }
@@ -420,6 +462,10 @@ where
         let rows = self.build(&hooks)?;
         let built = rows.len() as u64;
         self.replace_contents(rows);
+        // What was built replaces what is stored: saved whole.
+        if built > 0 {
+            self.cleared.store(true, Ordering::Release);
+        }
         self.note_changes(built);
         // As CacheMan does: what was built is saved, so that a reload or another process
         // finds it rather than the empty file the invalidation left.
@@ -469,6 +515,30 @@ where
     /// ```
     pub fn save(&self) -> Result<(), Error> {
         self.inner.save_now()
+    }
+
+    /// Writes the whole contents now as a new snapshot, which replaces the journal of changes
+    /// that saves append (see the crate docs, "Files"), durably when it returns. Saves compact
+    /// on their own, on a background thread, once the journal is larger than the snapshot
+    /// (and than 1 MiB); call this to do it now, say before copying the cache file elsewhere.
+    /// For a store without a journal it is the same as [`Cache::save`](crate::Cache::save).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let manager = cacheman::CacheManager::new("docs", dir.path());
+    /// let cache = manager.register_cache::<u32, u32>("c").unwrap();
+    /// cache.insert(1, 1);
+    /// cache.save().unwrap(); // the first save writes a snapshot
+    /// cache.insert(2, 2);
+    /// cache.save().unwrap(); // later ones append to `c.journal`
+    /// assert!(dir.path().join("docs/c.journal").exists());
+    /// cache.compact().unwrap();
+    /// assert!(!dir.path().join("docs/c.journal").exists());
+    /// ```
+    pub fn compact(&self) -> Result<(), Error> {
+        // One whole snapshot at a time: one started in the background finishes first.
+        self.inner.compaction.wait();
+        self.inner.compact_now()
     }
 
     /// Clears this cache and every cache that depends on it, in memory and on disk (see

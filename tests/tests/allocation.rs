@@ -89,7 +89,7 @@ impl Hostile {
 }
 
 /// The header [`file_for`] puts in front of the payload.
-const HEADER_LEN: usize = 60;
+const HEADER_LEN: usize = 68;
 
 /// A file whose claims its bytes cannot back: decoding it allocates no more than an error.
 fn claiming(what: &'static str, kind: u8, file: Vec<u8>) -> Hostile {

@@ -30,8 +30,9 @@ const FN_FINGERPRINT: u64 = 0x00f0_22ed;
 /// postcard rows are counted by the header alone).
 pub fn file_for(kind: u8, entries: u64, payload: &[u8]) -> Vec<u8> {
     let identity = identity_of(kind);
+    let version = if kind % KINDS >= 5 { 1 } else { FORMAT_VERSION };
     let header = Header {
-        version: if kind % KINDS >= 5 { 1 } else { FORMAT_VERSION },
+        version,
         codec: identity.codec.id(),
         type_fingerprint: identity.type_fingerprint,
         fn_fingerprint: identity.fn_fingerprint,
@@ -39,8 +40,12 @@ pub fn file_for(kind: u8, entries: u64, payload: &[u8]) -> Vec<u8> {
         entries,
         payload_len: payload.len() as u64,
         payload_crc: crc32fast::hash(payload),
+        generation: 0,
     };
-    let mut file = header.encode().to_vec();
+    let mut file = match version {
+        3.. => header.encode().to_vec(),
+        _ => header.encode_v2(),
+    };
     file.extend_from_slice(payload);
     file
 }
