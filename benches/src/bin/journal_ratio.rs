@@ -181,6 +181,12 @@ fn main() {
         .position(|a| a == "--seconds")
         .and_then(|i| args.get(i + 1)?.parse().ok())
         .unwrap_or(1_200);
+    if args.iter().any(|a| a == "--load-only") {
+        // For profiling the load alone.
+        let (with, alone, _, _) = load_with_journal(rounds);
+        println!("{{\"load_with_journal_ms\": {with:.1}, \"load_snapshot_ms\": {alone:.1}}}");
+        return;
+    }
     let (append_ms, full_ms) = append_over_full(rounds);
     let (written, changes, saves) = write_amplification(60);
     let (long_written, long_changes, long_saves) = write_amplification(long);

@@ -76,7 +76,7 @@ fn fold<K: Hash + Eq, V>(state: &mut Replayed<K, V>, frame: journal::Frame<K, V>
 }
 
 /// Applies `frames`, in order, to a snapshot's `rows`. Only the keys the frames name are
-/// hashed: a journal half the snapshot's size costs about half a snapshot's load more.
+/// hashed, and rows stay where they are: a changed row takes its new value in place.
 fn replay<K: Hash + Eq, V>(rows: &mut Vec<(K, V, u64)>, frames: Vec<journal::Frame<K, V>>) {
     if frames.is_empty() {
         return;
@@ -86,7 +86,26 @@ fn replay<K: Hash + Eq, V>(rows: &mut Vec<(K, V, u64)>, frames: Vec<journal::Fra
     for frame in frames {
         fold(&mut state, frame);
     }
-    rows.retain(|(key, _, _)| !state.contains_key(key));
+    let mut removed = false;
+    for row in rows.iter_mut() {
+        match state.get_mut(&row.0) {
+            None => {}
+            Some(slot @ Some(_)) => {
+                if let Some((value, stamp)) = slot.take() {
+                    row.1 = value;
+                    row.2 = stamp;
+                }
+                // Taken: marks the key as seen, so it is not added again below.
+                *slot = None;
+                state.remove(&row.0);
+            }
+            Some(None) => removed = true,
+        }
+    }
+    if removed {
+        // Keys still named are removed ones (the rows that took values left the map).
+        rows.retain(|(key, _, _)| !state.contains_key(key));
+    }
     rows.extend(
         state
             .into_iter()
@@ -352,7 +371,7 @@ where
                 journal_len: 0,
             },
         };
-        let read = journal::read(&self.journal)
+        let read = journal::read(&self.journal, journal::HEADER_LEN)
             .map_err(|e| self.journal_io_error("read the journal", e))?;
         let Some(read) = read else {
             return Ok(Some(disk));
@@ -560,7 +579,7 @@ where
             .map(|(k, _, _)| k)
             .chain(&changes.removed)
             .collect();
-        let read = journal::read(&self.journal)
+        let read = journal::read(&self.journal, seen.offset)
             .map_err(|e| self.journal_io_error("read the journal", e))?;
         let (merged, mut now_seen) = if current == seen.snapshot {
             if changes.epoch != seen.epoch {
@@ -575,12 +594,9 @@ where
             });
             match usable {
                 Some(read) => {
-                    let from = if read.bytes.len() as u64 >= seen.offset {
-                        seen.offset
-                    } else {
-                        journal::HEADER_LEN
-                    };
-                    let frames = match self.frames(read, from) {
+                    // From the header's end when the journal is shorter than our offset (it
+                    // was replaced by one of the same generation).
+                    let frames = match self.frames(read, read.from) {
                         Ok(frames) => frames,
                         Err(err) => {
                             log::warn!("cacheman: {err}; writing a whole snapshot instead");

@@ -292,33 +292,48 @@ where
     })
 }
 
-/// A journal file read whole: its header and the bytes after it.
+/// A journal file read from some offset on: its header, and the bytes from that offset.
 pub(crate) struct JournalRead {
     pub header: Result<JournalHeader, String>,
+    /// The file's bytes from `from` on.
     pub bytes: Vec<u8>,
+    pub from: u64,
 }
 
 impl JournalRead {
-    /// The frames from `offset` (counted from the file's start) on.
+    /// The frames from `offset` (counted from the file's start, at or after what was read)
+    /// on.
     pub(crate) fn frames_from(&self, offset: u64) -> &[u8] {
-        let from = usize::try_from(offset.max(HEADER_LEN)).unwrap_or(usize::MAX);
+        let from = offset.max(HEADER_LEN).saturating_sub(self.from);
+        let from = usize::try_from(from).unwrap_or(usize::MAX);
         self.bytes.get(from..).unwrap_or(&[])
     }
 }
 
-/// Reads the journal at `path`; `None` when there is none.
-pub(crate) fn read(path: &Path) -> io::Result<Option<JournalRead>> {
+/// Reads the journal at `path`, its header and what follows `from` (bytes before it are not
+/// read: an append reads only the frames other processes added since its own); `None` when
+/// there is none. A `from` past the file's end reads from the header's end.
+pub(crate) fn read(path: &Path, from: u64) -> io::Result<Option<JournalRead>> {
+    use std::io::{Seek, SeekFrom};
     let mut file = match File::open(path) {
         Ok(file) => file,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(err) => return Err(err),
     };
     let len = file.metadata()?.len();
-    let mut bytes = Vec::with_capacity(len.min(1 << 30) as usize);
+    let mut head = vec![0u8; HEADER_LEN.min(len) as usize];
+    file.read_exact(&mut head)?;
+    let from = match from.max(HEADER_LEN) {
+        from if from <= len => from,
+        _ => HEADER_LEN,
+    };
+    file.seek(SeekFrom::Start(from.min(len)))?;
+    let mut bytes = Vec::with_capacity((len - from.min(len)).min(1 << 30) as usize);
     file.read_to_end(&mut bytes)?;
     Ok(Some(JournalRead {
-        header: JournalHeader::decode(&bytes),
+        header: JournalHeader::decode(&head),
         bytes,
+        from,
     }))
 }
 
