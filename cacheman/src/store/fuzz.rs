@@ -25,10 +25,9 @@ const FN_FINGERPRINT: u64 = 0x00f0_22ed;
 /// checksums, identity) and claims `entries` rows, followed by `payload` as it is.
 ///
 /// Kinds: 0 postcard `(u64, String)`; 1 postcard `(String, Vec<u32>)` with insertion stamps;
-/// 2 JSON `(u64, String)`; 3 CSV `(u64, String)`; 4 postcard `(u64, Vec<u8>)` (byte vectors
-/// are read whole, not byte by byte); 5 and 6 as 0 and 4 in format version 1, whose postcard
-/// payload starts with its row count (the others are in the version this build writes, whose
-/// postcard rows are counted by the header alone).
+/// 2 JSON `(u64, String)`; 3 CSV `(u64, String)`; 4 postcard `(u64, Vec<u8>)`; 5 and 6 as 0
+/// and 4 in format version 1, whose postcard payload starts with its row count (the others
+/// are in the version this build writes, whose postcard rows are counted by the header alone).
 pub fn file_for(kind: u8, entries: u64, payload: &[u8]) -> Vec<u8> {
     let identity = identity_of(kind);
     let version = if kind % KINDS >= 5 { 1 } else { FORMAT_VERSION };

@@ -376,15 +376,6 @@ where
         }
         self.write_out(false).map_err(|e| self.io_error(e))
     }
-
-    fn wants_hints(&self) -> bool {
-        self.rows.wants_hints()
-    }
-
-    #[inline]
-    fn coming(&self, value: &V) {
-        self.rows.coming(value);
-    }
 }
 
 impl<K, V> Encoder<K, V> for StreamEncoder<K, V>
