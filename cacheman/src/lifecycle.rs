@@ -24,6 +24,8 @@ pub(crate) trait ErasedCache: crate::deps::Holder + Send + Sync + 'static {
     /// For the downcast back to the typed cache; a wrong `K`/`V` is `TypeMismatch`.
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
     fn save(&self) -> Result<(), Error>;
+    /// Saves the whole contents as a new snapshot (a compaction of the store's journal).
+    fn compact(&self) -> Result<(), Error>;
     /// Clears memory and storage and bumps the invalidation epoch.
     fn invalidate_local(&self) -> Result<(), Error>;
     /// Removes the stored contents, keeping memory as it is.
@@ -418,6 +420,12 @@ where
         self.save_now()
     }
 
+    fn compact(&self) -> Result<(), Error> {
+        // One whole snapshot at a time: one started in the background finishes first.
+        self.compaction.wait();
+        self.compact_now()
+    }
+
     fn invalidate_local(&self) -> Result<(), Error> {
         let hooks = self.hooks();
         let _saving = self.lock_saves();
@@ -536,9 +544,7 @@ where
     /// assert!(!dir.path().join("docs/c.journal").exists());
     /// ```
     pub fn compact(&self) -> Result<(), Error> {
-        // One whole snapshot at a time: one started in the background finishes first.
-        self.inner.compaction.wait();
-        self.inner.compact_now()
+        ErasedCache::compact(&*self.inner)
     }
 
     /// Clears this cache and every cache that depends on it, in memory and on disk (see
