@@ -525,28 +525,6 @@ where
         self.inner.save_now()
     }
 
-    /// Writes the whole contents now as a new snapshot, which replaces the journal of changes
-    /// that saves append (see the crate docs, "Files"), durably when it returns. Saves compact
-    /// on their own, on a background thread, once the journal is larger than the snapshot
-    /// (and than 1 MiB); call this to do it now, say before copying the cache file elsewhere.
-    /// For a store without a journal it is the same as [`Cache::save`](crate::Cache::save).
-    ///
-    /// ```
-    /// # let dir = tempfile::tempdir().unwrap();
-    /// # let manager = cacheman::CacheManager::new("docs", dir.path());
-    /// let cache = manager.register_cache::<u32, u32>("c").unwrap();
-    /// cache.insert(1, 1);
-    /// cache.save().unwrap(); // the first save writes a snapshot
-    /// cache.insert(2, 2);
-    /// cache.save().unwrap(); // later ones append to `c.journal`
-    /// assert!(dir.path().join("docs/c.journal").exists());
-    /// cache.compact().unwrap();
-    /// assert!(!dir.path().join("docs/c.journal").exists());
-    /// ```
-    pub fn compact(&self) -> Result<(), Error> {
-        ErasedCache::compact(&*self.inner)
-    }
-
     /// Clears this cache and every cache that depends on it, in memory and on disk (see
     /// [`CacheManager::invalidate_cache`](crate::CacheManager::invalidate_cache)).
     ///

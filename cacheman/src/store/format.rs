@@ -159,13 +159,15 @@ impl Header {
     }
 }
 
-fn u64_at(bytes: &[u8], at: usize) -> u64 {
+/// The little-endian `u64` at `at` (which the caller has checked is in bounds).
+pub(super) fn u64_at(bytes: &[u8], at: usize) -> u64 {
     let mut buf = [0u8; 8];
     buf.copy_from_slice(&bytes[at..at + 8]);
     u64::from_le_bytes(buf)
 }
 
-fn u32_at(bytes: &[u8], at: usize) -> u32 {
+/// The little-endian `u32` at `at` (which the caller has checked is in bounds).
+pub(super) fn u32_at(bytes: &[u8], at: usize) -> u32 {
     let mut buf = [0u8; 4];
     buf.copy_from_slice(&bytes[at..at + 4]);
     u32::from_le_bytes(buf)

@@ -27,6 +27,7 @@ use serde::de::DeserializeOwned;
 
 use super::codec::{self, PostcardRows};
 use super::files::{self, Fault, Step};
+use super::format::{u32_at, u64_at};
 use super::{Codec, Identity};
 
 /// First bytes of every journal.
@@ -391,18 +392,6 @@ pub(crate) fn remove(path: &Path) -> io::Result<()> {
         Err(err) if err.kind() != io::ErrorKind::NotFound => Err(err),
         _ => Ok(()),
     }
-}
-
-fn u64_at(bytes: &[u8], at: usize) -> u64 {
-    let mut buf = [0u8; 8];
-    buf.copy_from_slice(&bytes[at..at + 8]);
-    u64::from_le_bytes(buf)
-}
-
-fn u32_at(bytes: &[u8], at: usize) -> u32 {
-    let mut buf = [0u8; 4];
-    buf.copy_from_slice(&bytes[at..at + 4]);
-    u32::from_le_bytes(buf)
 }
 
 #[cfg(test)]

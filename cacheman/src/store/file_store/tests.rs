@@ -259,3 +259,20 @@ fn files_of_format_version_2_still_load() {
     std::fs::write(&s.path, [header.encode_v2(), payload.to_vec()].concat()).unwrap();
     assert_eq!(sorted(&store(dir.path(), false)), pairs(&[("a", 1)]));
 }
+
+#[test]
+fn a_save_without_changes_appends_nothing_but_still_adopts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (one, two) = (store(dir.path(), false), store(dir.path(), false));
+    one.save(plain(vec![("a".into(), 1, 0)], 0)).unwrap();
+    two.load().unwrap();
+    assert!(one.append(changes(&[], &[], 0)).unwrap().is_some());
+    assert!(!one.journal.exists(), "an empty save created a journal");
+    two.append(changes(&[("b", 2)], &[], 0)).unwrap();
+    let len = std::fs::metadata(&one.journal).unwrap().len();
+    let Some(Merged::Adopt { rows, .. }) = one.append(changes(&[], &[], 0)).unwrap() else {
+        panic!("expected Adopt");
+    };
+    assert_eq!(rows, vec![("b".to_string(), 2, 0)]);
+    assert_eq!(std::fs::metadata(&one.journal).unwrap().len(), len);
+}
