@@ -340,7 +340,8 @@ where
         // this removal (a crash) is of an older generation, and ignored.
         if let Err(err) = journal::remove(&self.journal) {
             log::warn!(
-                "cacheman: could not remove the old journal of cache `{}` at {} ({err}); it is                  ignored, and replaced by the next save",
+                "cacheman: could not remove the old journal of cache `{}` at {} ({err}); it is \
+                 ignored, and replaced by the next save",
                 self.cache,
                 self.journal.display()
             );

@@ -118,7 +118,8 @@ where
             cache: self.cache.clone(),
             path: self.journal.clone(),
             reason: format!(
-                "journal: {reason}; the snapshot beside it lacks the journal's changes, so                  neither was loaded (the next save writes a new snapshot and journal)"
+                "journal: {reason}; the snapshot beside it lacks the journal's changes, so \
+                 neither was loaded (the next save writes a new snapshot and journal)"
             ),
         }
     }
@@ -161,7 +162,8 @@ where
         }
         if !header.matches(&self.identity) {
             return Err(self.journal_corrupt(
-                "its header names other key or value types, codec or function fingerprint                  than its snapshot"
+                "its header names other key or value types, codec or function fingerprint \
+                 than its snapshot"
                     .into(),
             ));
         }
@@ -184,7 +186,8 @@ where
         })?;
         if let Some(torn) = &scan.torn {
             log::warn!(
-                "cacheman: dropped the torn last frame of the journal of cache `{}` at {}                  (a save interrupted while it appended): {torn}",
+                "cacheman: dropped the torn last frame of the journal of cache `{}` at {} \
+                 (a save interrupted while it appended): {torn}",
                 self.cache,
                 self.journal.display()
             );
