@@ -303,6 +303,42 @@ where
     }
 }
 
+/// Decoded rows, with how many rows were read in all (some may have been left out).
+pub(crate) type CountedRows<K, V> = (Vec<(K, V, u64)>, u64);
+
+/// [`decode_postcard_rows`] of format version 2, leaving out the rows whose key `superseded`
+/// says a journal replaces: each is dropped as soon as it is read, so a load does not hold the
+/// values the journal replaces. Returns the rows kept and how many were read in all.
+pub(crate) fn decode_postcard_rows_except<K, V>(
+    bytes: &[u8],
+    count: u64,
+    stamped: bool,
+    superseded: impl Fn(&K) -> bool,
+) -> Result<CountedRows<K, V>, String>
+where
+    K: DeserializeOwned + 'static,
+    V: DeserializeOwned + 'static,
+{
+    let seed = RowSeed::<K, V> {
+        stamped,
+        _types: PhantomData,
+    };
+    let affordable = bytes.len() / std::mem::size_of::<(K, V, u64)>().max(1);
+    let reserve = usize::try_from(count).unwrap_or(usize::MAX).min(affordable);
+    let mut rows = Vec::with_capacity(reserve);
+    let mut deserializer = postcard::Deserializer::from_bytes(bytes);
+    for at in 0..count {
+        let row = seed
+            .deserialize(&mut deserializer)
+            .map_err(|e| format!("row {at} of {count}: {e}"))?;
+        if !superseded(&row.0) {
+            rows.push(row);
+        }
+    }
+    nothing_after(deserializer, &format!("the last of {count} entries"))?;
+    Ok((rows, count))
+}
+
 /// Decodes `count` rows, each read by `seed`, and nothing after; reserves up front no more rows
 /// than the payload's bytes could hold.
 fn counted_postcard_rows<'de, S>(

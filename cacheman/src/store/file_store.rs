@@ -19,6 +19,12 @@ use super::{Changes, Codec, Encoder, Identity, Loaded, Outgoing, Rows, Store, co
 use crate::Error;
 use crate::shards::Sink;
 
+/// Rows with how many there were.
+fn counted<R>(rows: Vec<R>) -> (Vec<R>, u64) {
+    let len = rows.len() as u64;
+    (rows, len)
+}
+
 /// A journal is compacted once it is larger than its snapshot and at least this large: a
 /// compaction rewrites the snapshot, so it then costs at most about twice what the appends
 /// since the last one wrote.
@@ -200,14 +206,22 @@ where
 
     /// Checks and decodes a whole snapshot; with its journal generation.
     fn decode_snapshot(&self, bytes: &[u8]) -> Result<(Loaded<K, V>, u64), Error> {
-        let (header, payload) = Header::decode(bytes).map_err(|r| self.reject(r))?;
-        let loaded = |rows| Loaded {
+        let (header, payload) = self.check_snapshot(bytes)?;
+        let rows = self.decode_rows(&header, payload, None::<fn(&K) -> bool>)?;
+        let loaded = Loaded {
             rows,
             epoch: header.epoch,
         };
+        Ok((loaded, header.generation))
+    }
+
+    /// Checks a whole snapshot's header, identity and row count; returns the header and the
+    /// payload, to decode with [`FileStore::decode_rows`].
+    pub(super) fn check_snapshot<'a>(&self, bytes: &'a [u8]) -> Result<(Header, &'a [u8]), Error> {
+        let (header, payload) = Header::decode(bytes).map_err(|r| self.reject(r))?;
         if header.entries == 0 && payload.is_empty() {
             // An invalidation marker, whoever wrote it: empty, whatever the types.
-            return Ok((loaded(Vec::new()), header.generation));
+            return Ok((header, payload));
         }
         self.check_identity(&header).map_err(|r| self.reject(r))?;
         // Every row takes at least one byte in every codec (only one key can encode to nothing),
@@ -219,19 +233,43 @@ where
                 payload.len()
             ))));
         }
-        let codec = self.identity.codec;
-        let rows: Vec<(K, V, u64)> = if codec == Codec::Postcard {
-            // Version 1 started the rows with their count; version 2 leaves it to the header.
-            let count = (header.version >= 2).then_some(header.entries);
-            codec::decode_postcard_rows(payload, count, self.identity.stamped)
-        } else if self.identity.stamped {
-            codec.decode(payload)
-        } else {
-            codec
-                .decode::<(K, V)>(payload)
-                .map(|pairs| pairs.into_iter().map(|(k, v)| (k, v, 0)).collect())
+        Ok((header, payload))
+    }
+
+    /// The rows of a checked snapshot's payload, less those `superseded` says a journal
+    /// replaces (read and dropped at once, postcard rows of version 2 and later; other payloads
+    /// are decoded whole and filtered after).
+    pub(super) fn decode_rows(
+        &self,
+        header: &Header,
+        payload: &[u8],
+        superseded: Option<impl Fn(&K) -> bool>,
+    ) -> Result<Vec<(K, V, u64)>, Error> {
+        if header.entries == 0 && payload.is_empty() {
+            return Ok(Vec::new());
         }
-        .map_err(|message| {
+        let codec = self.identity.codec;
+        let filtered = codec == Codec::Postcard && header.version >= 2;
+        let decoded: Result<codec::CountedRows<K, V>, String> = match (codec, &superseded) {
+            (Codec::Postcard, Some(superseded)) if header.version >= 2 => {
+                codec::decode_postcard_rows_except(
+                    payload,
+                    header.entries,
+                    self.identity.stamped,
+                    superseded,
+                )
+            }
+            (Codec::Postcard, _) => {
+                // Version 1 started the rows with their count; version 2 leaves it to the header.
+                let count = (header.version >= 2).then_some(header.entries);
+                codec::decode_postcard_rows(payload, count, self.identity.stamped).map(counted)
+            }
+            _ if self.identity.stamped => codec.decode(payload).map(counted),
+            _ => codec
+                .decode::<(K, V)>(payload)
+                .map(|pairs| counted(pairs.into_iter().map(|(k, v)| (k, v, 0)).collect())),
+        };
+        let (mut rows, read) = decoded.map_err(|message| {
             // The checksum matched, so the file is whole: what it holds is not this build's
             // key and value types (a changed struct keeps its name, and so its fingerprint).
             self.reject(Rejection::Incompatible(format!(
@@ -241,14 +279,16 @@ where
                 codec.name()
             )))
         })?;
-        if rows.len() as u64 != header.entries {
+        if read != header.entries {
             return Err(self.reject(Rejection::Corrupt(format!(
-                "header counts {} entries but the payload holds {}",
+                "header counts {} entries but the payload holds {read}",
                 header.entries,
-                rows.len()
             ))));
         }
-        Ok((loaded(rows), header.generation))
+        if let Some(superseded) = superseded.filter(|_| !filtered) {
+            rows.retain(|(key, _, _)| !superseded(key));
+        }
+        Ok(rows)
     }
 
     /// Room for as much as the file held last time, and a little more for growth: a large

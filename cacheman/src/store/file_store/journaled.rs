@@ -51,47 +51,6 @@ pub(super) fn fold<K: Hash + Eq, V>(state: &mut Replayed<K, V>, frame: journal::
     }
 }
 
-/// Applies `frames`, in order, to a snapshot's `rows`. Only the keys the frames name are
-/// hashed, and rows stay where they are: a changed row takes its new value in place.
-pub(super) fn replay<K: Hash + Eq, V>(
-    rows: &mut Vec<(K, V, u64)>,
-    frames: Vec<journal::Frame<K, V>>,
-) {
-    if frames.is_empty() {
-        return;
-    }
-    let named = frames.iter().map(|f| f.rows.len() + f.removed.len()).sum();
-    let mut state = Replayed::with_capacity_and_hasher(named, Default::default());
-    for frame in frames {
-        fold(&mut state, frame);
-    }
-    let mut removed = false;
-    for row in rows.iter_mut() {
-        match state.get_mut(&row.0) {
-            None => {}
-            Some(slot @ Some(_)) => {
-                if let Some((value, stamp)) = slot.take() {
-                    row.1 = value;
-                    row.2 = stamp;
-                }
-                // Taken: marks the key as seen, so it is not added again below.
-                *slot = None;
-                state.remove(&row.0);
-            }
-            Some(None) => removed = true,
-        }
-    }
-    if removed {
-        // Keys still named are removed ones (the rows that took values left the map).
-        rows.retain(|(key, _, _)| !state.contains_key(key));
-    }
-    rows.extend(
-        state
-            .into_iter()
-            .filter_map(|(key, row)| row.map(|(value, stamp)| (key, value, stamp))),
-    );
-}
-
 /// The snapshot and its journal as they are on disk, replayed.
 pub(super) struct Disk<K, V> {
     pub(super) rows: Vec<(K, V, u64)>,
@@ -132,33 +91,66 @@ where
         let Some((bytes, stamp)) = self.read_file()? else {
             return Ok(None);
         };
-        let (loaded, generation) = self.decode_snapshot(&bytes)?;
-        drop(bytes);
-        let mut disk = Disk {
-            rows: loaded.rows,
-            epoch: loaded.epoch,
-            seen: Seen {
-                snapshot: Some(stamp),
-                generation,
-                epoch: loaded.epoch,
-                offset: journal::HEADER_LEN,
-                journal_len: 0,
-            },
+        let (header, payload) = self.check_snapshot(&bytes)?;
+        let generation = header.generation;
+        let mut seen = Seen {
+            snapshot: Some(stamp),
+            generation,
+            epoch: header.epoch,
+            offset: journal::HEADER_LEN,
+            journal_len: 0,
         };
+        // The journal first: the snapshot's rows it replaces are then dropped as they are read.
+        let state = self.replayed_journal(generation)?.map(|frames| {
+            let named = frames
+                .changes
+                .iter()
+                .map(|f| f.rows.len() + f.removed.len())
+                .sum();
+            let mut state = Replayed::with_capacity_and_hasher(named, Default::default());
+            for frame in frames.changes {
+                fold(&mut state, frame);
+            }
+            (state, frames.end)
+        });
+        let superseded = |key: &K| state.as_ref().is_some_and(|(s, _)| s.contains_key(key));
+        let mut rows = self.decode_rows(&header, payload, Some(superseded))?;
+        drop(bytes);
+        if let Some((state, end)) = state {
+            rows.extend(
+                state
+                    .into_iter()
+                    .filter_map(|(key, row)| row.map(|(value, stamp)| (key, value, stamp))),
+            );
+            seen.offset = end;
+            seen.journal_len = end;
+        }
+        Ok(Some(Disk {
+            rows,
+            epoch: header.epoch,
+            seen,
+        }))
+    }
+
+    /// The frames of the journal continuing snapshot `generation`, and where they end; `None`
+    /// without such a journal (none, or one a crashed compaction
+    /// left: of another generation, all of it in the snapshot already).
+    fn replayed_journal(&self, generation: u64) -> Result<Option<Frames<K, V>>, Error> {
         let read = journal::read(&self.journal, journal::HEADER_LEN)
             .map_err(|e| self.journal_io_error("read the journal", e))?;
         let Some(read) = read else {
-            return Ok(Some(disk));
+            return Ok(None);
         };
         let header = read.header.clone().map_err(|r| self.journal_corrupt(r))?;
         if header.generation != generation {
             log::debug!(
-                "cacheman: ignoring the journal of cache `{}` at {}: generation {}, the snapshot's is {generation}",
+                "cacheman: ignoring the journal of cache `{}` at {}: generation {}, the \
+                 snapshot's is {generation}",
                 self.cache,
                 self.journal.display(),
                 header.generation
             );
-            return Ok(Some(disk));
+            return Ok(None);
         }
         if !header.matches(&self.identity) {
             return Err(self.journal_corrupt(
@@ -167,11 +159,7 @@ where
                     .into(),
             ));
         }
-        let frames = self.frames(&read, journal::HEADER_LEN)?;
-        replay(&mut disk.rows, frames.changes);
-        disk.seen.offset = frames.end;
-        disk.seen.journal_len = frames.end;
-        Ok(Some(disk))
+        self.frames(&read, journal::HEADER_LEN).map(Some)
     }
 
     /// The frames of `read` from `offset` on, decoded.
