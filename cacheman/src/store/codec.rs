@@ -293,13 +293,17 @@ where
     K: DeserializeOwned + 'static,
     V: DeserializeOwned + 'static,
 {
-    let seed = RowSeed::<K, V> {
-        stamped,
-        _types: PhantomData,
-    };
     match count {
-        None => postcard_rows(bytes, seed),
-        Some(count) => counted_postcard_rows(bytes, count, seed),
+        None => postcard_rows(
+            bytes,
+            RowSeed::<K, V> {
+                stamped,
+                _types: PhantomData,
+            },
+        ),
+        Some(count) => {
+            decode_postcard_rows_except(bytes, count, stamped, |_| false).map(|(rows, _)| rows)
+        }
     }
 }
 
@@ -323,28 +327,18 @@ where
         stamped,
         _types: PhantomData,
     };
-    let affordable = bytes.len() / std::mem::size_of::<(K, V, u64)>().max(1);
-    let reserve = usize::try_from(count).unwrap_or(usize::MAX).min(affordable);
-    let mut rows = Vec::with_capacity(reserve);
-    let mut deserializer = postcard::Deserializer::from_bytes(bytes);
-    for at in 0..count {
-        let row = seed
-            .deserialize(&mut deserializer)
-            .map_err(|e| format!("row {at} of {count}: {e}"))?;
-        if !superseded(&row.0) {
-            rows.push(row);
-        }
-    }
-    nothing_after(deserializer, &format!("the last of {count} entries"))?;
+    let rows = counted_postcard_rows(bytes, count, seed, |row| !superseded(&row.0))?;
     Ok((rows, count))
 }
 
-/// Decodes `count` rows, each read by `seed`, and nothing after; reserves up front no more rows
-/// than the payload's bytes could hold.
+/// Decodes `count` rows, each read by `seed`, and nothing after, keeping those `keep` accepts
+/// (the others are dropped as soon as they are read); reserves up front no more rows than the
+/// payload's bytes could hold.
 fn counted_postcard_rows<'de, S>(
     bytes: &'de [u8],
     count: u64,
     seed: S,
+    keep: impl Fn(&S::Value) -> bool,
 ) -> Result<Vec<S::Value>, String>
 where
     S: DeserializeSeed<'de> + Copy,
@@ -357,7 +351,9 @@ where
         let row = seed
             .deserialize(&mut deserializer)
             .map_err(|e| format!("row {at} of {count}: {e}"))?;
-        rows.push(row);
+        if keep(&row) {
+            rows.push(row);
+        }
     }
     nothing_after(deserializer, &format!("the last of {count} entries"))?;
     Ok(rows)
