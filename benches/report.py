@@ -200,6 +200,7 @@ def goal_rows():
 
     rows += bounded_rows(ratio)
     rows += redis_rows(ratio)
+    rows += journal_rows(ratio)
 
     mem = {k: load(f"memory_{k}.json")["bytes_per_entry"] for k in ("hashmap", "cacheman", "cacheman_persistent")}
     rows.append(
@@ -207,6 +208,29 @@ def goal_rows():
          f"{mem['cacheman']:.1f} / {mem['cacheman_persistent']:.1f} / {mem['hashmap']:.1f}",
          "(report)", f"{mem['cacheman'] / mem['hashmap']:.2f}× / {mem['cacheman_persistent'] / mem['hashmap']:.2f}×")
     )
+    return rows
+
+
+def journal_rows(ratio):
+    """Workload 10 (issue 16): saves that append what changed, write amplification, load with a
+    journal."""
+    if not os.path.exists(os.path.join(RESULTS, "journal_ratio.json")):
+        return []
+    j = load("journal_ratio.json")
+    rows = []
+    ratio("9. save of changes", f"save of 10 changed entries of 1M / full rewrite (compaction) "
+          f"(in turn, {j['rounds']} rounds, medians {j['append_10_ms']:.2f} / {j['full_save_ms']:.0f} ms)",
+          j["append_over_full"], 0.01, False)
+    ratio("9. save of changes", f"bytes written / bytes of the changes, 1,000 inserts/s for 60 s, "
+          f"default autosync, simulated clock ({j['autosync_saves']} saves)",
+          j["write_amplification"], 3, False)
+    rows.append(("9. save of changes", f"the same for {j['long_seconds']} s ({j['long_saves']} saves, "
+                 "compactions included) (not a goal, for comparison)",
+                 ratio_text(j["long_write_amplification"]), "", ""))
+    ratio("9. save of changes", f"load with a journal half the snapshot's size / from the snapshot alone "
+          f"({j['journal_bytes'] / 1e6:.0f} + {j['snapshot_bytes'] / 1e6:.0f} MB; in turn, medians "
+          f"{j['load_with_journal_ms']:.0f} / {j['load_snapshot_ms']:.0f} ms)",
+          j["load_ratio"], 1.3, False)
     return rows
 
 

@@ -46,7 +46,8 @@ impl BackgroundSaver {
             let (stop, saves) = (Arc::clone(&stop), Arc::clone(&saves));
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
-                    cache.save().unwrap();
+                    // Whole saves (compactions): an append of the inserts would cost little.
+                    cache.compact().unwrap();
                     saves.fetch_add(1, Ordering::Relaxed);
                 }
             })

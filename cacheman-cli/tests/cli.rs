@@ -91,7 +91,7 @@ fn ls_lists_managers_and_caches() {
     assert_eq!(raw["name"], "raw");
     assert_eq!(raw["entries"], 3);
     assert_eq!(raw["codec"], "postcard");
-    assert_eq!(raw["format_version"], 2);
+    assert_eq!(raw["format_version"], 3);
     assert_eq!(raw["save_in_progress"], false);
     assert!(raw["size_bytes"].as_u64().unwrap() > 60);
     assert!(raw["modified_unix_ms"].as_u64().unwrap() > 0);
@@ -381,4 +381,37 @@ fn usage_errors_exit_2() {
     let (code, out, _) = run(dir.path(), &["--help"]);
     assert_eq!(code, 0);
     assert!(out.contains("verify"), "{out}");
+}
+
+#[test]
+fn verify_reads_the_journal_as_a_load_would() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _) = populate(dir.path());
+    let raw = app.registered_cache::<u64, u64>("raw").unwrap();
+    for k in [10, 11] {
+        raw.insert(k, k);
+        raw.save().unwrap(); // appended to the journal
+    }
+    let journal = app.directory().join("raw.journal");
+    let whole = std::fs::read(&journal).unwrap();
+    let (code, out, _) = run(dir.path(), &["verify", "app/raw"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("3 entries, 2 saves in the journal"), "{out}");
+    let (_, doc) = json(dir.path(), &["ls"]);
+    let raw_row = &doc["managers"][0]["caches"][1];
+    assert_eq!(raw_row["journal_bytes"], whole.len() as u64);
+
+    // A save cut off half-way: its frame is dropped at the next load, nothing is damaged.
+    std::fs::write(&journal, &whole[..whole.len() - 3]).unwrap();
+    let (code, out, _) = run(dir.path(), &["verify", "app/raw"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("1 saves in the journal; a torn last frame"), "{out}");
+
+    // Damage before the last frame: a load refuses the journal, and so does verify.
+    let mut damaged = whole.clone();
+    damaged[40 + 8 + 2] ^= 0x10; // inside the first frame's body
+    std::fs::write(&journal, &damaged).unwrap();
+    let (code, out, _) = run(dir.path(), &["verify", "app/raw"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("damaged") && out.contains("raw.journal"), "{out}");
 }

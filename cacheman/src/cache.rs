@@ -97,6 +97,8 @@ pub(crate) struct CacheInner<K, V> {
     pub(crate) save_lock: Mutex<()>,
     /// Save points and the time of the last save.
     pub(crate) autosync: SaveState,
+    /// The background compaction of the store's journal, if one runs.
+    pub(crate) compaction: crate::lifecycle::Compaction<K, V>,
     /// The cache's place in its manager's entry graph (set once, at registration).
     pub(crate) deps: OnceLock<crate::deps::CacheLink>,
     /// The keys of entries that have a node in the graph, by stable hash: how the graph's
@@ -179,6 +181,7 @@ where
             cleared: AtomicBool::new(false),
             save_lock: Mutex::new(()),
             autosync,
+            compaction: Default::default(),
             deps: OnceLock::new(),
             recorded_keys: Mutex::default(),
             prune_at: std::sync::atomic::AtomicUsize::new(crate::cache_deps::MIN_PRUNE_AT),

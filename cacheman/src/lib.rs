@@ -232,7 +232,10 @@ pub use store::redis::Redis;
 #[doc(hidden)]
 pub mod __fuzz {
     pub use crate::deps::fuzz::{decode_graph, graph_file_for, graph_payload_for};
-    pub use crate::store::fuzz::{KINDS, decode_as, file_for, payload_for};
+    pub use crate::store::fuzz::{
+        KINDS, decode_as, decode_journal, file_for, journal_file_for, journal_frames_for,
+        payload_for,
+    };
 }
 
 /// What `#[cached]` expands to refers to these paths; they are not a stable API.

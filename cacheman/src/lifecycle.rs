@@ -11,6 +11,11 @@ use crate::cache::{CacheInner, on_maps};
 use crate::hooks::{Contents, Hooks};
 use crate::store::{Journal, Merged, Outgoing, Rows};
 
+mod append;
+
+use append::Appended;
+pub(crate) use append::Compaction;
+
 /// What the manager needs of a cache without knowing its key and value types.
 pub(crate) trait ErasedCache: crate::deps::Holder + Send + Sync + 'static {
     fn name(&self) -> &str;
@@ -19,6 +24,8 @@ pub(crate) trait ErasedCache: crate::deps::Holder + Send + Sync + 'static {
     /// For the downcast back to the typed cache; a wrong `K`/`V` is `TypeMismatch`.
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
     fn save(&self) -> Result<(), Error>;
+    /// Saves the whole contents as a new snapshot (a compaction of the store's journal).
+    fn compact(&self) -> Result<(), Error>;
     /// Clears memory and storage and bumps the invalidation epoch.
     fn invalidate_local(&self) -> Result<(), Error>;
     /// Removes the stored contents, keeping memory as it is.
@@ -69,10 +76,34 @@ where
         }
     }
 
-    /// Saves a snapshot. The snapshot is taken shard by shard under short locks; encoding and
-    /// writing happen outside every map lock. With the default file store, the save merges with
-    /// what other processes saved to the file since this one last read or wrote it.
+    /// Saves what changed since the last save: appended to the store's journal when it takes
+    /// changes, else (or when the store asks for one) a whole snapshot (see
+    /// [`CacheInner::compact_now`]).
     pub(crate) fn save_now(&self) -> Result<(), Error> {
+        self.save_as(false)
+    }
+
+    /// Saves a whole snapshot (for a store with a journal, a compaction: the snapshot
+    /// replaces the journal). The snapshot is taken shard by shard under short locks; encoding
+    /// and writing happen outside every map lock. With the default file store, the save merges
+    /// with what other processes saved since this one last read or wrote the files.
+    pub(crate) fn compact_now(&self) -> Result<(), Error> {
+        self.save_as(true)
+    }
+
+    fn save_as(&self, whole: bool) -> Result<(), Error> {
+        let saved = self.write_out(whole);
+        // What tools read without the program: the caches, their edges, their counters.
+        if saved.is_ok()
+            && let Some(link) = self.deps.get()
+        {
+            link.graph.write_manifest(self.now_ms());
+        }
+        saved
+    }
+
+    /// [`CacheInner::save_as`] but for the manifest.
+    fn write_out(&self, whole: bool) -> Result<(), Error> {
         let hooks = self.hooks();
         if (self.store.is_none() || self.shared().is_some()) && hooks.saver.is_none() {
             // Non-persistent, or on a shared store (which took every change as it came),
@@ -92,7 +123,21 @@ where
             link.graph.save()?;
         }
         let covered = self.counters.changes_made();
-        let (rows, touched) = self.snapshot_for_save(&hooks)?;
+        let carried = match whole {
+            true => Vec::new(),
+            false => match self.append_changes(&hooks, covered)? {
+                Appended::Done => return Ok(()),
+                Appended::Whole(carried) => carried,
+            },
+        };
+        let (rows, mut touched) = match self.snapshot_for_save(&hooks) {
+            Ok(snapshot) => snapshot,
+            Err(err) => {
+                on_maps!(self, s, _now => s.restore_journal(carried));
+                return Err(err);
+            }
+        };
+        touched.extend(carried);
         let cleared = self.cleared.swap(false, Ordering::AcqRel);
         let restore = |touched: Vec<K>| {
             on_maps!(self, s, _now => s.restore_journal(touched));
@@ -117,6 +162,7 @@ where
                 let journal = Journal {
                     touched: touched.clone(),
                     cleared,
+                    dropped_before: on_maps!(self, s, now => s.dropped_before(now)),
                 };
                 store.save(Outgoing {
                     rows,
@@ -127,7 +173,7 @@ where
             (_, None) => Ok(Merged::Written),
         };
         match saved {
-            Ok(merged) => self.adopt(merged),
+            Ok(merged) => self.adopt(merged, &touched),
             Err(err) => {
                 restore(touched);
                 return Err(err);
@@ -137,10 +183,6 @@ where
         self.settle(covered);
         self.autosync.saved(self.now_ms());
         self.counters.saved();
-        // What tools read without the program: the caches, their edges, their counters.
-        if let Some(link) = self.deps.get() {
-            link.graph.write_manifest(self.now_ms());
-        }
         Ok(())
     }
 
@@ -196,13 +238,19 @@ where
         }
     }
 
-    /// Takes in what a merging save found that other processes wrote.
-    fn adopt(&self, merged: Merged<K, V>) {
+    /// Takes in what a merging save found that other processes wrote; `touched` are the keys
+    /// the save carried.
+    fn adopt(&self, merged: Merged<K, V>, touched: &[K]) {
         match merged {
             Merged::Written => {}
             Merged::Adopt { rows, gone } => self.put_checked(
                 rows,
                 |rows| on_maps!(self, s, now => s.adopt(rows, gone, now)),
+                || {},
+            ),
+            Merged::Resync { rows } => self.put_checked(
+                rows,
+                |rows| on_maps!(self, s, now => s.resync(rows, touched, now)),
                 || {},
             ),
             Merged::Invalidated { epoch, rows } => {
@@ -339,7 +387,11 @@ where
                 };
                 let built = rows.len() as u64;
                 self.replace_contents(rows);
-                // Built contents are not stored yet: count them so that they get saved.
+                // Built contents are not stored yet: count them so that they get saved (whole:
+                // they are not in the shards' journal).
+                if built > 0 {
+                    self.cleared.store(true, Ordering::Release);
+                }
                 self.set_pending(built);
             }
         }
@@ -379,6 +431,12 @@ where
 
     fn save(&self) -> Result<(), Error> {
         self.save_now()
+    }
+
+    fn compact(&self) -> Result<(), Error> {
+        // One whole snapshot at a time: one started in the background finishes first.
+        self.compaction.wait();
+        self.compact_now()
     }
 
     fn invalidate_local(&self) -> Result<(), Error> {
@@ -425,6 +483,10 @@ where
         let rows = self.build(&hooks)?;
         let built = rows.len() as u64;
         self.replace_contents(rows);
+        // What was built replaces what is stored: saved whole.
+        if built > 0 {
+            self.cleared.store(true, Ordering::Release);
+        }
         self.note_changes(built);
         // As CacheMan does: what was built is saved, so that a reload or another process
         // finds it rather than the empty file the invalidation left.

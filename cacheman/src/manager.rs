@@ -331,6 +331,7 @@ impl CacheManager {
         }
         let fn_fingerprint = options.fn_fingerprint;
         let inner = Arc::new(CacheInner::new(name, options, clock, hooks, store));
+        inner.compaction.enable(Arc::downgrade(&inner));
         let holder: Arc<dyn Holder> = inner.clone();
         let link = self.shared.entries.link(
             name,

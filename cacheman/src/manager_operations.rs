@@ -40,6 +40,24 @@ impl CacheManager {
         self.save_cache_contents_applying(name, Dependents::Include)
     }
 
+    /// Writes cache `name`'s whole contents as a new snapshot, which replaces the journal its
+    /// saves append to (see [`Cache::compact`](crate::Cache::compact)).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let manager = cacheman::CacheManager::new("docs", dir.path());
+    /// let cache = manager.register_cache::<u8, u8>("c").unwrap();
+    /// cache.insert(1, 1);
+    /// cache.save().unwrap();
+    /// cache.insert(2, 2);
+    /// cache.save().unwrap(); // appended to c.journal
+    /// manager.compact_cache("c").unwrap();
+    /// assert!(!manager.cache_file_path("c").unwrap().with_extension("journal").exists());
+    /// ```
+    pub fn compact_cache(&self, name: &str) -> Result<(), Error> {
+        self.erased(name)?.compact()
+    }
+
     fn save_cache_contents_applying(
         &self,
         name: &str,

@@ -1,7 +1,8 @@
-//! Crash safety: a process saving in a loop is killed with SIGKILL at random instants. After
-//! every kill the file holds exactly one complete snapshot that was saved (never older than the
-//! one found after the previous kill), and the temporary file a kill leaves behind is removed
-//! when the cache is next opened.
+//! Crash safety: a process saving in a loop is killed with SIGKILL at random instants, in
+//! appends to the journal and in compactions. After every kill the snapshot and its journal
+//! hold exactly one complete snapshot that was saved (never older than the one found after the
+//! previous kill: every change of a save that returned, none twice), and the temporary file a
+//! kill leaves behind is removed when the cache is next opened.
 //!
 //! `CACHEMAN_CRASH_KILLS` sets the number of kills (50 by default; the ignored test runs 200).
 //! `CACHEMAN_CRASH_SEED` replays the kill instants of a failed run, whose seed it prints.
@@ -53,6 +54,7 @@ fn kill_repeatedly(kills: u32) {
     let cache_dir = dir.path().join(MANAGER);
     let mut last: Option<u64> = None;
     let mut interrupted_saves = 0;
+    let mut with_journal = 0;
     for kill in 0..kills {
         let delay = Duration::from_micros(random.next_u64() % KILL_WINDOW_MICROS);
         run_and_kill(dir.path(), delay);
@@ -60,6 +62,9 @@ fn kill_repeatedly(kills: u32) {
         let orphans = temporaries(&cache_dir);
         if orphans > 0 {
             interrupted_saves += 1;
+        }
+        if cache_dir.join(format!("{CACHE}.journal")).exists() {
+            with_journal += 1;
         }
         // Opening the cache cleans orphans and loads (a corrupt file would only be a warning
         // there); the reload reports a corrupt file as an error.
@@ -84,7 +89,12 @@ fn kill_repeatedly(kills: u32) {
         last = found;
     }
     eprintln!(
-        "crash test: {kills} kills, {interrupted_saves} left a temporary file, last snapshot {last:?}"
+        "crash test: {kills} kills, {interrupted_saves} left a temporary file, {with_journal} a \
+         journal, last snapshot {last:?}"
+    );
+    assert!(
+        with_journal > 0,
+        "no kill left a journal: appends went untested"
     );
     assert!(
         last.is_some_and(|i| i > 0),

@@ -1,12 +1,13 @@
 //! The fuzz targets' seeds (`fuzz/seeds/decode_file`: valid inputs of every row kind;
-//! `fuzz/seeds/decode_graph`: valid graph files of a few sizes), in both of each target's
-//! modes, stay valid when the file formats or the kinds change:
+//! `fuzz/seeds/decode_graph`: valid graph files of a few sizes; `fuzz/seeds/decode_journal`:
+//! valid journals of a few frames), in both of each target's modes, stay valid when the file formats or the kinds change:
 //! `cargo test -p tests --test fuzz_seeds -- --ignored` writes them anew.
 
 use std::path::PathBuf;
 
 use cacheman::__fuzz::{
-    KINDS, decode_as, decode_graph, file_for, graph_file_for, graph_payload_for, payload_for,
+    KINDS, decode_as, decode_graph, decode_journal, file_for, graph_file_for, graph_payload_for,
+    journal_file_for, journal_frames_for, payload_for,
 };
 
 const ROW_COUNTS: [u8; 3] = [0, 1, 3];
@@ -17,6 +18,52 @@ fn seed_dir() -> PathBuf {
 
 fn graph_seed_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/decode_graph")
+}
+
+fn journal_seed_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/decode_journal")
+}
+
+/// (file name, bytes, keys named) of every journal seed. The first byte is the fuzz target's
+/// mode: bit 7 a whole journal, else frames after a header that passes every check (see
+/// `fuzz/fuzz_targets/decode_journal.rs`).
+fn journal_seeds() -> Vec<(String, Vec<u8>, usize)> {
+    let frames = [
+        (vec![(1, "one".to_string()), (2, "two".into())], vec![]),
+        (vec![(3, "three".into())], vec![1]),
+        (vec![], vec![2, 3]),
+    ];
+    let mut seeds = Vec::new();
+    for count in [0, 1, 3] {
+        let frames = journal_frames_for(&frames[..count]);
+        // Each frame names two keys.
+        let named = 2 * count;
+        let mut wrapped = vec![0];
+        wrapped.extend_from_slice(&frames);
+        let mut whole = vec![0x80];
+        whole.extend_from_slice(&journal_file_for(&frames));
+        seeds.push((format!("frames-{count}"), wrapped, named));
+        seeds.push((format!("file-frames-{count}"), whole, named));
+    }
+    seeds
+}
+
+#[test]
+fn every_journal_seed_decodes_as_its_name_says_and_is_up_to_date() {
+    for (name, bytes, named) in journal_seeds() {
+        let (mode, rest) = bytes.split_first().unwrap();
+        let file = match mode & 0x80 {
+            0 => journal_file_for(rest),
+            _ => rest.to_vec(),
+        };
+        assert_eq!(decode_journal(&file), Ok(named), "{name}");
+        let committed = std::fs::read(journal_seed_dir().join(&name)).unwrap_or_default();
+        assert!(
+            committed == bytes,
+            "fuzz/seeds/decode_journal/{name} is out of date: run \
+             `cargo test -p tests --test fuzz_seeds -- --ignored` to write the seeds anew"
+        );
+    }
 }
 
 /// (file name, bytes, nodes) of every graph seed. The first byte is the fuzz target's mode:
@@ -103,9 +150,13 @@ fn write_seeds() {
         .into_iter()
         .map(|(name, bytes, _)| (name, bytes));
     let file_seeds = seeds().into_iter().map(|(name, bytes, _, _)| (name, bytes));
+    let journal_seeds = journal_seeds()
+        .into_iter()
+        .map(|(name, bytes, _)| (name, bytes));
     for (dir, seeds) in [
         (seed_dir(), file_seeds.collect::<Vec<_>>()),
         (graph_seed_dir(), graph_seeds.collect()),
+        (journal_seed_dir(), journal_seeds.collect()),
     ] {
         std::fs::create_dir_all(&dir).unwrap();
         for entry in std::fs::read_dir(&dir).unwrap() {

@@ -15,7 +15,7 @@ const CODECS: [Codec; 3] = [Codec::Postcard, Codec::Json, Codec::Csv];
 const ENTRIES_AT: usize = 36;
 const PAYLOAD_LEN_AT: usize = 44;
 const PAYLOAD_CRC_AT: usize = 52;
-const HEADER_LEN: usize = 60;
+const HEADER_LEN: usize = 68;
 
 /// A name no other test case uses, so that warnings can be told apart.
 fn unique_name() -> String {

@@ -64,7 +64,7 @@ fn csv_files_are_plain_rows_and_json_files_are_pairs() {
     json.save().unwrap();
     let payload = |name: &str| {
         let bytes = std::fs::read(manager.cache_file_path(name).unwrap()).unwrap();
-        String::from_utf8(bytes[60..].to_vec()).unwrap()
+        String::from_utf8(bytes[68..].to_vec()).unwrap()
     };
     assert_eq!(payload("csv"), "a,1\n");
     assert_eq!(payload("json"), r#"[["a",1]]"#);

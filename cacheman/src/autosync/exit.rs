@@ -80,12 +80,8 @@ impl Drop for FlushGuard {
 pub(crate) fn install() {
     #[cfg(any(unix, windows))]
     {
-        // `atexit` is ISO C and in every C runtime Rust's std links, so it needs no crate.
-        unsafe extern "C" {
-            fn atexit(callback: extern "C" fn()) -> std::ffi::c_int;
-        }
         // SAFETY: `flush_at_exit` is a plain function that never unwinds across the C boundary.
-        if unsafe { atexit(flush_at_exit) } != 0 {
+        if unsafe { libc::atexit(flush_at_exit) } != 0 {
             log::warn!("cacheman: could not install the exit hook; call cacheman::flush_all()");
         }
     }

@@ -131,7 +131,7 @@ pub(crate) fn ls(context: &Context, out: &mut dyn Write) -> Done {
                 rows.push(vec![
                     qualified(manager, cache),
                     header.map_or("-".into(), |h| h.entries.to_string()),
-                    output::size(cache.size_bytes),
+                    output::size(cache.size_bytes + cache.journal_bytes),
                     header.map_or("-".into(), |h| h.codec.to_owned()),
                     output::ago(cache.modified, now),
                     header.map_or("-".into(), |h| h.format_version.to_string()),
@@ -177,6 +177,7 @@ fn cache_json(cache: &CacheFile) -> Value {
         "path": cache.path,
         "exists": cache.exists,
         "size_bytes": cache.size_bytes,
+        "journal_bytes": cache.journal_bytes,
         "modified_unix_ms": output::unix_ms(cache.modified),
         "entries": header.map(|h| h.entries),
         "codec": header.map(|h| h.codec),
@@ -470,7 +471,21 @@ pub(crate) fn verify(context: &Context, spec: Option<&str>, out: &mut dyn Write)
             bar.finish_and_clear();
         }
         let (result, detail) = match &found {
-            Verification::Intact { entries, .. } => ("ok", format!("{entries} entries")),
+            Verification::Intact {
+                entries,
+                journal_frames,
+                note,
+                ..
+            } => {
+                let mut detail = format!("{entries} entries");
+                if *journal_frames > 0 {
+                    detail.push_str(&format!(", {journal_frames} saves in the journal"));
+                }
+                if let Some(note) = note {
+                    detail.push_str(&format!("; {note}"));
+                }
+                ("ok", detail)
+            }
             Verification::Missing => ("no file", String::new()),
             Verification::Damaged(reason) => ("damaged", reason.clone()),
             Verification::Unreadable(reason) => ("unreadable", reason.clone()),

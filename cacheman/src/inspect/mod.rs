@@ -69,6 +69,9 @@ pub struct CacheFile {
     pub exists: bool,
     /// The file's size in bytes (0 without a file).
     pub size_bytes: u64,
+    /// The size of its journal (`<name>.journal`: the saves appended since the snapshot), 0
+    /// without one.
+    pub journal_bytes: u64,
     /// When the file was last written.
     pub modified: Option<SystemTime>,
     /// What its header says, when it could be read and checked.
@@ -261,6 +264,7 @@ pub fn read_cache_file(path: &Path, name: &str) -> CacheFile {
         path: path.to_owned(),
         exists: false,
         size_bytes: 0,
+        journal_bytes: 0,
         modified: None,
         header: None,
         problem: None,
@@ -270,18 +274,24 @@ pub fn read_cache_file(path: &Path, name: &str) -> CacheFile {
     if !file.save_in_progress {
         file.stale_temporaries = temporaries(path);
     }
+    let journal = crate::store::journal::path_beside(path);
+    if let Ok(meta) = fs::metadata(&journal) {
+        file.journal_bytes = meta.len();
+        // An append is a save too.
+        file.modified = meta.modified().ok();
+    }
     match fs::File::open(path) {
         Ok(mut handle) => {
             file.exists = true;
             if let Ok(meta) = handle.metadata() {
                 file.size_bytes = meta.len();
-                file.modified = meta.modified().ok();
+                file.modified = file.modified.max(meta.modified().ok());
             }
             let mut head = Vec::with_capacity(HEADER_LEN);
             match (&mut handle).take(HEADER_LEN as u64).read_to_end(&mut head) {
                 Ok(_) => match Header::decode_head(&head) {
-                    Ok(header) => {
-                        let expected = HEADER_LEN as u64 + header.payload_len;
+                    Ok((header, header_len)) => {
+                        let expected = header_len as u64 + header.payload_len;
                         if expected != file.size_bytes {
                             file.problem = Some(format!(
                                 "the header claims {expected} bytes but the file holds {}",

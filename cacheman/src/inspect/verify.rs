@@ -5,6 +5,7 @@ use std::io::{self, Read};
 use std::path::Path;
 
 use crate::store::format::{HEADER_LEN, Header, Rejection};
+use crate::store::journal;
 
 /// What [`verify`] found in one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,10 +13,16 @@ use crate::store::format::{HEADER_LEN, Header, Rejection};
 pub enum Verification {
     /// Every check passed: the file is whole and would be loaded by a program of its types.
     Intact {
-        /// Entries the header counts.
+        /// Entries the snapshot's header counts.
         entries: u64,
-        /// Bytes read.
+        /// Bytes read (snapshot and journal).
         bytes: u64,
+        /// Saves appended to the journal since the snapshot (their frames; 0 without one).
+        journal_frames: usize,
+        /// What a load will pass over, if anything: a torn last frame of the journal (a save
+        /// cut off half-way, dropped at the next load), or a journal of an older snapshot (a
+        /// compaction cut off half-way, ignored and replaced).
+        note: Option<String>,
     },
     /// There is no file.
     Missing,
@@ -39,7 +46,8 @@ impl Verification {
 
 /// Reads the cache file at `path` whole and checks it: the magic, the header's checksum and
 /// format version, that the payload is as long as the header says, its CRC-32, and that the
-/// header does not count more entries than the payload has bytes. `progress` is told the bytes
+/// header does not count more entries than the payload has bytes; then its journal, if it has
+/// one: the journal's header and every frame's length and CRC-32, as a load would. `progress` is told the bytes
 /// read so far and the file's size as it goes (for a progress bar). The rows themselves are
 /// not decoded: that needs the key and value types (postcard is not self-describing), which
 /// only the program has.
@@ -52,7 +60,10 @@ impl Verification {
 /// cache.save().unwrap();
 /// let path = manager.cache_file_path("c").unwrap();
 /// let found = cacheman::inspect::verify(&path, &mut |_, _| {});
-/// assert_eq!(found, cacheman::inspect::Verification::Intact { entries: 1, bytes: std::fs::metadata(&path).unwrap().len() });
+/// let cacheman::inspect::Verification::Intact { entries, journal_frames, .. } = found else {
+///     panic!("{found:?}");
+/// };
+/// assert_eq!((entries, journal_frames), (1, 0));
 /// ```
 pub fn verify(path: &Path, progress: &mut dyn FnMut(u64, u64)) -> Verification {
     let mut file = match File::open(path) {
@@ -60,29 +71,68 @@ pub fn verify(path: &Path, progress: &mut dyn FnMut(u64, u64)) -> Verification {
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Verification::Missing,
         Err(err) => return Verification::Unreadable(err.to_string()),
     };
-    match check(&mut file, progress) {
+    let (entries, bytes, generation) = match check(&mut file, progress) {
         Ok(Ok(found)) => found,
-        Ok(Err(reason)) => Verification::Damaged(reason),
-        Err(err) => Verification::Unreadable(err.to_string()),
+        Ok(Err(reason)) => return Verification::Damaged(reason),
+        Err(err) => return Verification::Unreadable(err.to_string()),
+    };
+    let journal_path = journal::path_beside(path);
+    let checked = match journal::check(&journal_path) {
+        Ok(checked) => checked,
+        Err(err) => {
+            return Verification::Unreadable(format!("{}: {err}", journal_path.display()));
+        }
+    };
+    let journal_bytes = std::fs::metadata(&journal_path).map_or(0, |m| m.len());
+    match checked {
+        None => Verification::Intact {
+            entries,
+            bytes,
+            journal_frames: 0,
+            note: None,
+        },
+        Some(Err(reason)) => {
+            Verification::Damaged(format!("its journal {}: {reason}", journal_path.display()))
+        }
+        Some(Ok(found)) if found.generation != generation => Verification::Intact {
+            entries,
+            bytes: bytes + journal_bytes,
+            journal_frames: 0,
+            note: Some(format!(
+                "a journal of an older snapshot (generation {} of {generation}), left by a \
+                 compaction cut off: ignored, and replaced by the next save",
+                found.generation
+            )),
+        },
+        Some(Ok(found)) => Verification::Intact {
+            entries,
+            bytes: bytes + journal_bytes,
+            journal_frames: found.frames,
+            note: found
+                .torn
+                .map(|torn| format!("a torn last frame, dropped at the next load: {torn}")),
+        },
     }
 }
 
+/// The snapshot's entries, size and journal generation, or why it is damaged.
 fn check(
     file: &mut File,
     progress: &mut dyn FnMut(u64, u64),
-) -> io::Result<Result<Verification, String>> {
+) -> io::Result<Result<(u64, u64, u64), String>> {
     let size = file.metadata()?.len();
     let mut head = Vec::with_capacity(HEADER_LEN);
     file.by_ref()
         .take(HEADER_LEN as u64)
         .read_to_end(&mut head)?;
-    let header = match Header::decode_head(&head) {
-        Ok(header) => header,
+    let (header, header_len) = match Header::decode_head(&head) {
+        Ok(found) => found,
         Err(Rejection::Corrupt(reason) | Rejection::Incompatible(reason)) => {
             return Ok(Err(reason));
         }
     };
-    let claimed = HEADER_LEN as u64 + header.payload_len;
+    // A shorter header (an older version) leaves some payload bytes in `head`.
+    let claimed = header_len as u64 + header.payload_len;
     if claimed != size {
         return Ok(Err(format!(
             "the header claims {claimed} bytes but the file holds {size} (truncated or extended)"
@@ -95,8 +145,9 @@ fn check(
         )));
     }
     let mut crc = crc32fast::Hasher::new();
+    crc.update(&head[header_len.min(head.len())..]);
     let mut buffer = vec![0u8; 1 << 20];
-    let mut done = HEADER_LEN as u64;
+    let mut done = head.len() as u64;
     progress(done, size);
     loop {
         let read = file.read(&mut buffer)?;
@@ -115,8 +166,5 @@ fn check(
     if crc.finalize() != header.payload_crc {
         return Ok(Err("payload checksum mismatch".into()));
     }
-    Ok(Ok(Verification::Intact {
-        entries: header.entries,
-        bytes: size,
-    }))
+    Ok(Ok((header.entries, size, header.generation)))
 }

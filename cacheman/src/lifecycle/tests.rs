@@ -49,41 +49,55 @@ fn insert(cache: &CacheInner<u64, String>, key: u64) {
 }
 
 #[test]
-fn disk_full_or_permission_denied_keeps_the_old_file_and_the_changes() {
+fn disk_full_or_permission_denied_keeps_the_old_files_and_the_changes() {
     for errno in [28 /* ENOSPC */, 13 /* EACCES */] {
         let dir = tempfile::tempdir().unwrap();
         let failing = Arc::new(AtomicBool::new(false));
         let cache = cache_with_faulty_disk(dir.path(), Arc::clone(&failing), errno);
         insert(&cache, 1);
-        cache.save_now().unwrap();
+        cache.save_now().unwrap(); // a snapshot
+        insert(&cache, 2);
+        cache.save_now().unwrap(); // a frame in the journal
         let path = cache_path(dir.path(), "c");
-        let good_file = std::fs::read(&path).unwrap();
+        let journal = path.with_extension("journal");
+        let good_files = || {
+            (
+                std::fs::read(&path).unwrap(),
+                std::fs::read(&journal).unwrap(),
+            )
+        };
+        let good = good_files();
 
         failing.store(true, Ordering::SeqCst);
-        insert(&cache, 2);
-        let err = cache.save_now().unwrap_err();
-        let text = err.to_string();
-        assert!(
-            text.contains("could not write the cache file for cache `c`"),
-            "{text}"
-        );
-        assert!(text.contains(&path.display().to_string()), "{text}");
-        assert_eq!(
-            std::fs::read(&path).unwrap(),
-            good_file,
-            "the old file was damaged"
-        );
-        assert_eq!(
-            cache.changes_since_save(),
-            1,
-            "the unsaved change was forgotten"
-        );
+        insert(&cache, 3);
+        // An append that fails, and a whole snapshot (a compaction) that fails.
+        for (attempt, action, file) in [
+            (
+                CacheInner::save_now as fn(&_) -> _,
+                "append to the journal",
+                &journal,
+            ),
+            (CacheInner::compact_now, "write the cache file", &path),
+        ] {
+            let text = attempt(&cache).unwrap_err().to_string();
+            assert!(
+                text.contains(&format!("could not {action} for cache `c`")),
+                "{text}"
+            );
+            assert!(text.contains(&file.display().to_string()), "{text}");
+            assert!(good_files() == good, "{action}: the old files were changed");
+            assert_eq!(
+                cache.changes_since_save(),
+                1,
+                "{action}: the change was forgotten"
+            );
+        }
 
         failing.store(false, Ordering::SeqCst);
         cache.save_now().unwrap();
         assert_eq!(cache.changes_since_save(), 0);
         cache.load_or_build(true).unwrap();
-        assert_eq!(cache.snapshot_rows().len(), 2, "errno {errno}");
+        assert_eq!(cache.snapshot_rows().len(), 3, "errno {errno}");
     }
 }
 

@@ -18,15 +18,6 @@ pub(crate) trait Sink<K, V> {
     fn unlocked(&mut self) -> Result<(), Self::Error> {
         Ok(())
     }
-    /// Whether the sink reads memory behind the values (a byte vector's bytes) and wants to
-    /// hear of each value a little before it is put ([`Sink::coming`]).
-    fn wants_hints(&self) -> bool {
-        false
-    }
-    /// A hint that `value` will be put soon, for the sink to ask the CPU to fetch the memory
-    /// behind it meanwhile.
-    #[inline]
-    fn coming(&self, _value: &V) {}
 }
 
 /// A position in a [`Sink`]: items and bytes held.
@@ -87,9 +78,6 @@ pub(crate) fn infallible<T>(result: Result<T, std::convert::Infallible>) -> T {
 /// a save / without): 16 buckets 0.88-0.97 but 30 % fewer saves, 32: 0.87, 64: 0.85-0.86.
 const CHUNK_BUCKETS: usize = 32;
 
-/// How many buckets ahead of the copy [`Sink::coming`] is told about.
-const PREFETCH_AHEAD: usize = 16;
-
 impl<K, V, M> Shards<K, V, M>
 where
     K: Hash + Eq + Clone,
@@ -148,7 +136,6 @@ where
         // Expired entries leave memory before a save, not only the file.
         self.purge_expired_shard(index, now_ms);
         let start = sink.mark();
-        let hints = sink.wants_hints();
         let mut first = Some(first);
         let mut layout = None;
         let mut next = 0;
@@ -167,11 +154,6 @@ where
                 buckets
             };
             for b in next..end {
-                // Values live apart from the table, in hash order: without a hint, each one
-                // is a cache miss the copy waits for.
-                if hints && let Some(ahead) = shard.table.get_bucket(b + PREFETCH_AHEAD) {
-                    sink.coming(&ahead.value);
-                }
                 let Some(entry) = shard.table.get_bucket(b) else {
                     continue;
                 };

@@ -1,6 +1,8 @@
 //! Keeping memory in step with a file that other processes save too: the journal of keys
 //! changed since the last sync is taken together with the snapshot, and what other processes
-//! saved is adopted only for keys this process did not change since.
+//! saved is adopted only for keys this process did not change since. A save to a store that
+//! takes changes (the journal) takes the journal's keys with their rows alone
+//! ([`Shards::take_changes`]) instead of a whole snapshot.
 
 use std::collections::HashSet;
 use std::hash::Hash;
@@ -40,6 +42,78 @@ where
             }
         }
         (touched, Ok(()))
+    }
+
+    /// Takes the journal's keys (inserted or removed since the last sync): the rows of those
+    /// that hold a live entry, and the others (removed, evicted or expired): what a save to a
+    /// journal appends. Each shard's journal is taken and its entries read under one hold of
+    /// its read lock, so a change made after that is in the next journal.
+    pub(crate) fn take_changes(&self, now_ms: u64) -> (Vec<(K, V, u64)>, Vec<K>) {
+        let mut rows = Vec::new();
+        let mut removed = Vec::new();
+        for i in 0..self.shards.len() {
+            let shard = self.read(i);
+            let Some(journal) = &shard.journal else {
+                continue;
+            };
+            let keys = {
+                let mut journal = journal.lock().unwrap_or_else(|e| e.into_inner());
+                if journal.is_empty() {
+                    continue;
+                }
+                std::mem::replace(&mut *journal, HashSet::with_hasher(self.hasher.clone()))
+            };
+            for key in keys {
+                let entry = shard.table.find(self.hash(&key), |e| e.key == key);
+                match entry.filter(|e| self.is_live(&e.meta, now_ms)) {
+                    Some(entry) => rows.push((key, entry.value.clone(), entry.meta.stamp_ms())),
+                    None => removed.push(key),
+                }
+            }
+        }
+        (rows, removed)
+    }
+
+    /// Rows stamped before this are past their removal age at `now_ms` (0: nothing expires).
+    pub(crate) fn dropped_before(&self, now_ms: u64) -> u64 {
+        match M::TRACKED && self.limits.ttl.is_some() {
+            true => now_ms.saturating_sub(self.removal_ms).saturating_add(1),
+            false => 0,
+        }
+    }
+
+    /// Takes in another process's rewrite of the whole contents: memory becomes `rows`, except
+    /// for the keys in `kept` (this process's changes, which the store has just appended after
+    /// them) and keys changed here since the snapshot. Returns how many entries capacity
+    /// evicted.
+    pub(crate) fn resync(&self, rows: Vec<(K, V, u64)>, kept: &[K], now_ms: u64) -> usize {
+        let kept: HashSet<&K, _> = {
+            let mut set = HashSet::with_hasher(self.hasher.clone());
+            set.extend(kept);
+            set
+        };
+        let incoming: HashSet<&K, _> = {
+            let mut set = HashSet::with_hasher(self.hasher.clone());
+            set.extend(rows.iter().map(|(k, _, _)| k));
+            set
+        };
+        let mut gone = Vec::new();
+        for i in 0..self.shards.len() {
+            let shard = self.read(i);
+            gone.extend(
+                shard
+                    .table
+                    .iter()
+                    .filter(|e| !kept.contains(&e.key) && !incoming.contains(&e.key))
+                    .map(|e| e.key.clone()),
+            );
+        }
+        drop(incoming);
+        let rows = rows
+            .into_iter()
+            .filter(|(k, _, _)| !kept.contains(k))
+            .collect();
+        self.adopt(rows, gone, now_ms)
     }
 
     /// Puts drained keys back after a save that failed, so the next save still knows them.
@@ -121,6 +195,46 @@ mod tests {
         assert!(snapshot(&s).1.is_empty());
         s.restore_journal(touched);
         assert_eq!(snapshot(&s).1.len(), 2);
+    }
+
+    #[test]
+    fn changes_are_the_journaled_keys_with_the_rows_of_those_still_held() {
+        let s = journaled();
+        s.insert(1, 1, 0);
+        s.insert(2, 2, 0);
+        snapshot(&s);
+        s.insert(3, 3, 0);
+        s.insert(1, 10, 0);
+        s.remove(&2, 0);
+        let (mut rows, removed) = s.take_changes(0);
+        rows.sort();
+        assert_eq!(rows, vec![(1, 10, 0), (3, 3, 0)]);
+        assert_eq!(removed, vec![2]);
+        assert!(s.take_changes(0).1.is_empty());
+    }
+
+    #[test]
+    fn a_resync_takes_the_rewritten_contents_except_our_own_changes() {
+        let s = journaled();
+        for k in 1..=4 {
+            s.insert(k, k, 0);
+        }
+        snapshot(&s);
+        s.insert(5, 5, 0); // changed after the save's changes were taken: kept
+        // The store rewrote {1: 100, 2: 2, 6: 6}; this save wrote key 3.
+        s.resync(
+            vec![(1, 100, 0), (2, 2, 0), (3, 300, 0), (6, 6, 0)],
+            &[3],
+            0,
+        );
+        let got = |k| match s.get(&k, 0) {
+            Lookup::Hit(v) => Some(v),
+            Lookup::Miss => None,
+        };
+        assert_eq!(
+            (1..=6).map(got).collect::<Vec<_>>(),
+            vec![Some(100), Some(2), Some(3), None, Some(5), Some(6)]
+        );
     }
 
     #[test]

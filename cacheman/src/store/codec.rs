@@ -2,11 +2,10 @@
 //! row-by-row path for the file store (rows encoded while the snapshot is taken, byte vectors
 //! copied whole).
 
-use std::any::{Any, TypeId};
 use std::marker::PhantomData;
 
 use serde::de::{DeserializeOwned, DeserializeSeed, Error as _, SeqAccess, Visitor};
-use serde::{Deserializer, Serialize, Serializer};
+use serde::{Deserializer, Serialize};
 
 /// The serialization format of a cache file's payload.
 ///
@@ -229,70 +228,6 @@ impl<'de, S: DeserializeSeed<'de> + Copy> Visitor<'de> for BoundedRows<S> {
     }
 }
 
-/// A key or value on its way into postcard, a `Vec<u8>` as one byte string.
-///
-/// serde hands a `Vec<u8>` over one byte at a time (it cannot tell bytes from other elements),
-/// which makes a 100-byte value a hundred calls. Postcard writes a sequence of bytes and a byte
-/// string alike (length, then the bytes), so writing it whole changes nothing in the file:
-/// old files read, new files read with plain serde. Only postcard: CSV writes the two apart.
-struct Bytewise<'a, T>(&'a T);
-
-impl<T: Serialize + 'static> Serialize for Bytewise<'_, T> {
-    #[inline]
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match (self.0 as &dyn Any).downcast_ref::<Vec<u8>>() {
-            Some(bytes) => serializer.serialize_bytes(bytes),
-            None => self.0.serialize(serializer),
-        }
-    }
-}
-
-/// Reads what [`Bytewise`] wrote: a `Vec<u8>` in one copy, anything else through serde.
-struct BytewiseSeed<T>(PhantomData<fn() -> T>);
-
-impl<T> Clone for BytewiseSeed<T> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-impl<T> Copy for BytewiseSeed<T> {}
-
-impl<'de, T: DeserializeOwned + 'static> DeserializeSeed<'de> for BytewiseSeed<T> {
-    type Value = T;
-
-    #[inline]
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<T, D::Error> {
-        if TypeId::of::<T>() != TypeId::of::<Vec<u8>>() {
-            return T::deserialize(deserializer);
-        }
-        let bytes = deserializer.deserialize_byte_buf(ByteBufVisitor)?;
-        // `T` is `Vec<u8>`: the cast cannot fail, and says so with an error, not a panic.
-        let mut slot = Some(bytes);
-        (&mut slot as &mut dyn Any)
-            .downcast_mut::<Option<T>>()
-            .and_then(Option::take)
-            .ok_or_else(|| D::Error::custom("a byte vector is not the value type"))
-    }
-}
-
-struct ByteBufVisitor;
-
-impl<'de> Visitor<'de> for ByteBufVisitor {
-    type Value = Vec<u8>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a byte string")
-    }
-
-    fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<Vec<u8>, E> {
-        Ok(bytes.to_vec())
-    }
-
-    fn visit_byte_buf<E: serde::de::Error>(self, bytes: Vec<u8>) -> Result<Vec<u8>, E> {
-        Ok(bytes)
-    }
-}
-
 /// Reads one row of the file store's postcard payload: key, value, and an insertion stamp
 /// when `stamped` (0 otherwise).
 struct RowSeed<K, V> {
@@ -336,12 +271,8 @@ where
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let missing = |at| A::Error::invalid_length(at, &self);
-        let key = seq
-            .next_element_seed(BytewiseSeed(PhantomData))?
-            .ok_or_else(|| missing(0))?;
-        let value = seq
-            .next_element_seed(BytewiseSeed(PhantomData))?
-            .ok_or_else(|| missing(1))?;
+        let key = seq.next_element()?.ok_or_else(|| missing(0))?;
+        let value = seq.next_element()?.ok_or_else(|| missing(1))?;
         let stamp = match self.stamped {
             true => seq.next_element()?.ok_or_else(|| missing(2))?,
             false => 0,
@@ -362,22 +293,52 @@ where
     K: DeserializeOwned + 'static,
     V: DeserializeOwned + 'static,
 {
+    match count {
+        None => postcard_rows(
+            bytes,
+            RowSeed::<K, V> {
+                stamped,
+                _types: PhantomData,
+            },
+        ),
+        Some(count) => {
+            decode_postcard_rows_except(bytes, count, stamped, |_| false).map(|(rows, _)| rows)
+        }
+    }
+}
+
+/// Decoded rows, with how many rows were read in all (some may have been left out).
+pub(crate) type CountedRows<K, V> = (Vec<(K, V, u64)>, u64);
+
+/// [`decode_postcard_rows`] of format version 2, leaving out the rows whose key `superseded`
+/// says a journal replaces: each is dropped as soon as it is read, so a load does not hold the
+/// values the journal replaces. Returns the rows kept and how many were read in all.
+pub(crate) fn decode_postcard_rows_except<K, V>(
+    bytes: &[u8],
+    count: u64,
+    stamped: bool,
+    superseded: impl Fn(&K) -> bool,
+) -> Result<CountedRows<K, V>, String>
+where
+    K: DeserializeOwned + 'static,
+    V: DeserializeOwned + 'static,
+{
     let seed = RowSeed::<K, V> {
         stamped,
         _types: PhantomData,
     };
-    match count {
-        None => postcard_rows(bytes, seed),
-        Some(count) => counted_postcard_rows(bytes, count, seed),
-    }
+    let rows = counted_postcard_rows(bytes, count, seed, |row| !superseded(&row.0))?;
+    Ok((rows, count))
 }
 
-/// Decodes `count` rows, each read by `seed`, and nothing after; reserves up front no more rows
-/// than the payload's bytes could hold.
+/// Decodes `count` rows, each read by `seed`, and nothing after, keeping those `keep` accepts
+/// (the others are dropped as soon as they are read); reserves up front no more rows than the
+/// payload's bytes could hold.
 fn counted_postcard_rows<'de, S>(
     bytes: &'de [u8],
     count: u64,
     seed: S,
+    keep: impl Fn(&S::Value) -> bool,
 ) -> Result<Vec<S::Value>, String>
 where
     S: DeserializeSeed<'de> + Copy,
@@ -390,7 +351,9 @@ where
         let row = seed
             .deserialize(&mut deserializer)
             .map_err(|e| format!("row {at} of {count}: {e}"))?;
-        rows.push(row);
+        if keep(&row) {
+            rows.push(row);
+        }
     }
     nothing_after(deserializer, &format!("the last of {count} entries"))?;
     Ok(rows)
@@ -449,7 +412,6 @@ where
 
     #[inline]
     pub(crate) fn put(&mut self, key: &K, value: &V, stamp_ms: u64) -> Result<(), crate::Error> {
-        let (key, value) = (Bytewise(key), Bytewise(value));
         match self.stamped {
             true => postcard_append(&(key, value, stamp_ms), &mut self.bytes),
             false => postcard_append(&(key, value), &mut self.bytes),
@@ -463,49 +425,6 @@ where
         self.rows += 1;
         Ok(())
     }
-
-    /// Whether values keep bytes on the heap that [`PostcardRows::coming`] can prefetch.
-    pub(crate) fn wants_hints(&self) -> bool {
-        [TypeId::of::<Vec<u8>>(), TypeId::of::<String>()].contains(&TypeId::of::<V>())
-    }
-
-    #[inline]
-    pub(crate) fn coming(&self, value: &V) {
-        if let Some(bytes) = heap_bytes(value) {
-            // The first two cache lines: short values whole, the start of long ones.
-            prefetch(bytes.as_ptr());
-            if bytes.len() > 64 {
-                prefetch(bytes[64..].as_ptr());
-            }
-        }
-    }
-}
-
-/// The bytes a value keeps on the heap, for the types whose encoding reads them whole: byte
-/// vectors and strings (the types `wants_hints` names).
-#[inline]
-fn heap_bytes<T: 'static>(value: &T) -> Option<&[u8]> {
-    let value = value as &dyn Any;
-    if let Some(bytes) = value.downcast_ref::<Vec<u8>>() {
-        return Some(bytes);
-    }
-    if let Some(text) = value.downcast_ref::<String>() {
-        return Some(text.as_bytes());
-    }
-    None
-}
-
-/// Asks the CPU to bring the memory at `at` into cache; does nothing where there is no such
-/// instruction. A prefetch never faults, whatever the address.
-#[inline(always)]
-fn prefetch(at: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: SSE is part of x86_64, and a prefetch does not access memory architecturally.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(at.cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = at;
 }
 
 struct Json;
@@ -557,14 +476,12 @@ pub(crate) fn postcard_one<T: Serialize + ?Sized>(item: &T) -> Result<Vec<u8>, S
 }
 
 /// Decodes what [`postcard_one`] wrote, treating the bytes as hostile: an error, never a
-/// panic, bytes left over are an error, and a length prefix longer than the bytes left
-/// reserves nothing (postcard then gives serde no size hint).
+/// panic, and bytes left over are an error. A length prefix longer than the bytes left
+/// reserves at most serde's cautious bound (1 MiB) before the bytes run out.
 #[cfg_attr(not(feature = "redis"), allow(dead_code))]
 pub(crate) fn postcard_from_one<T: DeserializeOwned + 'static>(bytes: &[u8]) -> Result<T, String> {
     let mut deserializer = postcard::Deserializer::from_bytes(bytes);
-    let value = BytewiseSeed::<T>(PhantomData)
-        .deserialize(&mut deserializer)
-        .map_err(|e| e.to_string())?;
+    let value = T::deserialize(&mut deserializer).map_err(|e| e.to_string())?;
     nothing_after(deserializer, "the value")?;
     Ok(value)
 }
@@ -649,17 +566,6 @@ mod tests {
             let decoded = decode_postcard_rows::<u64, String>(bytes, Some(wrong), false);
             assert!(decoded.is_err(), "count {wrong} accepted");
         }
-    }
-
-    #[test]
-    fn only_values_with_bytes_on_the_heap_ask_for_prefetch_hints() {
-        assert!(PostcardRows::<u64, Vec<u8>>::new("c", false, 0).wants_hints());
-        assert!(PostcardRows::<u64, String>::new("c", false, 0).wants_hints());
-        assert!(!PostcardRows::<u64, u64>::new("c", false, 0).wants_hints());
-        assert!(!PostcardRows::<String, Vec<u32>>::new("c", false, 0).wants_hints());
-        assert_eq!(heap_bytes(&"abc".to_string()), Some(&b"abc"[..]));
-        assert_eq!(heap_bytes(&vec![1u8, 2]), Some(&[1u8, 2][..]));
-        assert_eq!(heap_bytes(&7u64), None);
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The default store: one file per cache, in cacheman's format, written whole and merged with
-//! what other processes saved.
+//! The default store: one file per cache, in cacheman's format (the snapshot), and with the
+//! postcard codec a journal beside it that saves append their changes to (`journal.rs`);
+//! whole snapshots (compactions) are merged with what other processes saved.
 
 use std::fs::{self, File};
 use std::io::{self, Read};
@@ -11,21 +12,37 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::format::{self, Header, Rejection};
+use super::journal;
 use super::merge::{self, FileStamp, Merged};
 use super::stream::StreamEncoder;
-use super::{Codec, Encoder, Identity, Loaded, Outgoing, Rows, Store, codec, files};
+use super::{Changes, Codec, Encoder, Identity, Loaded, Outgoing, Rows, Store, codec, files};
 use crate::Error;
 use crate::shards::Sink;
+
+/// Rows with how many there were.
+fn counted<R>(rows: Vec<R>) -> (Vec<R>, u64) {
+    let len = rows.len() as u64;
+    (rows, len)
+}
+
+/// A journal is compacted once it is larger than its snapshot and at least this large: a
+/// compaction rewrites the snapshot, so it then costs at most about twice what the appends
+/// since the last one wrote.
+pub(crate) const COMPACT_FROM: u64 = 1 << 20;
+
+use journaled::Seen;
 
 /// The default storage: one file per cache, in cacheman's format.
 pub(crate) struct FileStore<K, V> {
     cache: String,
     path: PathBuf,
+    journal: PathBuf,
     identity: Identity,
     fault: Option<Arc<files::Fault>>,
-    /// The file as this process last read or wrote it; another stamp means another process
-    /// saved since, and the next save merges.
-    seen: Mutex<Option<FileStamp>>,
+    /// The files as this process last read or wrote them.
+    seen: Mutex<Seen>,
+    /// Smallest journal that is compacted ([`COMPACT_FROM`]; tests lower it).
+    compact_from: u64,
     _rows: PhantomData<fn() -> (K, V)>,
 }
 
@@ -33,12 +50,21 @@ impl<K, V> FileStore<K, V> {
     pub(crate) fn new(cache: &str, path: PathBuf, identity: Identity) -> Self {
         FileStore {
             cache: cache.to_owned(),
+            journal: journal::path_beside(&path),
             path,
             identity,
             fault: None,
-            seen: Mutex::new(None),
+            seen: Mutex::new(Seen::default()),
+            compact_from: COMPACT_FROM,
             _rows: PhantomData,
         }
+    }
+
+    /// Compacts journals from `bytes` on instead of [`COMPACT_FROM`] (tests only).
+    #[cfg(test)]
+    pub(crate) fn with_compaction_from(mut self, bytes: u64) -> Self {
+        self.compact_from = bytes;
+        self
     }
 
     /// Makes every save consult `fault` before each write, with the offset it writes at
@@ -74,7 +100,8 @@ impl<K, V> FileStore<K, V> {
         }
         let lock =
             files::lock_beside(&self.path).map_err(|e| self.io_error("lock the cache file", e))?;
-        let orphans = files::remove_orphan_temps(&self.path, &lock);
+        let orphans = files::remove_orphan_temps(&self.path, &lock)
+            + files::remove_orphan_temps(&self.journal, &lock);
         if orphans > 0 {
             log::warn!(
                 "cacheman: removed {orphans} temporary file(s) left by an interrupted save of cache `{}` in {}",
@@ -146,11 +173,11 @@ where
     K: std::hash::Hash + Eq + Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
     V: Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
 {
-    fn remember(&self, stamp: Option<FileStamp>) {
-        *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = stamp;
+    fn remember(&self, seen: Seen) {
+        *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = seen;
     }
 
-    fn seen(&self) -> Option<FileStamp> {
+    fn seen(&self) -> Seen {
         self.seen.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
@@ -174,13 +201,27 @@ where
 
     /// Checks and decodes a whole file.
     pub(super) fn decode(&self, bytes: &[u8]) -> Result<Loaded<K, V>, Error> {
+        self.decode_snapshot(bytes).map(|(loaded, _)| loaded)
+    }
+
+    /// Checks and decodes a whole snapshot; with its journal generation.
+    fn decode_snapshot(&self, bytes: &[u8]) -> Result<(Loaded<K, V>, u64), Error> {
+        let (header, payload) = self.check_snapshot(bytes)?;
+        let rows = self.decode_rows(&header, payload, None::<fn(&K) -> bool>)?;
+        let loaded = Loaded {
+            rows,
+            epoch: header.epoch,
+        };
+        Ok((loaded, header.generation))
+    }
+
+    /// Checks a whole snapshot's header, identity and row count; returns the header and the
+    /// payload, to decode with [`FileStore::decode_rows`].
+    pub(super) fn check_snapshot<'a>(&self, bytes: &'a [u8]) -> Result<(Header, &'a [u8]), Error> {
         let (header, payload) = Header::decode(bytes).map_err(|r| self.reject(r))?;
         if header.entries == 0 && payload.is_empty() {
             // An invalidation marker, whoever wrote it: empty, whatever the types.
-            return Ok(Loaded {
-                rows: Vec::new(),
-                epoch: header.epoch,
-            });
+            return Ok((header, payload));
         }
         self.check_identity(&header).map_err(|r| self.reject(r))?;
         // Every row takes at least one byte in every codec (only one key can encode to nothing),
@@ -192,19 +233,43 @@ where
                 payload.len()
             ))));
         }
-        let codec = self.identity.codec;
-        let rows: Vec<(K, V, u64)> = if codec == Codec::Postcard {
-            // Version 1 started the rows with their count; version 2 leaves it to the header.
-            let count = (header.version >= 2).then_some(header.entries);
-            codec::decode_postcard_rows(payload, count, self.identity.stamped)
-        } else if self.identity.stamped {
-            codec.decode(payload)
-        } else {
-            codec
-                .decode::<(K, V)>(payload)
-                .map(|pairs| pairs.into_iter().map(|(k, v)| (k, v, 0)).collect())
+        Ok((header, payload))
+    }
+
+    /// The rows of a checked snapshot's payload, less those `superseded` says a journal
+    /// replaces (read and dropped at once, postcard rows of version 2 and later; other payloads
+    /// are decoded whole and filtered after).
+    pub(super) fn decode_rows(
+        &self,
+        header: &Header,
+        payload: &[u8],
+        superseded: Option<impl Fn(&K) -> bool>,
+    ) -> Result<Vec<(K, V, u64)>, Error> {
+        if header.entries == 0 && payload.is_empty() {
+            return Ok(Vec::new());
         }
-        .map_err(|message| {
+        let codec = self.identity.codec;
+        let filtered = codec == Codec::Postcard && header.version >= 2;
+        let decoded: Result<codec::CountedRows<K, V>, String> = match (codec, &superseded) {
+            (Codec::Postcard, Some(superseded)) if header.version >= 2 => {
+                codec::decode_postcard_rows_except(
+                    payload,
+                    header.entries,
+                    self.identity.stamped,
+                    superseded,
+                )
+            }
+            (Codec::Postcard, _) => {
+                // Version 1 started the rows with their count; version 2 leaves it to the header.
+                let count = (header.version >= 2).then_some(header.entries);
+                codec::decode_postcard_rows(payload, count, self.identity.stamped).map(counted)
+            }
+            _ if self.identity.stamped => codec.decode(payload).map(counted),
+            _ => codec
+                .decode::<(K, V)>(payload)
+                .map(|pairs| counted(pairs.into_iter().map(|(k, v)| (k, v, 0)).collect())),
+        };
+        let (mut rows, read) = decoded.map_err(|message| {
             // The checksum matched, so the file is whole: what it holds is not this build's
             // key and value types (a changed struct keeps its name, and so its fingerprint).
             self.reject(Rejection::Incompatible(format!(
@@ -214,23 +279,22 @@ where
                 codec.name()
             )))
         })?;
-        if rows.len() as u64 != header.entries {
+        if read != header.entries {
             return Err(self.reject(Rejection::Corrupt(format!(
-                "header counts {} entries but the payload holds {}",
+                "header counts {} entries but the payload holds {read}",
                 header.entries,
-                rows.len()
             ))));
         }
-        Ok(Loaded {
-            rows,
-            epoch: header.epoch,
-        })
+        if let Some(superseded) = superseded.filter(|_| !filtered) {
+            rows.retain(|(key, _, _)| !superseded(key));
+        }
+        Ok(rows)
     }
 
     /// Room for as much as the file held last time, and a little more for growth: a large
     /// payload then grows without copying itself over and over.
     fn expected_len(&self) -> usize {
-        let expected = self.seen().map_or(0, |stamp| stamp.len() as usize);
+        let expected = self.seen().snapshot.map_or(0, |stamp| stamp.len() as usize);
         expected.saturating_add(expected / 8).min(1 << 30)
     }
 
@@ -265,7 +329,7 @@ where
 
     /// Writes `rows` (encoding them, unless they came streamed) and puts the file in place;
     /// the caller holds the save lock.
-    fn write(&self, rows: Rows<K, V>, epoch: u64) -> Result<(), Error> {
+    fn write(&self, rows: Rows<K, V>, epoch: u64, generation: u64) -> Result<(), Error> {
         let codec = self.identity.codec;
         let header = |entries, payload_len, payload_crc| Header {
             version: format::FORMAT_VERSION,
@@ -276,6 +340,7 @@ where
             entries,
             payload_len,
             payload_crc,
+            generation,
         };
         let written = match rows {
             Rows::Decoded(rows) if codec == Codec::Postcard => {
@@ -284,7 +349,7 @@ where
                     stream.put(key, value, *stamp)?;
                     stream.unlocked()?;
                 }
-                return self.write(Rows::Encoded(stream.finish_streamed()?), epoch);
+                return self.write(Rows::Encoded(stream.finish_streamed()?), epoch, generation);
             }
             Rows::Encoded(streamed) => {
                 let header = header(streamed.rows, streamed.payload_len, streamed.payload_crc);
@@ -311,30 +376,25 @@ where
             }
         };
         written.map_err(|e| self.io_error("write the cache file", e))?;
+        // The snapshot holds every frame of the old journal now: a journal that survives
+        // this removal (a crash) is of an older generation, and ignored.
+        if let Err(err) = journal::remove(&self.journal) {
+            log::warn!(
+                "cacheman: could not remove the old journal of cache `{}` at {} ({err}); it is \
+                 ignored, and replaced by the next save",
+                self.cache,
+                self.journal.display()
+            );
+        }
         // Under the lock nobody else can have replaced it since our rename.
-        self.remember(fs::metadata(&self.path).ok().map(|m| FileStamp::of(&m)));
-        Ok(())
-    }
-
-    /// What another process saved since our last sync, if anything. A file we cannot use is
-    /// logged and treated as absent: our save replaces it (and reports its own error if the
-    /// write fails too).
-    fn saved_elsewhere(&self) -> Option<Loaded<K, V>> {
-        let current = fs::metadata(&self.path).ok().map(|m| FileStamp::of(&m));
-        if current.is_none() || current == self.seen() {
-            return None;
-        }
-        let found = self.read_file().and_then(|file| match file {
-            Some((bytes, _)) => self.decode(&bytes).map(Some),
-            None => Ok(None),
+        self.remember(Seen {
+            snapshot: fs::metadata(&self.path).ok().map(|m| FileStamp::of(&m)),
+            generation,
+            epoch,
+            offset: journal::HEADER_LEN,
+            journal_len: 0,
         });
-        match found {
-            Ok(found) => found,
-            Err(err) => {
-                log::warn!("cacheman: {err}; replacing it");
-                None
-            }
-        }
+        Ok(())
     }
 }
 
@@ -362,7 +422,8 @@ where
             Some(lock) => lock,
             None => self.lock()?,
         };
-        let (rows, epoch, merged) = match (journal, self.saved_elsewhere()) {
+        let (disk, generation) = self.saved_elsewhere();
+        let (rows, epoch, merged) = match (journal, disk) {
             (Some(journal), Some(disk)) => {
                 let ours = self.decoded(rows)?;
                 let (rows, epoch, merged) =
@@ -371,8 +432,27 @@ where
             }
             _ => (rows, epoch, Merged::Written),
         };
-        self.write(rows, epoch)?;
+        self.write(rows, epoch, self.next_generation(generation))?;
         Ok(merged)
+    }
+
+    fn takes_changes(&self) -> bool {
+        // JSON and CSV files stay whole documents, readable by other tools.
+        self.identity.codec == Codec::Postcard
+    }
+
+    fn append(&self, changes: Changes<K, V>) -> Result<Option<Merged<K, V>>, Error> {
+        if !self.takes_changes() {
+            return Ok(None);
+        }
+        let _lock = self.lock()?;
+        self.append_locked(changes)
+    }
+
+    fn compaction_due(&self) -> bool {
+        let seen = self.seen();
+        let snapshot = seen.snapshot.map_or(0, |s| s.len());
+        seen.journal_len > snapshot.max(self.compact_from)
     }
 
     fn encoder(&self) -> Result<Option<Box<dyn Encoder<K, V>>>, Error> {
@@ -386,17 +466,21 @@ where
     }
 
     fn load(&self) -> Result<Option<Loaded<K, V>>, Error> {
-        // Opening is when orphans of a crashed save are cleaned, so they never accumulate.
-        if self.path.parent().is_some_and(Path::is_dir) {
-            drop(self.lock()?);
-        }
-        let Some((bytes, stamp)) = self.read_file()? else {
-            self.remember(None);
+        // Opening is when orphans of a crashed save are cleaned, so they never accumulate;
+        // the lock also keeps the snapshot and its journal in step while both are read.
+        let _lock = match self.path.parent().is_some_and(Path::is_dir) {
+            true => Some(self.lock()?),
+            false => None,
+        };
+        let Some(disk) = self.read_disk()? else {
+            self.remember(Seen::default());
             return Ok(None);
         };
-        let loaded = self.decode(&bytes)?;
-        self.remember(Some(stamp));
-        Ok(Some(loaded))
+        self.remember(disk.seen);
+        Ok(Some(Loaded {
+            rows: disk.rows,
+            epoch: disk.epoch,
+        }))
     }
 
     fn invalidate(&self, epoch: u64) -> Result<(), Error> {
@@ -412,71 +496,17 @@ where
 
     fn delete(&self) -> Result<(), Error> {
         let _lock = self.lock()?;
+        // The journal first: a crash in between leaves the snapshot alone, never a journal
+        // that a later snapshot of the same generation would take as its own.
+        journal::remove(&self.journal)
+            .map_err(|e| self.journal_io_error("remove the journal", e))?;
         files::remove_file_durably(&self.path)
             .map_err(|e| self.io_error("remove the cache file", e))?;
-        self.remember(None);
+        self.remember(Seen::default());
         Ok(())
     }
 }
 
+mod journaled;
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn plain(rows: Vec<(String, u32, u64)>, epoch: u64) -> Outgoing<String, u32> {
-        Outgoing {
-            rows: Rows::Decoded(rows),
-            epoch,
-            journal: None,
-        }
-    }
-
-    fn store(dir: &Path, stamped: bool) -> FileStore<String, u32> {
-        let identity = Identity::new::<String, u32>(Codec::Postcard, 7, stamped);
-        FileStore::new("c", files::cache_path(dir, "c"), identity)
-    }
-
-    #[test]
-    fn rows_round_trip_with_and_without_stamps() {
-        let dir = tempfile::tempdir().unwrap();
-        for stamped in [false, true] {
-            let s = store(dir.path(), stamped);
-            s.save(plain(vec![("a".into(), 1, 42)], 3)).unwrap();
-            let loaded = s.load().unwrap().unwrap();
-            let want = if stamped { 42 } else { 0 };
-            assert_eq!(loaded.rows, vec![("a".to_string(), 1, want)]);
-            assert_eq!(loaded.epoch, 3);
-        }
-    }
-
-    #[test]
-    fn a_missing_file_is_not_an_error() {
-        let dir = tempfile::tempdir().unwrap();
-        assert!(store(dir.path(), false).load().unwrap().is_none());
-    }
-
-    #[test]
-    fn other_types_are_incompatible() {
-        let dir = tempfile::tempdir().unwrap();
-        store(dir.path(), false)
-            .save(plain(vec![("a".into(), 1, 0)], 0))
-            .unwrap();
-        let identity = Identity::new::<String, u64>(Codec::Postcard, 7, false);
-        let other: FileStore<String, u64> =
-            FileStore::new("c", files::cache_path(dir.path(), "c"), identity);
-        assert!(matches!(other.load(), Err(Error::Incompatible { .. })));
-    }
-
-    #[test]
-    fn another_function_fingerprint_is_incompatible() {
-        let dir = tempfile::tempdir().unwrap();
-        store(dir.path(), false)
-            .save(plain(vec![("a".into(), 1, 0)], 0))
-            .unwrap();
-        let identity = Identity::new::<String, u32>(Codec::Postcard, 8, false);
-        let other: FileStore<String, u32> =
-            FileStore::new("c", files::cache_path(dir.path(), "c"), identity);
-        let err = other.load().err().unwrap();
-        assert!(err.to_string().contains("function fingerprint"), "{err}");
-    }
-}
+mod tests;

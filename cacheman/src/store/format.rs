@@ -4,23 +4,36 @@
 //! ```text
 //! magic "CACHEMAN" | format version u16 | codec id u8 | flags u8 | type fingerprint u64
 //! | fn fingerprint u64 | invalidation epoch u64 | entry count u64 | payload length u64
-//! | payload crc32 u32 | header crc32 u32 | payload
+//! | payload crc32 u32 | journal generation u64 | header crc32 u32 | payload
 //! ```
 //! All integers are little-endian. The header checksum covers every header byte before it, so a
 //! flipped bit in a fingerprint reads as corruption, not as a file of other types.
 //!
 //! Versions: 1 wrote a postcard payload as one sequence (its row count first); 2 writes the
 //! rows alone, their count being the header's, so a save can stream rows to the file before it
-//! knows how many there are. JSON and CSV payloads are the same in both. Both are read.
+//! knows how many there are. JSON and CSV payloads are the same in both. 3 adds the journal
+//! generation (the `<name>.journal` that continues this snapshot, see `journal.rs`); versions 1
+//! and 2 have none (generation 0) and a header 8 bytes shorter. All three are read.
 
 /// First bytes of every cache file.
 pub(crate) const MAGIC: [u8; 8] = *b"CACHEMAN";
 /// The version this build writes; bumped whenever the layout changes.
-pub(crate) const FORMAT_VERSION: u16 = 2;
+pub(crate) const FORMAT_VERSION: u16 = 3;
 /// The oldest version this build still reads.
 pub(crate) const OLDEST_READ: u16 = 1;
-/// Size of the fixed header in bytes.
-pub(crate) const HEADER_LEN: usize = 8 + 2 + 1 + 1 + 8 * 5 + 4 + 4;
+/// Size of the fixed header this build writes, in bytes.
+pub(crate) const HEADER_LEN: usize = 8 + 2 + 1 + 1 + 8 * 5 + 4 + 8 + 4;
+/// Size of the header of versions 1 and 2, which had no journal generation.
+const HEADER_LEN_V2: usize = HEADER_LEN - 8;
+
+/// The header's length for format `version`.
+fn header_len(version: u16) -> usize {
+    if version >= 3 {
+        HEADER_LEN
+    } else {
+        HEADER_LEN_V2
+    }
+}
 
 /// What the header says about the payload and who wrote it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +47,9 @@ pub(crate) struct Header {
     pub entries: u64,
     pub payload_len: u64,
     pub payload_crc: u32,
+    /// The generation of the journal that continues this snapshot: a journal of another
+    /// generation holds nothing this snapshot lacks (0: written before journals).
+    pub generation: u64,
 }
 
 /// Why a file was not accepted.
@@ -46,6 +62,8 @@ pub(crate) enum Rejection {
 }
 
 impl Header {
+    /// The header in this build's layout (version 3; [`Header::version`] is written as it is,
+    /// for tests of older files).
     pub(crate) fn encode(&self) -> [u8; HEADER_LEN] {
         let mut out = [0u8; HEADER_LEN];
         let mut at = 0;
@@ -62,15 +80,25 @@ impl Header {
         put(&self.entries.to_le_bytes());
         put(&self.payload_len.to_le_bytes());
         put(&self.payload_crc.to_le_bytes());
+        put(&self.generation.to_le_bytes());
         let header_crc = crc32fast::hash(&out[..HEADER_LEN - 4]);
         out[HEADER_LEN - 4..].copy_from_slice(&header_crc.to_le_bytes());
         out
     }
 
-    /// Reads and checks the header alone from the first bytes of a file (at least
-    /// [`HEADER_LEN`] of them, or the reason it is too short): length, magic, header checksum
-    /// and format version. The payload is not looked at.
-    pub(crate) fn decode_head(file: &[u8]) -> Result<Header, Rejection> {
+    /// The header in the layout of versions 1 and 2 (no generation), for the fuzz target's
+    /// files of older versions and for tests.
+    pub(crate) fn encode_v2(&self) -> Vec<u8> {
+        let mut bytes = self.encode()[..HEADER_LEN_V2 - 4].to_vec();
+        let crc = crc32fast::hash(&bytes);
+        bytes.extend_from_slice(&crc.to_le_bytes());
+        bytes
+    }
+
+    /// Reads and checks the header alone from the first bytes of a file (as many as the
+    /// header of its version takes, or the reason they are too few): length, magic, header
+    /// checksum and format version. Returns it with its length; the payload is not looked at.
+    pub(crate) fn decode_head(file: &[u8]) -> Result<(Header, usize), Rejection> {
         // The magic first, on whatever prefix there is: a short foreign file is "not ours",
         // which says more than "too short".
         let prefix = file.len().min(MAGIC.len());
@@ -79,15 +107,23 @@ impl Header {
                 "it does not start with the cacheman magic bytes".into(),
             ));
         }
-        if file.len() < HEADER_LEN {
+        if file.len() < HEADER_LEN_V2 {
             return Err(Rejection::Corrupt(format!(
-                "{} bytes is shorter than the {HEADER_LEN}-byte header",
+                "{} bytes is shorter than the {HEADER_LEN_V2}-byte header",
                 file.len()
             )));
         }
-        let head = &file[..HEADER_LEN];
-        let stored_header_crc = u32_at(head, HEADER_LEN - 4);
-        if crc32fast::hash(&head[..HEADER_LEN - 4]) != stored_header_crc {
+        // The version says how long the header is; the header's checksum then vouches for it.
+        let len = header_len(u16::from_le_bytes([file[8], file[9]]));
+        if file.len() < len {
+            return Err(Rejection::Corrupt(format!(
+                "{} bytes is shorter than the {len}-byte header",
+                file.len()
+            )));
+        }
+        let head = &file[..len];
+        let stored_header_crc = u32_at(head, len - 4);
+        if crc32fast::hash(&head[..len - 4]) != stored_header_crc {
             return Err(Rejection::Corrupt("header checksum mismatch".into()));
         }
         let version = u16::from_le_bytes([head[8], head[9]]);
@@ -97,7 +133,7 @@ impl Header {
                  {FORMAT_VERSION})"
             )));
         }
-        Ok(Header {
+        let header = Header {
             version,
             codec: head[10],
             type_fingerprint: u64_at(head, 12),
@@ -106,7 +142,9 @@ impl Header {
             entries: u64_at(head, 36),
             payload_len: u64_at(head, 44),
             payload_crc: u32_at(head, 52),
-        })
+            generation: if version >= 3 { u64_at(head, 56) } else { 0 },
+        };
+        Ok((header, len))
     }
 
     /// Reads and checks the header of a whole file, and returns it with the payload.
@@ -114,8 +152,8 @@ impl Header {
     /// Checks, in order: length, magic, header checksum, format version, that the payload length
     /// matches the file's real size, and the payload checksum. Nothing is allocated here.
     pub(crate) fn decode(file: &[u8]) -> Result<(Header, &[u8]), Rejection> {
-        let header = Header::decode_head(file)?;
-        let payload = &file[HEADER_LEN..];
+        let (header, len) = Header::decode_head(file)?;
+        let payload = &file[len..];
         if header.payload_len != payload.len() as u64 {
             return Err(Rejection::Corrupt(format!(
                 "header claims a {}-byte payload but the file holds {} bytes after the header",
@@ -130,13 +168,15 @@ impl Header {
     }
 }
 
-fn u64_at(bytes: &[u8], at: usize) -> u64 {
+/// The little-endian `u64` at `at` (which the caller has checked is in bounds).
+pub(super) fn u64_at(bytes: &[u8], at: usize) -> u64 {
     let mut buf = [0u8; 8];
     buf.copy_from_slice(&bytes[at..at + 8]);
     u64::from_le_bytes(buf)
 }
 
-fn u32_at(bytes: &[u8], at: usize) -> u32 {
+/// The little-endian `u32` at `at` (which the caller has checked is in bounds).
+pub(super) fn u32_at(bytes: &[u8], at: usize) -> u32 {
     let mut buf = [0u8; 4];
     buf.copy_from_slice(&bytes[at..at + 4]);
     u32::from_le_bytes(buf)
@@ -172,6 +212,7 @@ mod tests {
             entries: 2,
             payload_len: 4,
             payload_crc: crc32fast::hash(b"abcd"),
+            generation: 5,
         }
     }
 
@@ -228,7 +269,10 @@ mod tests {
         for version in [0, FORMAT_VERSION + 1, 9] {
             let mut header = sample();
             header.version = version;
-            let file = file_of(header, b"abcd");
+            let file = match version {
+                3.. => file_of(header, b"abcd"),
+                _ => [header.encode_v2(), b"abcd".to_vec()].concat(),
+            };
             assert!(
                 matches!(Header::decode(&file), Err(Rejection::Incompatible(_))),
                 "version {version}"
@@ -241,8 +285,15 @@ mod tests {
         for version in OLDEST_READ..=FORMAT_VERSION {
             let mut header = sample();
             header.version = version;
-            let file = file_of(header, b"abcd");
-            assert_eq!(Header::decode(&file).unwrap().0.version, version);
+            let mut file = match version {
+                3.. => header.encode().to_vec(),
+                _ => header.encode_v2(),
+            };
+            file.extend_from_slice(b"abcd");
+            let (read, payload) = Header::decode(&file).unwrap();
+            assert_eq!(read.version, version);
+            assert_eq!(payload, b"abcd");
+            assert_eq!(read.generation, if version >= 3 { 5 } else { 0 });
         }
     }
 

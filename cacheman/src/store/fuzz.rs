@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 
 use super::codec::PostcardRows;
 use super::format::{FORMAT_VERSION, Header};
+use super::journal::{self, JournalHeader};
 use super::{Codec, FileStore, Identity};
 
 /// How many row kinds there are; [`file_for`] and [`decode_as`] take `kind % KINDS`.
@@ -24,14 +25,14 @@ const FN_FINGERPRINT: u64 = 0x00f0_22ed;
 /// checksums, identity) and claims `entries` rows, followed by `payload` as it is.
 ///
 /// Kinds: 0 postcard `(u64, String)`; 1 postcard `(String, Vec<u32>)` with insertion stamps;
-/// 2 JSON `(u64, String)`; 3 CSV `(u64, String)`; 4 postcard `(u64, Vec<u8>)` (byte vectors
-/// are read whole, not byte by byte); 5 and 6 as 0 and 4 in format version 1, whose postcard
-/// payload starts with its row count (the others are in the version this build writes, whose
-/// postcard rows are counted by the header alone).
+/// 2 JSON `(u64, String)`; 3 CSV `(u64, String)`; 4 postcard `(u64, Vec<u8>)`; 5 and 6 as 0
+/// and 4 in format version 1, whose postcard payload starts with its row count (the others
+/// are in the version this build writes, whose postcard rows are counted by the header alone).
 pub fn file_for(kind: u8, entries: u64, payload: &[u8]) -> Vec<u8> {
     let identity = identity_of(kind);
+    let version = if kind % KINDS >= 5 { 1 } else { FORMAT_VERSION };
     let header = Header {
-        version: if kind % KINDS >= 5 { 1 } else { FORMAT_VERSION },
+        version,
         codec: identity.codec.id(),
         type_fingerprint: identity.type_fingerprint,
         fn_fingerprint: identity.fn_fingerprint,
@@ -39,8 +40,12 @@ pub fn file_for(kind: u8, entries: u64, payload: &[u8]) -> Vec<u8> {
         entries,
         payload_len: payload.len() as u64,
         payload_crc: crc32fast::hash(payload),
+        generation: 0,
     };
-    let mut file = header.encode().to_vec();
+    let mut file = match version {
+        3.. => header.encode().to_vec(),
+        _ => header.encode_v2(),
+    };
     file.extend_from_slice(payload);
     file
 }
@@ -120,6 +125,47 @@ where
         .map_err(|e| e.to_string())
 }
 
+/// A whole journal of row kind 0 (`u64` keys, `String` values) whose header passes every
+/// check, followed by `frames` as they are.
+pub fn journal_file_for(frames: &[u8]) -> Vec<u8> {
+    let mut file = JournalHeader::of(&identity_of(0), 1).encode();
+    file.extend_from_slice(frames);
+    file
+}
+
+/// One journal frame's changes for [`journal_frames_for`]: rows, and removed keys.
+pub type FrameRows = (Vec<(u64, String)>, Vec<u64>);
+
+/// Frames back to back, each of `(rows, removed keys)`, as saves append them (row kind 0).
+pub fn journal_frames_for(frames: &[FrameRows]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for (rows, removed) in frames {
+        let rows: Vec<(u64, String, u64)> = rows.iter().map(|(k, v)| (*k, v.clone(), 0)).collect();
+        if let Ok(frame) = journal::encode_frame("fuzz", false, &rows, removed) {
+            bytes.extend_from_slice(&frame);
+        }
+    }
+    bytes
+}
+
+/// Decodes `file` as a whole journal of row kind 0, as loading one does: its header, then each
+/// frame (a torn last frame dropped). The rows and removed keys of its frames, or the error's
+/// message.
+pub fn decode_journal(file: &[u8]) -> Result<usize, String> {
+    let header = JournalHeader::decode(file)?;
+    if !header.matches(&identity_of(0)) {
+        return Err("a journal of other rows".into());
+    }
+    let frames = file.get(journal::HEADER_LEN as usize..).unwrap_or(&[]);
+    let scan = journal::scan(frames)?;
+    let mut named = 0;
+    for body in scan.bodies {
+        let frame = journal::decode_body::<u64, String>(body, false)?;
+        named += frame.rows.len() + frame.removed.len();
+    }
+    Ok(named)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,5 +180,18 @@ mod tests {
             let file = file_for(kind, 3, &payload_for(kind, &rows));
             assert!(decode_as(kind, &file).is_err(), "kind {kind}");
         }
+    }
+
+    #[test]
+    fn valid_journals_decode_and_a_lying_count_is_caught() {
+        let frames = journal_frames_for(&[
+            (vec![(1, "one".into()), (2, "two".into())], vec![]),
+            (vec![], vec![1]),
+        ]);
+        assert_eq!(decode_journal(&journal_file_for(&frames)), Ok(3));
+        let mut lying = journal_file_for(&frames);
+        // The first frame's row count (after its 8-byte head and kind byte): checksummed.
+        lying[journal::HEADER_LEN as usize + 9] = 3;
+        assert!(decode_journal(&lying).is_err());
     }
 }

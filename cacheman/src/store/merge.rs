@@ -12,6 +12,9 @@ pub(crate) struct Journal<K> {
     pub touched: Vec<K>,
     /// The whole contents were replaced (cleared) since the last sync.
     pub cleared: bool,
+    /// Rows stamped before this are past their removal age (memory drops them on sight), so
+    /// a merge does not write them either; 0 when entries do not expire.
+    pub dropped_before: u64,
 }
 
 /// What the cache must take into memory after a save.
@@ -27,6 +30,10 @@ pub(crate) enum Merged<K, V> {
     /// Another process invalidated the cache: everything held from before is dropped and memory
     /// becomes `rows` (what was saved after the invalidation), at `epoch`.
     Invalidated { epoch: u64, rows: Vec<(K, V, u64)> },
+    /// Another process rewrote the whole contents (a compaction) since the last sync, and an
+    /// append put this save's changes after it: memory becomes `rows` except for the keys
+    /// this save carried (and keys changed since), which stay as they are.
+    Resync { rows: Vec<(K, V, u64)> },
 }
 
 /// Enough of a file's metadata to tell whether someone replaced it since we looked. Every save
@@ -93,6 +100,12 @@ where
         return (ours, our_epoch, Merged::Written);
     }
     let touched: HashSet<K> = journal.touched.into_iter().collect();
+    let cutoff = journal.dropped_before;
+    // Another process's rows that memory would drop at once are not written back either.
+    let disk: Vec<(K, V, u64)> = disk
+        .into_iter()
+        .filter(|(_, _, stamp)| *stamp == 0 || *stamp >= cutoff)
+        .collect();
     let disk_keys: HashSet<K> = disk.iter().map(|(k, _, _)| k.clone()).collect();
     let gone: Vec<K> = ours
         .iter()
@@ -128,6 +141,7 @@ mod tests {
         Journal {
             touched: touched.to_vec(),
             cleared: false,
+            dropped_before: 0,
         }
     }
 
@@ -160,6 +174,23 @@ mod tests {
     }
 
     #[test]
+    fn rows_of_another_process_past_their_removal_age_are_not_written() {
+        let ours = vec![(1, 1, 500)];
+        let disk = vec![(1, 1, 500), (2, 2, 90), (3, 3, 100)];
+        let journal = Journal {
+            touched: vec![],
+            cleared: false,
+            dropped_before: 100,
+        };
+        let (written, _, merged) = merge(ours, 0, journal, disk, 0);
+        assert_eq!(sorted(written), vec![(1, 1, 500), (3, 3, 100)]);
+        let Merged::Adopt { rows: adopt, .. } = merged else {
+            panic!("expected Adopt")
+        };
+        assert_eq!(sorted(adopt), vec![(1, 1, 500), (3, 3, 100)]);
+    }
+
+    #[test]
     fn a_higher_epoch_on_disk_drops_everything_we_held() {
         let ours = rows(&[(1, 1), (2, 2)]);
         let disk = rows(&[(9, 9)]);
@@ -175,6 +206,7 @@ mod tests {
         let cleared = Journal {
             touched: vec![],
             cleared: true,
+            dropped_before: 0,
         };
         let (written, _, _) = merge(rows(&[]), 7, cleared, rows(&[(1, 1)]), 7);
         assert!(written.is_empty());

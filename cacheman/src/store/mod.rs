@@ -7,6 +7,7 @@ mod file_store;
 pub(crate) mod files;
 pub(crate) mod format;
 pub(crate) mod fuzz;
+pub(crate) mod journal;
 mod merge;
 #[cfg(test)]
 mod power_loss;
@@ -67,6 +68,15 @@ pub(crate) struct Outgoing<K, V> {
     pub journal: Option<Journal<K>>,
 }
 
+/// A save's changes since the last one, for a store that takes them ([`Store::append`]).
+pub(crate) struct Changes<K, V> {
+    /// Rows of the keys inserted or replaced.
+    pub rows: Vec<(K, V, u64)>,
+    /// Keys removed (or evicted, or expired) that the last sync may have stored.
+    pub removed: Vec<K>,
+    pub epoch: u64,
+}
+
 /// The storage seam: everything a cache asks of the place its entries live, and all that the
 /// layers above know of it. A cache holds one `Box<dyn Store<K, V>>` (or none: a memory cache),
 /// built at registration where the serde bounds are known, so that a cache handle needs none.
@@ -76,9 +86,9 @@ pub(crate) struct Outgoing<K, V> {
 /// serialized by the cache's save lock above.
 ///
 /// What each operation means per implementation is in docs/ARCHITECTURE.md ("The storage
-/// seam"): the file store ([`FileStore`]) writes whole snapshots and merges with other
-/// processes' saves; a journal appends changes beside the snapshot; a shared store (Redis)
-/// holds entries one by one.
+/// seam"): the file store ([`FileStore`]) appends changes to a journal beside a snapshot,
+/// writes whole snapshots to compact it, and merges with other processes' saves; a shared
+/// store (Redis) holds entries one by one.
 pub(crate) trait Store<K, V>: Send + Sync {
     /// What is stored, with the invalidation epoch it was written at. `Ok(None)`: nothing is.
     fn load(&self) -> Result<Option<Loaded<K, V>>, Error>;
@@ -91,6 +101,23 @@ pub(crate) trait Store<K, V>: Send + Sync {
     /// Stores a snapshot durably, merging first when it carries a journal of this process's
     /// changes; returns what the merge found that others stored.
     fn save(&self, outgoing: Outgoing<K, V>) -> Result<Merged<K, V>, Error>;
+    /// Whether a save may send only the changes since the last one ([`Store::append`]) rather
+    /// than a whole snapshot.
+    fn takes_changes(&self) -> bool {
+        false
+    }
+    /// Stores a save's changes durably, and returns what other processes stored since the
+    /// last sync (adopted above the seam, as a merge's result is). `Ok(None)`: nothing was
+    /// written, and this save must send a whole snapshot ([`Store::save`]) instead: there is
+    /// none yet, it is unreadable, or the epoch or a clear says the changes alone would not do.
+    fn append(&self, _changes: Changes<K, V>) -> Result<Option<Merged<K, V>>, Error> {
+        Ok(None)
+    }
+    /// Whether the changes appended since the last whole snapshot have grown enough that a
+    /// whole snapshot ([`Store::save`], a compaction) should replace them.
+    fn compaction_due(&self) -> bool {
+        false
+    }
     /// Drops everything stored and records `epoch`, so that every process still holding
     /// entries from before drops them at its next load or save.
     fn invalidate(&self, epoch: u64) -> Result<(), Error>;
@@ -156,6 +183,7 @@ pub(crate) fn write_invalidation_marker(
         files::create_private_dir(dir).map_err(|e| io_error("create the cache directory", e))?;
     }
     let _lock = files::lock_beside(path).map_err(|e| io_error("lock the cache file", e))?;
+    let journal = journal::path_beside(path);
     let old = match fs::read(path) {
         Ok(bytes) => Header::decode(&bytes).ok().map(|(header, _)| header),
         Err(err) if err.kind() == io::ErrorKind::NotFound => None,
@@ -170,7 +198,13 @@ pub(crate) fn write_invalidation_marker(
         entries: 0,
         payload_len: 0,
         payload_crc: crc32fast::hash(&[]),
+        // Above any journal beside it, whose frames then no longer count.
+        generation: old
+            .map_or(0, |h| h.generation)
+            .max(journal::generation_at(&journal).unwrap_or(0))
+            + 1,
     };
     files::atomic_write(path, &[&marker.encode()], None)
-        .map_err(|e| io_error("write the cache file", e))
+        .map_err(|e| io_error("write the cache file", e))?;
+    journal::remove(&journal).map_err(|e| io_error("remove the journal", e))
 }

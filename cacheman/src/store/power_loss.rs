@@ -203,3 +203,57 @@ fn a_failed_fsync_fails_the_save_and_leaves_the_old_file() {
         "c.cache, c.lock"
     );
 }
+
+#[test]
+fn an_append_writes_then_fsyncs_its_frame_and_syncs_the_directory_only_for_a_new_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = cache_path(dir.path(), "c").with_extension("journal");
+    let seen = Arc::default();
+    let s = store(dir.path()).with_steps(recorder(Arc::clone(&seen), |_| false));
+    s.save(plain(vec![("a".into(), 1, 0)])).unwrap();
+    let append = |key: &str| {
+        seen.lock().unwrap().clear();
+        let changes = super::Changes {
+            rows: vec![(key.to_string(), 2, 0)],
+            removed: vec![],
+            epoch: 0,
+        };
+        assert!(s.append(changes).unwrap().is_some());
+        std::mem::take(&mut *seen.lock().unwrap())
+    };
+    // The first append starts the journal: its header is put in place as a save's file is.
+    let mut steps = append("b");
+    let after = fs::read(&journal).unwrap();
+    let header = after[..super::journal::HEADER_LEN as usize].to_vec();
+    // (The recorder reads the cache file at a directory's fsync: not this test's concern.)
+    if let Some(Seen::SyncDir { target_before, .. }) = steps.get_mut(3) {
+        *target_before = header.clone();
+    }
+    assert_eq!(
+        steps,
+        [
+            Seen::Write(0),
+            Seen::SyncFile(header.clone()),
+            Seen::Rename {
+                to: journal.clone(),
+                target_before: Vec::new()
+            },
+            Seen::SyncDir {
+                dir: dir.path().to_owned(),
+                target_before: header.clone()
+            },
+            Seen::Write(header.len() as u64),
+            Seen::SyncFile(after.clone()),
+        ]
+    );
+    // Later ones: one write at the end, one fsync of the whole frame; no rename, no
+    // directory fsync.
+    let steps = append("c");
+    assert_eq!(
+        steps,
+        [
+            Seen::Write(after.len() as u64),
+            Seen::SyncFile(fs::read(&journal).unwrap()),
+        ]
+    );
+}

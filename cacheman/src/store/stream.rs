@@ -64,18 +64,13 @@ fn write_piece(file: &mut File, piece: &Piece, fault: Option<&Fault>) -> io::Res
 #[cfg(target_os = "linux")]
 fn start_writeback(file: &File, offset: u64, len: u64) {
     use std::os::fd::AsRawFd;
-    // In the C library std links on Linux (glibc, musl); declared here rather than taking the
-    // `libc` crate for one function, as `autosync::exit` does for `atexit`.
-    unsafe extern "C" {
-        fn sync_file_range(fd: std::ffi::c_int, offset: i64, len: i64, flags: u32) -> i32;
-    }
-    const SYNC_FILE_RANGE_WRITE: u32 = 2;
-    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+    // Into whatever offset type the C library declares for this target.
+    let (Ok(offset), Ok(len)) = (offset.try_into(), len.try_into()) else {
         return;
     };
     // SAFETY: the descriptor is open for as long as `file` is borrowed, and the call only
     // reads its arguments.
-    unsafe { sync_file_range(file.as_raw_fd(), offset, len, SYNC_FILE_RANGE_WRITE) };
+    unsafe { libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE) };
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -380,15 +375,6 @@ where
             return Ok(());
         }
         self.write_out(false).map_err(|e| self.io_error(e))
-    }
-
-    fn wants_hints(&self) -> bool {
-        self.rows.wants_hints()
-    }
-
-    #[inline]
-    fn coming(&self, value: &V) {
-        self.rows.coming(value);
     }
 }
 

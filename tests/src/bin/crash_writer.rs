@@ -7,7 +7,9 @@
 //! Snapshot `i` holds keys `0..batch_len(i)`, each with the value `snapshot_value(i, key)`, so
 //! a file that a kill left behind is checked to be exactly one complete snapshot. The writer
 //! resumes after whatever snapshot it finds, prints `ready` once registered, then saves
-//! snapshots `i + 1, i + 2, ...` forever.
+//! snapshots `i + 1, i + 2, ...` forever: each save appends the changes to the journal, and
+//! every eighth is a compaction (a whole snapshot, `Cache::compact`); saves also start
+//! compactions in the background once the journal passes 1 MiB.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -51,7 +53,11 @@ fn run(dir: &str) -> Result<(), cacheman::Error> {
             cache.remove(&key);
         }
         cache.extend((0..len).map(|key| (key, tests::crash::snapshot_value(next, key))));
-        cache.save()?;
+        if next % 8 == 7 {
+            cache.compact()?;
+        } else {
+            cache.save()?;
+        }
         next += 1;
     }
 }

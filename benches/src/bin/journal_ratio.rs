@@ -1,0 +1,208 @@
+//! Workload 10 of BENCHMARKS.md: saves that cost what changed (issue 16). Three ratios, each of
+//! two figures measured in turn in this one run, on a cache of 1,000,000 entries (`u64` →
+//! 100-byte `Vec<u8>`, the save workload's):
+//!
+//! - **append / full**: a save of 10 changed entries (one frame appended to the journal and
+//!   fsynced) over a full rewrite of the same cache (`Cache::compact`, today's whole save),
+//!   in turn for `ROUNDS` rounds; medians. Each full rewrite removes the journal, so an
+//!   untimed save starts the next one first: the timed append is a steady state's (the first
+//!   append after a compaction also creates the journal: two fsyncs more). Goal ≤ 1/100.
+//! - **write amplification**: 1,000 inserts a second under the default autosync points, on
+//!   a `ManualClock` advanced one simulated second at a time (so a minute takes a few
+//!   seconds), then a last save as the exit flush does: bytes the process wrote (`wchar` of
+//!   `/proc/self/io`, every byte handed to `write`, compactions included) over the bytes of
+//!   the changes (each insert's postcard key and value). Goal ≤ 3 for 60 s. The default
+//!   points save the first time at 60 s (60 s and 10,000 changes), so a minute is one append
+//!   or two; a second run of `--seconds N` (1,200 by default) takes the journal past the
+//!   snapshot's size, and so includes a background compaction, the steady state's cost.
+//! - **load with journal / snapshot alone**: a reload of the cache from its snapshot and a
+//!   journal half the snapshot's size (500,000 entries rewritten in 5 saves), against a reload
+//!   of the same entries from a snapshot alone, alternating; medians. Goal ≤ 1.3.
+//!
+//! `cargo run --release -p benches --bin journal_ratio [ROUNDS] [--seconds N]` prints one
+//! JSON object.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use cacheman::{AutoSync, Cache, CacheManager, CacheOptions, ManualClock};
+
+const ENTRIES: u64 = 1_000_000;
+
+fn millis_of(work: impl FnOnce()) -> f64 {
+    let started = Instant::now();
+    work();
+    started.elapsed().as_secs_f64() * 1e3
+}
+
+fn middle(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Bytes this process has handed to `write` so far (Linux).
+fn bytes_written() -> u64 {
+    let io = std::fs::read_to_string("/proc/self/io").expect("Linux's /proc/self/io");
+    io.lines()
+        .find_map(|line| line.strip_prefix("wchar: "))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("a wchar line")
+}
+
+/// Waits for background compactions (threads named `cacheman-compact`) to end.
+fn wait_for_compactions() {
+    let running = || {
+        std::fs::read_dir("/proc/self/task").is_ok_and(|tasks| {
+            tasks.flatten().any(|task| {
+                std::fs::read_to_string(task.path().join("comm"))
+                    .is_ok_and(|name| name.starts_with("cacheman-compac"))
+            })
+        })
+    };
+    let started = Instant::now();
+    while running() && started.elapsed() < Duration::from_secs(300) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn big_cache(dir: &Path, options: CacheOptions) -> (CacheManager, Cache<u64, Vec<u8>>) {
+    let manager = CacheManager::new("bench", dir);
+    let cache = manager.register_custom_cache("big", options).unwrap();
+    if cache.is_empty() {
+        cache.extend((0..ENTRIES).map(|k| (k, benches::value_of(k))));
+        cache.compact().unwrap();
+    }
+    (manager, cache)
+}
+
+fn manual() -> CacheOptions {
+    CacheOptions::new().autosync(AutoSync::disabled())
+}
+
+/// A save of 10 changes and a full rewrite, in turn: their medians in ms.
+fn append_over_full(rounds: usize) -> (f64, f64) {
+    let dir = tempfile::tempdir().unwrap();
+    let (_manager, cache) = big_cache(dir.path(), manual());
+    let (mut appends, mut fulls) = (Vec::new(), Vec::new());
+    let change = |round: u64| {
+        for k in 0..10 {
+            cache.insert(round * 10 + k, benches::value_of(round + k));
+        }
+    };
+    for round in 0..rounds as u64 {
+        fulls.push(millis_of(|| cache.compact().unwrap()));
+        // Let the file the rewrite replaced go, and start the journal.
+        std::thread::sleep(Duration::from_millis(100));
+        change(round);
+        cache.save().unwrap();
+        change(round + 1);
+        appends.push(millis_of(|| cache.save().unwrap()));
+    }
+    (middle(appends), middle(fulls))
+}
+
+/// Bytes written over bytes of changes for 1,000 inserts a second for `seconds` simulated
+/// seconds under the default autosync points.
+fn write_amplification(seconds: u64) -> (u64, u64, usize) {
+    let dir = tempfile::tempdir().unwrap();
+    // Shared: a clone advances the same instant.
+    let clock = ManualClock::new();
+    let options = CacheOptions::new().clock(clock.clone());
+    let (manager, cache) = big_cache(dir.path(), options);
+    let before = bytes_written();
+    let mut change_bytes = 0;
+    let mut saves = 0;
+    let mut key = ENTRIES;
+    for _ in 0..seconds {
+        for _ in 0..1_000 {
+            let value = benches::value_of(key);
+            // postcard: the key as a varint, the value's length as a varint, its bytes.
+            change_bytes += varint_len(key) + varint_len(value.len() as u64) + value.len() as u64;
+            cache.insert(key, value);
+            key += 1;
+        }
+        clock.advance(Duration::from_secs(1));
+        saves += manager.run_due_saves().saved.len();
+    }
+    // What the exit flush does with the changes left.
+    cache.save().unwrap();
+    wait_for_compactions();
+    (bytes_written() - before, change_bytes, saves + 1)
+}
+
+fn varint_len(n: u64) -> u64 {
+    u64::from((64 - n.leading_zeros()).max(1).div_ceil(7))
+}
+
+/// A reload from a snapshot and a journal half its size, and from a snapshot alone of the
+/// same entries, in turn: their medians in ms, and the two files' sizes.
+fn load_with_journal(rounds: usize) -> (f64, f64, u64, u64) {
+    let (with, alone) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (journaled_manager, journaled) = big_cache(with.path(), manual());
+    for batch in 0..5 {
+        let keys = batch * 100_000..(batch + 1) * 100_000;
+        journaled.extend(keys.map(|k| (k, benches::value_of(k + 7))));
+        journaled.save().unwrap();
+    }
+    let snapshot = journaled_manager.cache_file_path("big").unwrap();
+    let journal_len = std::fs::metadata(snapshot.with_extension("journal"))
+        .expect("the saves appended to a journal")
+        .len();
+    let snapshot_len = std::fs::metadata(&snapshot).unwrap().len();
+    let (_alone_manager, compacted) = big_cache(alone.path(), manual());
+    compacted.extend((0..500_000).map(|k| (k, benches::value_of(k + 7))));
+    compacted.compact().unwrap();
+    let (mut with_journal, mut snapshot_alone) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let a = || millis_of(|| journaled.reload().unwrap());
+        let b = || millis_of(|| compacted.reload().unwrap());
+        if round % 2 == 0 {
+            with_journal.push(a());
+            snapshot_alone.push(b());
+        } else {
+            snapshot_alone.push(b());
+            with_journal.push(a());
+        }
+    }
+    assert_eq!(journaled.len(), compacted.len());
+    (
+        middle(with_journal),
+        middle(snapshot_alone),
+        journal_len,
+        snapshot_len,
+    )
+}
+
+fn main() {
+    let rounds = benches::count_arg(15);
+    let args: Vec<String> = std::env::args().collect();
+    let long = args
+        .iter()
+        .position(|a| a == "--seconds")
+        .and_then(|i| args.get(i + 1)?.parse().ok())
+        .unwrap_or(1_200);
+    if args.iter().any(|a| a == "--load-only") {
+        // For profiling the load alone.
+        let (with, alone, _, _) = load_with_journal(rounds);
+        println!("{{\"load_with_journal_ms\": {with:.1}, \"load_snapshot_ms\": {alone:.1}}}");
+        return;
+    }
+    let (append_ms, full_ms) = append_over_full(rounds);
+    let (written, changes, saves) = write_amplification(60);
+    let (long_written, long_changes, long_saves) = write_amplification(long);
+    let (journal_load_ms, snapshot_load_ms, journal_len, snapshot_len) = load_with_journal(rounds);
+    println!(
+        "{{\"rounds\": {rounds}, \"append_10_ms\": {append_ms:.3}, \"full_save_ms\": {full_ms:.1}, \
+         \"append_over_full\": {:.5}, \"autosync_saves\": {saves}, \
+         \"bytes_written\": {written}, \"change_bytes\": {changes}, \"write_amplification\": {:.3}, \
+         \"long_seconds\": {long}, \"long_saves\": {long_saves}, \"long_bytes_written\": {long_written}, \
+         \"long_change_bytes\": {long_changes}, \"long_write_amplification\": {:.3}, \
+         \"journal_bytes\": {journal_len}, \"snapshot_bytes\": {snapshot_len}, \
+         \"load_with_journal_ms\": {journal_load_ms:.1}, \"load_snapshot_ms\": {snapshot_load_ms:.1}, \
+         \"load_ratio\": {:.3}}}",
+        append_ms / full_ms,
+        written as f64 / changes as f64,
+        long_written as f64 / long_changes as f64,
+        journal_load_ms / snapshot_load_ms,
+    );
+}

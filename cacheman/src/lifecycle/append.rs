@@ -1,0 +1,186 @@
+//! Saves that send what changed: the journal's keys and their rows go to a store that takes
+//! changes ([`Store::append`](crate::store::Store)), and a whole snapshot (a compaction) is
+//! written only when the store asks for one, when `compact()` is called, or on a background
+//! thread once the appended changes outgrow the snapshot.
+
+use std::hash::Hash;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock, Weak};
+use std::thread::JoinHandle;
+
+use crate::Error;
+use crate::cache::{CacheInner, on_maps};
+use crate::hooks::Hooks;
+use crate::store::Changes;
+
+use super::ErasedCache;
+
+/// What an attempt to save only the changes did.
+pub(super) enum Appended<K> {
+    /// The changes are stored; the save is done.
+    Done,
+    /// A whole snapshot is needed; these keys were taken from the journal and must be
+    /// carried by it (or put back).
+    Whole(Vec<K>),
+}
+
+/// A cache's background compaction: at most one at a time, on a `cacheman-compact` thread.
+pub(crate) struct Compaction<K, V> {
+    /// The cache itself, for the thread (set once, at registration).
+    cache: OnceLock<Weak<CacheInner<K, V>>>,
+    running: AtomicBool,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl<K, V> Default for Compaction<K, V> {
+    fn default() -> Self {
+        Compaction {
+            cache: OnceLock::new(),
+            running: AtomicBool::new(false),
+            thread: Mutex::new(None),
+        }
+    }
+}
+
+impl<K, V> Compaction<K, V> {
+    /// Lets compactions run in the background for `cache` (without, they run when asked).
+    pub(crate) fn enable(&self, cache: Weak<CacheInner<K, V>>) {
+        // Set once at registration: a second call changes nothing.
+        let _ = self.cache.set(cache);
+    }
+
+    /// Waits for a background compaction in progress, if any.
+    pub(crate) fn wait(&self) {
+        let handle = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(handle) = handle {
+            // A panic in the compaction is the panic's report; the files are as a failed
+            // save leaves them.
+            let _ = handle.join();
+        }
+    }
+}
+
+impl<K, V> CacheInner<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    /// Saves only the changes since the last save, when the store takes them and nothing
+    /// calls for a whole snapshot (hooks that see whole contents, a `clear()`, an empty cache
+    /// that is not to be saved). The caller holds the save lock; `covered` is the count of
+    /// changes made before this save began.
+    pub(super) fn append_changes(
+        &self,
+        hooks: &Hooks<K, V>,
+        covered: u64,
+    ) -> Result<Appended<K>, Error> {
+        let Some(store) = &self.store else {
+            return Ok(Appended::Whole(Vec::new()));
+        };
+        let whole = hooks.need_contents_on_save()
+            || !store.takes_changes()
+            || self.cleared.load(Ordering::Acquire)
+            || (!self.options.save_on_blank && on_maps!(self, s, now => s.len(now)) == 0);
+        if whole {
+            return Ok(Appended::Whole(Vec::new()));
+        }
+        let (rows, removed) = on_maps!(self, s, now => s.take_changes(now));
+        let touched: Vec<K> = rows
+            .iter()
+            .map(|(k, _, _)| k.clone())
+            .chain(removed.iter().cloned())
+            .collect();
+        let changes = Changes {
+            rows,
+            removed,
+            epoch: self.epoch.load(Ordering::Acquire),
+        };
+        match store.append(changes) {
+            Ok(Some(merged)) => {
+                self.adopt(merged, &touched);
+                self.settle(covered);
+                self.autosync.saved(self.now_ms());
+                self.counters.saved();
+                if store.compaction_due() {
+                    self.compact_in_background();
+                }
+                Ok(Appended::Done)
+            }
+            Ok(None) => Ok(Appended::Whole(touched)),
+            Err(err) => {
+                on_maps!(self, s, _now => s.restore_journal(touched));
+                Err(err)
+            }
+        }
+    }
+
+    /// Starts a compaction on a `cacheman-compact` thread unless one is running; callers go
+    /// on (their saves wait for the compaction's end only if they start during it).
+    fn compact_in_background(&self) {
+        let Some(cache) = self.compaction.cache.get().cloned() else {
+            return;
+        };
+        if self.compaction.running.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        // The last one finished (it cleared `running`): collect its thread.
+        self.compaction.wait();
+        let spawned = std::thread::Builder::new()
+            .name("cacheman-compact".into())
+            .spawn(move || {
+                let Some(inner) = cache.upgrade() else {
+                    return;
+                };
+                if let Err(err) = inner.compact_now() {
+                    log::warn!(
+                        "cacheman: background compaction of cache `{}` failed: {err}; its \
+                         journal is kept, and compaction is tried again after a later save",
+                        inner.name
+                    );
+                }
+                inner.compaction.running.store(false, Ordering::Release);
+            });
+        match spawned {
+            Ok(handle) => {
+                *self
+                    .compaction
+                    .thread
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) = Some(handle)
+            }
+            // No thread (a limit on threads): the journal keeps growing until `compact()`.
+            Err(_) => self.compaction.running.store(false, Ordering::Release),
+        }
+    }
+}
+
+impl<K, V> crate::Cache<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    /// Writes the whole contents now as a new snapshot, which replaces the journal of changes
+    /// that saves append (see the crate docs, "Files"), durably when it returns. Saves compact
+    /// on their own, on a background thread, once the journal is larger than the snapshot
+    /// (and than 1 MiB); call this to do it now, say before copying the cache file elsewhere.
+    /// For a store without a journal it is the same as [`Cache::save`](crate::Cache::save).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let manager = cacheman::CacheManager::new("docs", dir.path());
+    /// let cache = manager.register_cache::<u32, u32>("c").unwrap();
+    /// cache.insert(1, 1);
+    /// cache.save().unwrap(); // the first save writes a snapshot
+    /// cache.insert(2, 2);
+    /// cache.save().unwrap(); // later ones append to `c.journal`
+    /// assert!(dir.path().join("docs/c.journal").exists());
+    /// cache.compact().unwrap();
+    /// assert!(!dir.path().join("docs/c.journal").exists());
+    /// ```
+    pub fn compact(&self) -> Result<(), Error> {
+        ErasedCache::compact(&*self.inner)
+    }
+}
+
+#[cfg(test)]
+mod tests;

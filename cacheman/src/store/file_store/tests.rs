@@ -1,0 +1,278 @@
+//! The file store's own tests: rows, identity; the journal's are in `journal/tests.rs`.
+use super::*;
+
+fn plain(rows: Vec<(String, u32, u64)>, epoch: u64) -> Outgoing<String, u32> {
+    Outgoing {
+        rows: Rows::Decoded(rows),
+        epoch,
+        journal: None,
+    }
+}
+
+fn store(dir: &Path, stamped: bool) -> FileStore<String, u32> {
+    let identity = Identity::new::<String, u32>(Codec::Postcard, 7, stamped);
+    FileStore::new("c", files::cache_path(dir, "c"), identity)
+}
+
+#[test]
+fn rows_round_trip_with_and_without_stamps() {
+    let dir = tempfile::tempdir().unwrap();
+    for stamped in [false, true] {
+        let s = store(dir.path(), stamped);
+        s.save(plain(vec![("a".into(), 1, 42)], 3)).unwrap();
+        let loaded = s.load().unwrap().unwrap();
+        let want = if stamped { 42 } else { 0 };
+        assert_eq!(loaded.rows, vec![("a".to_string(), 1, want)]);
+        assert_eq!(loaded.epoch, 3);
+    }
+}
+
+#[test]
+fn a_missing_file_is_not_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(store(dir.path(), false).load().unwrap().is_none());
+}
+
+#[test]
+fn other_types_are_incompatible() {
+    let dir = tempfile::tempdir().unwrap();
+    store(dir.path(), false)
+        .save(plain(vec![("a".into(), 1, 0)], 0))
+        .unwrap();
+    let identity = Identity::new::<String, u64>(Codec::Postcard, 7, false);
+    let other: FileStore<String, u64> =
+        FileStore::new("c", files::cache_path(dir.path(), "c"), identity);
+    assert!(matches!(other.load(), Err(Error::Incompatible { .. })));
+}
+
+#[test]
+fn another_function_fingerprint_is_incompatible() {
+    let dir = tempfile::tempdir().unwrap();
+    store(dir.path(), false)
+        .save(plain(vec![("a".into(), 1, 0)], 0))
+        .unwrap();
+    let identity = Identity::new::<String, u32>(Codec::Postcard, 8, false);
+    let other: FileStore<String, u32> =
+        FileStore::new("c", files::cache_path(dir.path(), "c"), identity);
+    let err = other.load().err().unwrap();
+    assert!(err.to_string().contains("function fingerprint"), "{err}");
+}
+
+fn changes(rows: &[(&str, u32)], removed: &[&str], epoch: u64) -> Changes<String, u32> {
+    Changes {
+        rows: rows.iter().map(|(k, v)| (k.to_string(), *v, 0)).collect(),
+        removed: removed.iter().map(|k| k.to_string()).collect(),
+        epoch,
+    }
+}
+
+fn sorted(store: &FileStore<String, u32>) -> Vec<(String, u32)> {
+    let mut rows: Vec<_> = store
+        .load()
+        .unwrap()
+        .unwrap()
+        .rows
+        .into_iter()
+        .map(|(k, v, _)| (k, v))
+        .collect();
+    rows.sort();
+    rows
+}
+
+fn pairs(rows: &[(&str, u32)]) -> Vec<(String, u32)> {
+    rows.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+}
+
+#[test]
+fn appends_need_a_snapshot_first_then_replay_on_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), false);
+    assert!(s.takes_changes());
+    assert!(s.append(changes(&[("a", 1)], &[], 0)).unwrap().is_none());
+    s.save(plain(vec![("a".into(), 1, 0), ("b".into(), 2, 0)], 0))
+        .unwrap();
+    let snapshot = std::fs::read(&s.path).unwrap();
+    assert!(matches!(
+        s.append(changes(&[("c", 3), ("a", 10)], &["b"], 0)),
+        Ok(Some(Merged::Written))
+    ));
+    assert!(matches!(
+        s.append(changes(&[("b", 20)], &["c"], 0)),
+        Ok(Some(Merged::Adopt { .. }))
+    ));
+    // The snapshot was not touched; the journal holds the changes.
+    assert_eq!(std::fs::read(&s.path).unwrap(), snapshot);
+    assert_eq!(sorted(&s), pairs(&[("a", 10), ("b", 20)]));
+    // Another handle (another process) reads the same.
+    assert_eq!(
+        sorted(&store(dir.path(), false)),
+        pairs(&[("a", 10), ("b", 20)])
+    );
+}
+
+#[test]
+fn another_process_frames_come_back_to_adopt_without_our_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let (one, two) = (store(dir.path(), false), store(dir.path(), false));
+    one.save(plain(vec![("a".into(), 1, 0)], 0)).unwrap();
+    two.load().unwrap();
+    two.append(changes(&[("b", 2), ("c", 3)], &["a"], 0))
+        .unwrap();
+    let merged = one.append(changes(&[("c", 30)], &[], 0)).unwrap();
+    let Some(Merged::Adopt { rows, gone }) = merged else {
+        panic!("expected Adopt");
+    };
+    assert_eq!(rows, vec![("b".to_string(), 2, 0)]);
+    assert_eq!(gone, vec!["a".to_string()]);
+    // Ours came last: it wins on disk too.
+    assert_eq!(sorted(&two), pairs(&[("b", 2), ("c", 30)]));
+}
+
+#[test]
+fn a_compaction_elsewhere_comes_back_as_a_resync() {
+    let dir = tempfile::tempdir().unwrap();
+    let (one, two) = (store(dir.path(), false), store(dir.path(), false));
+    one.save(plain(vec![("a".into(), 1, 0)], 0)).unwrap();
+    two.load().unwrap();
+    two.save(plain(vec![("a".into(), 1, 0), ("b".into(), 2, 0)], 0))
+        .unwrap();
+    let merged = one.append(changes(&[("a", 10)], &[], 0)).unwrap();
+    let Some(Merged::Resync { rows }) = merged else {
+        panic!("expected Resync");
+    };
+    assert_eq!(rows, vec![("b".to_string(), 2, 0)]);
+    assert_eq!(sorted(&two), pairs(&[("a", 10), ("b", 2)]));
+}
+
+#[test]
+fn an_invalidation_elsewhere_wins_over_an_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let (one, two) = (store(dir.path(), false), store(dir.path(), false));
+    one.save(plain(vec![("a".into(), 1, 0)], 0)).unwrap();
+    two.load().unwrap();
+    two.invalidate(5).unwrap();
+    let merged = one.append(changes(&[("b", 2)], &[], 0)).unwrap();
+    assert!(matches!(merged, Some(Merged::Invalidated { epoch: 5, .. })));
+    assert!(sorted(&two).is_empty());
+    // And an epoch of ours above the file's asks for a whole snapshot.
+    assert!(one.append(changes(&[("b", 2)], &[], 9)).unwrap().is_none());
+}
+
+#[test]
+fn a_journal_left_by_a_crashed_compaction_is_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), false);
+    s.save(plain(vec![("a".into(), 1, 0)], 0)).unwrap();
+    s.append(changes(&[("b", 2)], &[], 0)).unwrap();
+    let old_journal = std::fs::read(&s.journal).unwrap();
+    s.save(plain(vec![("a".into(), 1, 0), ("b".into(), 2, 0)], 0))
+        .unwrap();
+    assert!(!s.journal.exists());
+    // As if the compaction died between its rename and the journal's removal.
+    std::fs::write(&s.journal, &old_journal).unwrap();
+    assert_eq!(sorted(&s), pairs(&[("a", 1), ("b", 2)]));
+    // The next append starts a journal of the snapshot's generation over the stale one.
+    s.append(changes(&[("c", 3)], &["a"], 0)).unwrap();
+    assert_eq!(sorted(&s), pairs(&[("b", 2), ("c", 3)]));
+}
+
+#[test]
+fn a_torn_last_frame_is_dropped_and_the_next_append_goes_over_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), false);
+    s.save(plain(vec![("a".into(), 1, 0)], 0)).unwrap();
+    s.append(changes(&[("b", 2)], &[], 0)).unwrap();
+    let whole = std::fs::read(&s.journal).unwrap().len();
+    s.append(changes(&[("c", 3)], &[], 0)).unwrap();
+    let torn = std::fs::read(&s.journal).unwrap();
+    std::fs::write(&s.journal, &torn[..torn.len() - 3]).unwrap();
+    let again = store(dir.path(), false);
+    assert_eq!(sorted(&again), pairs(&[("a", 1), ("b", 2)]));
+    again.append(changes(&[("d", 4)], &[], 0)).unwrap();
+    assert!(std::fs::read(&s.journal).unwrap().len() > whole);
+    assert_eq!(
+        sorted(&store(dir.path(), false)),
+        pairs(&[("a", 1), ("b", 2), ("d", 4)])
+    );
+}
+
+#[test]
+fn damage_before_the_last_frame_refuses_the_journal_and_leaves_the_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), false);
+    s.save(plain(vec![("a".into(), 1, 0)], 0)).unwrap();
+    s.append(changes(&[("b", 2)], &[], 0)).unwrap();
+    s.append(changes(&[("c", 3)], &[], 0)).unwrap();
+    let mut bytes = std::fs::read(&s.journal).unwrap();
+    bytes[journal::HEADER_LEN as usize + 10] ^= 0xff;
+    std::fs::write(&s.journal, &bytes).unwrap();
+    let snapshot = std::fs::read(&s.path).unwrap();
+    let err = store(dir.path(), false).load().err().unwrap();
+    let text = err.to_string();
+    assert!(matches!(err, Error::Corrupt { .. }), "{text}");
+    assert!(
+        text.contains("c.journal") && text.contains("before the last frame"),
+        "{text}"
+    );
+    assert_eq!(std::fs::read(&s.path).unwrap(), snapshot);
+    assert_eq!(std::fs::read(&s.journal).unwrap(), bytes);
+    // The next save cannot append after damage: it writes a whole snapshot.
+    let after = store(dir.path(), false);
+    assert!(
+        after
+            .append(changes(&[("d", 4)], &[], 0))
+            .unwrap()
+            .is_none()
+    );
+    after.save(plain(vec![("d".into(), 4, 0)], 0)).unwrap();
+    assert_eq!(sorted(&after), pairs(&[("d", 4)]));
+}
+
+#[test]
+fn compaction_is_due_once_the_journal_outgrows_the_snapshot_and_the_minimum() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), false).with_compaction_from(200);
+    s.save(plain(vec![("a".into(), 1, 0)], 0)).unwrap();
+    let mut appended = 0;
+    while !s.compaction_due() {
+        s.append(changes(&[("b", appended)], &[], 0)).unwrap();
+        appended += 1;
+        assert!(appended < 100);
+    }
+    assert!(std::fs::metadata(&s.journal).unwrap().len() > 200);
+    s.save(plain(
+        vec![("a".into(), 1, 0), ("b".into(), appended - 1, 0)],
+        0,
+    ))
+    .unwrap();
+    assert!(!s.compaction_due());
+}
+
+#[test]
+fn files_of_format_version_2_still_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), false);
+    s.save(plain(vec![("a".into(), 1, 0)], 0)).unwrap();
+    let bytes = std::fs::read(&s.path).unwrap();
+    let (mut header, payload) = Header::decode(&bytes).unwrap();
+    header.version = 2;
+    std::fs::write(&s.path, [header.encode_v2(), payload.to_vec()].concat()).unwrap();
+    assert_eq!(sorted(&store(dir.path(), false)), pairs(&[("a", 1)]));
+}
+
+#[test]
+fn a_save_without_changes_appends_nothing_but_still_adopts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (one, two) = (store(dir.path(), false), store(dir.path(), false));
+    one.save(plain(vec![("a".into(), 1, 0)], 0)).unwrap();
+    two.load().unwrap();
+    assert!(one.append(changes(&[], &[], 0)).unwrap().is_some());
+    assert!(!one.journal.exists(), "an empty save created a journal");
+    two.append(changes(&[("b", 2)], &[], 0)).unwrap();
+    let len = std::fs::metadata(&one.journal).unwrap().len();
+    let Some(Merged::Adopt { rows, .. }) = one.append(changes(&[], &[], 0)).unwrap() else {
+        panic!("expected Adopt");
+    };
+    assert_eq!(rows, vec![("b".to_string(), 2, 0)]);
+    assert_eq!(std::fs::metadata(&one.journal).unwrap().len(), len);
+}
