@@ -405,7 +405,10 @@ fn verify_reads_the_journal_as_a_load_would() {
     std::fs::write(&journal, &whole[..whole.len() - 3]).unwrap();
     let (code, out, _) = run(dir.path(), &["verify", "app/raw"]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("1 saves in the journal; a torn last frame"), "{out}");
+    assert!(
+        out.contains("1 save in the journal; a torn last frame"),
+        "{out}"
+    );
 
     // Damage before the last frame: a load refuses the journal, and so does verify.
     let mut damaged = whole.clone();
@@ -413,5 +416,8 @@ fn verify_reads_the_journal_as_a_load_would() {
     std::fs::write(&journal, &damaged).unwrap();
     let (code, out, _) = run(dir.path(), &["verify", "app/raw"]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("damaged") && out.contains("raw.journal"), "{out}");
+    assert!(
+        out.contains("damaged") && out.contains("raw.journal"),
+        "{out}"
+    );
 }

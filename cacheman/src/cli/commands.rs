@@ -478,8 +478,10 @@ pub(crate) fn verify(context: &Context, spec: Option<&str>, out: &mut dyn Write)
                 ..
             } => {
                 let mut detail = format!("{entries} entries");
-                if *journal_frames > 0 {
-                    detail.push_str(&format!(", {journal_frames} saves in the journal"));
+                match journal_frames {
+                    0 => {}
+                    1 => detail.push_str(", 1 save in the journal"),
+                    n => detail.push_str(&format!(", {n} saves in the journal")),
                 }
                 if let Some(note) = note {
                     detail.push_str(&format!("; {note}"));
