@@ -247,7 +247,7 @@ where
         let found = match &self.maps {
             Maps::Plain(s) => s.get(key, 0),
             // The coarse clock: no clock read on a hit (`clock.rs`).
-            Maps::Tracked(s) => s.get(key, self.time.lookup_ms()),
+            Maps::Tracked(s) => s.get_at(key, || self.time.lookup_ms()),
         };
         match found {
             Lookup::Hit(value) if self.counters.hit() => Found::Recording(value),
