@@ -168,6 +168,9 @@ pub(crate) struct Limits {
 
 pub(crate) struct Shards<K, V, M> {
     shards: Box<[LockedShard<K, V, M>]>,
+    /// The shard count less one (a power of two less one): kept rather than computed on
+    /// every lookup.
+    index_mask: usize,
     hasher: Hasher,
     limits: Limits,
     on_hit: OnHit,
@@ -223,6 +226,7 @@ where
             .ttl
             .map_or(u64::MAX, |ttl| ttl.as_millis().min(u64::MAX.into()) as u64);
         Shards {
+            index_mask: shard_count - 1,
             shards,
             hasher,
             on_hit: OnHit::of(&limits),
@@ -242,7 +246,7 @@ where
 
     fn index_of(&self, hash: u64) -> usize {
         // The high bits: the low ones pick the bucket inside the shard's table.
-        (hash >> 32) as usize & (self.shards.len() - 1)
+        (hash >> 32) as usize & self.index_mask
     }
 
     /// Index of the shard holding `key`.
