@@ -34,22 +34,23 @@ cargo bench -p benches --bench hits --bench misses --bench startup --bench save_
 python3 benches/python/cacheman_bench.py --out "$out/cacheman_py.json"
 
 cargo build --release -p benches --bin memory --bin autosync_ratio --bin miss_scaling \
-  --bin hit_ratio --bin save_ratio --bin bounded_ratio --bin hit_rate --bin hit_loop --bin hit_kinds
+  --bin hit_ratio --bin save_ratio --bin bounded_ratio --bin hit_rate
 # Workloads 1, 3, 4 and 5 again, in turns: the ratios the goals are judged on. save_ratio
 # also times CacheMan's save and load in its rounds (through cacheman_bench.py --serve).
 ./target/release/hit_ratio | tee "$out/hit_ratio.json"
 ./target/release/miss_scaling | tee "$out/miss_scaling.json"
 ./target/release/save_ratio 25 --cacheman-py | tee "$out/save_ratio.json"
 ./target/release/autosync_ratio | tee "$out/autosync_ratio.json"
-# Workload 8: bounded and expiring caches' hits in turn, and hit rates on Zipf traces.
-./target/release/bounded_ratio | tee "$out/bounded_ratio.json"
-./target/release/hit_rate | tee "$out/hit_rate.json"
 # Instructions per hit of each kind, counted rather than timed (skipped without valgrind).
 if command -v valgrind >/dev/null; then
+  cargo build --release -p benches --bin hit_loop --bin hit_kinds
   benches/hit_instructions.sh | tee "$out/hit_instructions.json"
 else
   rm -f "$out/hit_instructions.json"
 fi
+# Workload 8: bounded and expiring caches' hits in turn, and hit rates on Zipf traces.
+./target/release/bounded_ratio | tee "$out/bounded_ratio.json"
+./target/release/hit_rate | tee "$out/hit_rate.json"
 for kind in hashmap cacheman cacheman_persistent; do
   ./target/release/memory "$kind" | tee "$out/memory_$kind.json"
 done
