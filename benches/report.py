@@ -315,6 +315,25 @@ def figure_rows():
     return rows
 
 
+def instruction_rows():
+    """Instructions per hit under callgrind (benches/hit_instructions.sh), if it ran: counts, not
+    times, so they do not depend on the machine's load."""
+    if not os.path.exists(os.path.join(RESULTS, "hit_instructions.json")):
+        return []
+    counts = load("hit_instructions.json")
+    kinds = (
+        ("hit_loop", "`hit_loop`: the one `#[cached(persistent = false)] fn(u64)` of its program"),
+        ("fn", "`#[cached(persistent = false)] fn(u64)`"),
+        ("fn_capacity", "the same, `capacity = 10_000`"),
+        ("fn_ttl", "the same, `ttl_secs = 3600`"),
+        ("cached_size", "`cached`'s `#[cached(size = 10_000)]`"),
+        ("get_plain", "`Cache::get`, memory cache"),
+        ("get_bounded", "`Cache::get`, `capacity(10_000)`"),
+        ("get_expiring", "`Cache::get`, `ttl(1 h)` on the system clock"),
+    )
+    return [(what, f"{counts[kind]:.1f}") for kind, what in kinds if kind in counts]
+
+
 def svg_chart():
     """Grouped horizontal bars: ns per hit, one and two threads, for every contender."""
     names = ["cacheman", "cacheman_persistent", "cached", "moka", "quick_cache", "mutex_hashmap", "hashmap_no_lock"]
@@ -381,6 +400,11 @@ def main():
     lines += ["", "### Every figure (time per element: lookup, miss, save, load or program run)", ""]
     lines += ["| benchmark | contender | time |", "|---|---|---|"]
     lines += [f"| {g} | {b} | {t} |" for g, b, t in figure_rows()]
+    counted = instruction_rows()
+    if counted:
+        lines += ["", "### Instructions per hit (callgrind, `benches/hit_instructions.sh`; 1,024 warm `u64` keys)", ""]
+        lines += ["| hit | instructions |", "|---|---|"]
+        lines += [f"| {what} | {n} |" for what, n in counted]
     lines += ["", "![Hit latency of cacheman and its peers](docs/benchmarks.svg)", "", END]
     block = "\n".join(lines)
 

@@ -41,6 +41,13 @@ cargo build --release -p benches --bin memory --bin autosync_ratio --bin miss_sc
 ./target/release/miss_scaling | tee "$out/miss_scaling.json"
 ./target/release/save_ratio 25 --cacheman-py | tee "$out/save_ratio.json"
 ./target/release/autosync_ratio | tee "$out/autosync_ratio.json"
+# Instructions per hit of each kind, counted rather than timed (skipped without valgrind).
+if command -v valgrind >/dev/null; then
+  cargo build --release -p benches --bin hit_loop --bin hit_kinds
+  benches/hit_instructions.sh | tee "$out/hit_instructions.json"
+else
+  rm -f "$out/hit_instructions.json"
+fi
 # Workload 8: bounded and expiring caches' hits in turn, and hit rates on Zipf traces.
 ./target/release/bounded_ratio | tee "$out/bounded_ratio.json"
 ./target/release/hit_rate | tee "$out/hit_rate.json"

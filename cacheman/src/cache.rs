@@ -47,6 +47,17 @@ impl<K, V> Clone for Cache<K, V> {
     }
 }
 
+/// What [`CacheInner::find_counted`] found.
+pub(crate) enum Found<V> {
+    /// A hit, counted.
+    Hit(V),
+    /// A hit, counted, inside a computation that records what it reads: the entry is to be
+    /// read again and recorded ([`CacheInner::read_in_computation`]).
+    Recording(V),
+    /// Not in the map: [`CacheInner::missed`] counts it, or serves an entry set aside.
+    Missing,
+}
+
 pub(crate) enum Maps<K, V> {
     /// No time-to-live, no capacity: entries carry nothing but their value.
     Plain(Shards<K, V, ()>),
@@ -228,26 +239,35 @@ where
     /// entry read is recorded as one of its inputs.
     #[inline(always)]
     pub(crate) fn lookup<Q: Query<K> + ?Sized>(&self, key: &Q) -> Option<V> {
+        match self.find_counted(key) {
+            Found::Hit(value) => Some(value),
+            Found::Recording(value) => Some(self.read_in_computation(key, value)),
+            Found::Missing => self.missed(key),
+        }
+    }
+
+    /// The hit path of [`CacheInner::lookup`], which counts a hit; what is left to do for
+    /// the other outcomes is the caller's, out of line, so that a caller whose key is a
+    /// temporary (`cached_fn::lookup`'s probe) can move it there and keep it in registers.
+    #[inline(always)]
+    pub(crate) fn find_counted<Q: Query<K> + ?Sized>(&self, key: &Q) -> Found<V> {
         let found = match &self.maps {
             Maps::Plain(s) => s.get(key, 0),
             // The coarse clock: no clock read on a hit (`clock.rs`).
-            Maps::Tracked(s) => s.get(key, self.time.lookup_ms()),
+            Maps::Tracked(s) => s.get_at(key, || self.time.lookup_ms()),
         };
         match found {
-            Lookup::Hit(value) => {
-                if self.counters.hit() {
-                    return Some(self.read_in_computation(key, value));
-                }
-                Some(value)
-            }
-            Lookup::Miss => self.missed(key),
+            Lookup::Hit(value) if self.counters.hit() => Found::Recording(value),
+            Lookup::Hit(value) => Found::Hit(value),
+            Lookup::Miss => Found::Missing,
         }
     }
 
     /// A key not in the map: an entry set aside may still be served once its inputs are
     /// checked.
     #[cold]
-    fn missed<Q: Query<K> + ?Sized>(&self, key: &Q) -> Option<V> {
+    #[inline(never)]
+    pub(crate) fn missed<Q: Query<K> + ?Sized>(&self, key: &Q) -> Option<V> {
         if self.has_parked.load(Ordering::Acquire)
             && let Some(value) = self.unpark(key)
         {

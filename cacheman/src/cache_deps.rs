@@ -148,6 +148,7 @@ where
     /// A hit inside a computation: the entry is read again after a mark is taken (see
     /// [`Self::note_read`]), so that the hit path outside computations pays nothing for it.
     #[cold]
+    #[inline(never)]
     pub(crate) fn read_in_computation<Q: Query<K> + ?Sized>(&self, key: &Q, first: V) -> V {
         let mark = self.read_mark();
         match on_maps!(self, s, now => s.get(key, now)) {

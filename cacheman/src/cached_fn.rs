@@ -7,7 +7,7 @@ use std::hash::Hash;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::Ordering;
 
-use crate::cache::{Cache, on_maps};
+use crate::cache::{Cache, CacheInner, Found, on_maps};
 use crate::query::Probe;
 use crate::shards::Lookup;
 
@@ -92,12 +92,44 @@ where
 {
     let probe = Probe { view, eq };
     if count {
-        return cache.inner.lookup(&probe);
+        // The probe is moved, not lent, to the paths out of line: lent, it would be built
+        // on the stack on every hit.
+        return match cache.inner.find_counted(&probe) {
+            Found::Hit(value) => Some(value),
+            Found::Recording(value) => Some(read_in_computation(&cache.inner, probe, value)),
+            Found::Missing => missed(&cache.inner, probe),
+        };
     }
     match on_maps!(cache.inner, s, now => s.get(&probe, now)) {
         Lookup::Hit(value) => Some(value),
         Lookup::Miss => None,
     }
+}
+
+/// [`CacheInner::read_in_computation`] for a probe.
+#[cold]
+#[inline(never)]
+fn read_in_computation<K, V, Q, F>(inner: &CacheInner<K, V>, probe: Probe<'_, Q, F>, first: V) -> V
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    Q: Hash + ?Sized,
+    F: Fn(&K) -> bool,
+{
+    inner.read_in_computation(&probe, first)
+}
+
+/// [`CacheInner::missed`] for a probe.
+#[cold]
+#[inline(never)]
+fn missed<K, V, Q, F>(inner: &CacheInner<K, V>, probe: Probe<'_, Q, F>) -> Option<V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    Q: Hash + ?Sized,
+    F: Fn(&K) -> bool,
+{
+    inner.missed(&probe)
 }
 
 /// Runs the computation of a `#[cached]` call for `key` and stores its value. On a miss

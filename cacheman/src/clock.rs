@@ -233,9 +233,17 @@ impl CacheTime {
     pub(crate) fn lookup_ms(&self) -> u64 {
         match &self.coarse {
             Some(coarse) => coarse.now_ms(),
-            None if self.on_lookups => self.now_ms(),
-            None => 0,
+            None => self.uncoarse_lookup_ms(),
         }
+    }
+
+    /// [`CacheTime::lookup_ms`] without the coarse clock: out of line, so that the hits of
+    /// caches on the system's clock fall through to theirs (a call costs little beside the
+    /// clock's own, through its trait object).
+    #[cold]
+    #[inline(never)]
+    fn uncoarse_lookup_ms(&self) -> u64 {
+        if self.on_lookups { self.now_ms() } else { 0 }
     }
 }
 

@@ -138,23 +138,23 @@ impl Counters {
     /// [`Counters::count_each`] with this thread's word already read.
     #[inline]
     fn count_each_in(&self, word: usize, events: &[Event], n: u64) {
-        // The word holds the slot's index plus one, so that "no slot yet" (0) wraps to an
-        // index no slot has: one bounds check serves both.
-        match self.owned.get((word >> 1).wrapping_sub(1)) {
+        // The word is the slot's index plus one, so that "no slot yet" (0) wraps to an index
+        // no slot has, and so does a word with the recording bit (the top one): one bounds
+        // check serves all three.
+        match self.owned.get(word.wrapping_sub(1)) {
             Some(slot) => add_owned(slot, events, n),
             None => self.count_elsewhere(word, events, n),
         }
     }
 
-    /// Counts in a slot leased now, or in the shared slot (too many threads, or thread-locals
-    /// being torn down).
+    /// Counts in this thread's slot while it records, in a slot leased now, or in the shared
+    /// slot (too many threads, or thread-locals being torn down).
     #[cold]
     #[inline(never)]
     fn count_elsewhere(&self, word: usize, events: &[Event], n: u64) {
-        let leased = if word >> 1 == NO_SLOT {
-            lease_slot()
-        } else {
-            None
+        let leased = match word & !RECORDING {
+            NO_SLOT => lease_slot(),
+            index => Some(index - 1),
         };
         match leased.and_then(|i| self.owned.get(i)) {
             Some(slot) => add_owned(slot, events, n),
@@ -184,7 +184,21 @@ impl Counters {
     #[inline]
     pub(crate) fn hit(&self) -> bool {
         let word = SLOT.with(Cell::get);
-        self.count_each_in(word, &[Event::Hit], 1);
+        match self.owned.get(word.wrapping_sub(1)) {
+            // A word that indexes a slot has no recording bit: the hit path tests nothing more.
+            Some(slot) => {
+                add_owned(slot, &[Event::Hit], 1);
+                false
+            }
+            None => self.hit_elsewhere(word),
+        }
+    }
+
+    /// [`Counters::hit`] on a thread that records, or without a slot of its own yet.
+    #[cold]
+    #[inline(never)]
+    fn hit_elsewhere(&self, word: usize) -> bool {
+        self.count_elsewhere(word, &[Event::Hit], 1);
         word & RECORDING != 0
     }
     #[inline]
@@ -268,7 +282,7 @@ impl SlotLease {
 impl Drop for SlotLease {
     fn drop(&mut self) {
         // From here on this thread counts in the shared slot: the index goes to another thread.
-        let _ = SLOT.try_with(|slot| slot.set(NO_SLOT << 1 | slot.get() & RECORDING));
+        let _ = SLOT.try_with(|slot| slot.set(NO_SLOT | slot.get() & RECORDING));
         let mut free = FREE_SLOTS.lock().unwrap_or_else(|e| e.into_inner());
         free.returned.push(self.0);
     }
@@ -290,23 +304,26 @@ fn add_owned(slot: &Slot, events: &[Event], n: u64) {
 /// it is given back.
 const NO_SLOT: usize = 0;
 
-/// The bit of `SLOT` that says a computation records its reads on this thread.
-const RECORDING: usize = 1;
+/// The bit of `SLOT` that says a computation records its reads on this thread: the top one,
+/// so that a word with it set is no slot's index plus one (see [`Counters::hit`]).
+const RECORDING: usize = 1 << (usize::BITS - 1);
 
 thread_local! {
     /// The lease, taken on first use and given back at thread exit.
     static LEASE: SlotLease = SlotLease::take();
-    /// The leased index plus one (shifted left by one) and the [`RECORDING`] bit, read on
-    /// every count:
+    /// The leased index plus one and the [`RECORDING`] bit, read on every count:
     /// a constant-initialized thread-local without a destructor costs a plain load, where
     /// `LEASE` needs an initialization check. A hit reads both in one load.
-    static SLOT: Cell<usize> = const { Cell::new(NO_SLOT << 1) };
+    static SLOT: Cell<usize> = const { Cell::new(NO_SLOT) };
 }
 
 /// Says whether a computation records its reads on this thread (`deps::frame` keeps it in
 /// step with its stack of frames).
 pub(crate) fn set_recording(on: bool) {
-    SLOT.with(|slot| slot.set(slot.get() & !RECORDING | usize::from(on)));
+    SLOT.with(|slot| {
+        let index = slot.get() & !RECORDING;
+        slot.set(if on { index | RECORDING } else { index });
+    });
 }
 
 /// Whether a computation records its reads on this thread (see [`set_recording`]).
@@ -318,7 +335,7 @@ pub(crate) fn recording() -> bool {
 /// This thread's slot index, or `None` while its thread-locals are being torn down.
 #[cfg(test)]
 fn thread_slot() -> Option<usize> {
-    match SLOT.with(Cell::get) >> 1 {
+    match SLOT.with(Cell::get) & !RECORDING {
         NO_SLOT => lease_slot(),
         index => Some(index - 1),
     }
@@ -327,7 +344,7 @@ fn thread_slot() -> Option<usize> {
 #[cold]
 fn lease_slot() -> Option<usize> {
     let index = LEASE.try_with(|lease| lease.0).ok()?;
-    SLOT.with(|slot| slot.set((index + 1) << 1 | slot.get() & RECORDING));
+    SLOT.with(|slot| slot.set((index + 1) | slot.get() & RECORDING));
     Some(index)
 }
 
@@ -358,6 +375,35 @@ mod tests {
         assert_eq!(stats.misses, threads);
         assert_eq!(stats.inserts, threads);
         assert_eq!(stats.evictions, threads * 2);
+    }
+
+    #[test]
+    fn a_recording_thread_is_told_so_and_counts_in_its_own_slot() {
+        std::thread::spawn(|| {
+            let counters = Counters::new();
+            assert!(!counters.hit(), "not recording");
+            set_recording(true);
+            assert!(recording());
+            assert!(counters.hit(), "recording");
+            counters.miss();
+            counters.inserted(0);
+            set_recording(false);
+            assert!(!recording());
+            assert!(!counters.hit(), "not recording any more");
+            let stats = counters.snapshot();
+            assert_eq!((stats.hits, stats.misses, stats.inserts), (3, 1, 1));
+            // Counted in this thread's slot, not the shared one, while recording too (unless
+            // other tests' threads left this one no slot of its own).
+            let slot = thread_slot().unwrap();
+            if slot < counters.owned.len() {
+                let own = &counters.owned[slot];
+                assert_eq!(own.hits.load(Ordering::Relaxed), 3);
+                assert_eq!(own.misses.load(Ordering::Relaxed), 1);
+                assert_eq!(counters.shared.hits.load(Ordering::Relaxed), 0);
+            }
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]

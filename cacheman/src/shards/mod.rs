@@ -12,6 +12,7 @@
 
 mod copy;
 mod expiry;
+mod lookup;
 mod policy;
 mod sync;
 
@@ -28,6 +29,8 @@ use crate::query::Query;
 use hashbrown::hash_table::Entry as Slot;
 
 pub(crate) use copy::{Mark, Sink, infallible};
+use lookup::OnHit;
+pub(crate) use lookup::{Held, Lookup};
 use policy::Policy;
 
 /// The hasher of every cache map: fast, and seeded per process so keys cannot be chosen to
@@ -147,19 +150,6 @@ type LockedShard<K, V, M> = Padded<RwLock<Shard<K, V, M>>>;
 #[repr(align(128))]
 struct Padded<T>(T);
 
-/// What a lookup found.
-pub(crate) enum Lookup<V> {
-    Hit(V),
-    Miss,
-}
-
-/// What [`Shards::get_held`] found.
-pub(crate) enum Held<V> {
-    Live(V),
-    Expired(V),
-    Absent,
-}
-
 /// Limits of a tracked cache.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Limits {
@@ -178,8 +168,12 @@ pub(crate) struct Limits {
 
 pub(crate) struct Shards<K, V, M> {
     shards: Box<[LockedShard<K, V, M>]>,
+    /// The shard count less one (a power of two less one): kept rather than computed on
+    /// every lookup.
+    index_mask: usize,
     hasher: Hasher,
     limits: Limits,
+    on_hit: OnHit,
     /// The time-to-live in milliseconds, `u64::MAX` without one.
     ttl_ms: u64,
     /// How old an entry is when it leaves memory: the time-to-live, or twice it for a cache
@@ -232,8 +226,10 @@ where
             .ttl
             .map_or(u64::MAX, |ttl| ttl.as_millis().min(u64::MAX.into()) as u64);
         Shards {
+            index_mask: shard_count - 1,
             shards,
             hasher,
+            on_hit: OnHit::of(&limits),
             limits,
             ttl_ms,
             removal_ms: if limits.keep_expired {
@@ -250,7 +246,7 @@ where
 
     fn index_of(&self, hash: u64) -> usize {
         // The high bits: the low ones pick the bucket inside the shard's table.
-        (hash >> 32) as usize & (self.shards.len() - 1)
+        (hash >> 32) as usize & self.index_mask
     }
 
     /// Index of the shard holding `key`.
@@ -277,7 +273,10 @@ where
     /// Whether an entry stamped `stamp_ms` is past its time-to-live at `now_ms`.
     #[inline]
     fn expired(&self, stamp_ms: u64, now_ms: u64) -> bool {
-        now_ms.saturating_sub(stamp_ms) >= self.ttl_ms
+        // A stamp ahead of the clock (set back, or a coarse time behind an exact one) is live.
+        now_ms
+            .checked_sub(stamp_ms)
+            .is_some_and(|age| age >= self.ttl_ms)
     }
 
     /// Whether a row loaded or merged from a file is too old to take in at all.
@@ -299,87 +298,6 @@ where
     /// share of the cache's capacity, the shares adding up to exactly that capacity.
     fn capacity_of(&self, index: usize) -> usize {
         capacity_share(self.limits.capacity, self.shards.len(), index)
-    }
-
-    /// A lookup. On a tracked cache a hit also records the use, with plain stores into the
-    /// entry (under the read lock, no lock of its own): a bounded cache counts it for the
-    /// eviction policy, sliding expiry moves the stamp to `now_ms`. Neither store happens when
-    /// it would not change anything, so a hot entry's cache line stays shared between readers.
-    #[inline]
-    pub(crate) fn get<Q: Query<K> + ?Sized>(&self, key: &Q, now_ms: u64) -> Lookup<V> {
-        let hash = self.hash(key);
-        let shard = self.read(self.index_of(hash));
-        match self.find_in(&shard, hash, key, now_ms) {
-            Some((entry, true)) => Lookup::Hit(entry.value.clone()),
-            _ => Lookup::Miss,
-        }
-    }
-
-    /// The entry of `key` in a locked shard and whether it is live; a live entry's use is
-    /// recorded (see [`Shards::get`]).
-    #[inline]
-    fn find_in<'s, Q: Query<K> + ?Sized>(
-        &self,
-        shard: &'s Shard<K, V, M>,
-        hash: u64,
-        key: &Q,
-        now_ms: u64,
-    ) -> Option<(&'s Entry<K, V, M>, bool)> {
-        let entry = shard.table.find(hash, |e| key.matches(&e.key))?;
-        let live = self.is_live(&entry.meta, now_ms);
-        if live && let Some(tracked) = entry.meta.tracked() {
-            self.record_use(tracked, now_ms);
-        }
-        Some((entry, live))
-    }
-
-    #[inline]
-    fn record_use(&self, tracked: &Tracked, now_ms: u64) {
-        if self.limits.capacity.is_some() {
-            let uses = tracked.uses.load(Ordering::Relaxed);
-            if uses < policy::MAX_USES {
-                // Not an atomic add: two hits at once may count as one, which is fine for a
-                // hint and keeps the hit free of a locked instruction.
-                tracked.uses.store(uses + 1, Ordering::Relaxed);
-            }
-        }
-        if self.limits.refresh && now_ms > tracked.stamp_ms.load(Ordering::Relaxed) {
-            tracked.stamp_ms.store(now_ms, Ordering::Relaxed);
-        }
-    }
-
-    /// A lookup that also returns an expired value still held (see [`Limits::keep_expired`]).
-    /// A live value's use is recorded as by [`Shards::get`].
-    pub(crate) fn get_held(&self, key: &K, now_ms: u64) -> Held<V> {
-        let hash = self.hash(key);
-        let shard = self.read(self.index_of(hash));
-        match self.find_in(&shard, hash, key, now_ms) {
-            Some((entry, true)) => Held::Live(entry.value.clone()),
-            // Past the removal age, an entry not yet dropped is as good as gone.
-            Some((entry, false)) if !self.removable(entry.meta.stamp_ms(), now_ms) => {
-                Held::Expired(entry.value.clone())
-            }
-            _ => Held::Absent,
-        }
-    }
-
-    pub(crate) fn contains_key<Q: Query<K> + ?Sized>(&self, key: &Q, now_ms: u64) -> bool {
-        let hash = self.hash(key);
-        let shard = self.read(self.index_of(hash));
-        shard
-            .table
-            .find(hash, |e| key.matches(&e.key))
-            .is_some_and(|entry| self.is_live(&entry.meta, now_ms))
-    }
-
-    /// A clone of the stored key that `key` finds (for a lookup made with a borrowed form).
-    pub(crate) fn key_of<Q: Query<K> + ?Sized>(&self, key: &Q) -> Option<K> {
-        let hash = self.hash(key);
-        let shard = self.read(self.index_of(hash));
-        shard
-            .table
-            .find(hash, |e| key.matches(&e.key))
-            .map(|e| e.key.clone())
     }
 
     /// Inserts and returns the previous live value, and how many entries were evicted.
