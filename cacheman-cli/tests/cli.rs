@@ -400,6 +400,12 @@ fn verify_reads_the_journal_as_a_load_would() {
     let (_, doc) = json(dir.path(), &["ls"]);
     let raw_row = &doc["managers"][0]["caches"][1];
     assert_eq!(raw_row["journal_bytes"], whole.len() as u64);
+    let (_, out, _) = run(dir.path(), &["ls"]);
+    let raw_line = out.lines().find(|l| l.starts_with("app/raw ")).unwrap();
+    assert!(
+        raw_line.contains(" 3+ "),
+        "saves appended since the snapshot: {out}"
+    );
 
     // A save cut off half-way: its frame is dropped at the next load, nothing is damaged.
     std::fs::write(&journal, &whole[..whole.len() - 3]).unwrap();

@@ -130,7 +130,11 @@ pub(crate) fn ls(context: &Context, out: &mut dyn Write) -> Done {
                 };
                 rows.push(vec![
                     qualified(manager, cache),
-                    header.map_or("-".into(), |h| h.entries.to_string()),
+                    // `+`: saves appended to the journal since the snapshot counted them.
+                    header.map_or("-".into(), |h| match cache.journal_has_frames() {
+                        true => format!("{}+", h.entries),
+                        false => h.entries.to_string(),
+                    }),
                     output::size(cache.size_bytes + cache.journal_bytes),
                     header.map_or("-".into(), |h| h.codec.to_owned()),
                     output::ago(cache.modified, now),

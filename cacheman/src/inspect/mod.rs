@@ -84,6 +84,20 @@ pub struct CacheFile {
     pub stale_temporaries: Vec<PathBuf>,
 }
 
+impl CacheFile {
+    /// Whether its journal holds saves appended since the snapshot (so the snapshot's entry
+    /// count is not the whole story; [`verify`] counts them).
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let file = cacheman::inspect::read_cache_file(&dir.path().join("c.cache"), "c");
+    /// assert!(!file.journal_has_frames());
+    /// ```
+    pub fn journal_has_frames(&self) -> bool {
+        self.journal_bytes > crate::store::journal::HEADER_LEN
+    }
+}
+
 /// What a cache file's header says (checked: magic, header checksum, format version).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
