@@ -25,7 +25,18 @@
 //! assert!(text.contains("app/squares"), "{text}");
 //! ```
 
+/// The value of a `Result<T, Outcome>`, or returns its outcome as the command's.
+macro_rules! try_outcome {
+    ($e:expr) => {
+        match $e {
+            Ok(value) => value,
+            Err(outcome) => return Ok(outcome),
+        }
+    };
+}
+
 mod commands;
+mod graph;
 mod output;
 mod typed;
 
@@ -211,7 +222,7 @@ where
     let outcome = match cli.command {
         Command::Ls => commands::ls(&context, out),
         Command::Stats(target) => commands::stats(&context, target.cache.as_deref(), out),
-        Command::Graph { manager, dot } => commands::graph(&context, manager.as_deref(), dot, out),
+        Command::Graph { manager, dot } => graph::graph(&context, manager.as_deref(), dot, out),
         Command::Verify(target) => commands::verify(&context, target.cache.as_deref(), out),
         Command::Clear(target) => commands::clear(&context, &target.cache, out),
         Command::Invalidate {

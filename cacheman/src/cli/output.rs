@@ -4,6 +4,12 @@
 use std::io::{self, IsTerminal, Write};
 use std::time::{Duration, SystemTime};
 
+/// Prints `value` as pretty JSON and a newline.
+pub(crate) fn print_json(out: &mut dyn Write, value: &serde_json::Value) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value).map_err(io::Error::other)?;
+    writeln!(out)
+}
+
 /// Whether to colour what is printed.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Style {

@@ -7,6 +7,7 @@ use std::io::{self, Write};
 use serde_json::{Value, json};
 
 use super::Outcome;
+use super::output::print_json;
 use crate::Error;
 use crate::declarations::Declaration;
 use crate::inspect::TypedView;
@@ -81,20 +82,6 @@ impl<'a> Views<'a> {
 /// A key as typed on the command line: JSON if it parses as JSON, else a string.
 fn key_of(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
-}
-
-fn print_json(out: &mut dyn Write, value: &Value) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, value).map_err(io::Error::other)?;
-    writeln!(out)
-}
-
-macro_rules! try_outcome {
-    ($e:expr) => {
-        match $e {
-            Ok(value) => value,
-            Err(outcome) => return Ok(outcome),
-        }
-    };
 }
 
 /// `cacheman show CACHE [KEY]`.
