@@ -84,7 +84,7 @@ impl EntryGraph {
         let generation = Arc::clone(&state.generation);
         let graph = Arc::new(EntryGraph {
             manager: manager.to_owned(),
-            path: dir.join(".graph.deps"),
+            path: dir.join(super::GRAPH_FILE),
             state: Mutex::new(state),
             generation,
             save_lock: Mutex::new(()),

@@ -102,7 +102,7 @@ pub(crate) struct Written {
 /// The manifest's side of the graph: writing what this process knows.
 impl EntryGraph {
     pub(crate) fn manifest_path(&self) -> PathBuf {
-        self.path.with_file_name(".manifest.json")
+        self.path.with_file_name(super::MANIFEST_FILE)
     }
 
     /// Removes what a write of the manifest killed half-way left behind (when the graph loads,

@@ -43,7 +43,12 @@ pub use summary::{GraphSummary, RecordedEdge};
 
 pub(crate) use crate::stable_hash::{StableHasher, stable_hash};
 
-/// The stable id of a cache name in its manager's graph.
+/// The graph file's name in a manager's directory (no cache can be named so: cache names
+/// cannot start with `.`).
+pub(crate) const GRAPH_FILE: &str = ".graph.deps";
+/// The manifest's name in a manager's directory.
+pub(crate) const MANIFEST_FILE: &str = ".manifest.json";
+
 /// The stable id of a cache name in its manager's graph; never one of the reserved sources
 /// ([`Source::FILES`], [`Source::VALUES`]).
 pub(crate) fn cache_id(name: &str) -> u64 {

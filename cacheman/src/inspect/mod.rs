@@ -214,14 +214,14 @@ pub fn read_manager(directory: &Path) -> Manager {
         graph: None,
         problems: Vec::new(),
     };
-    let manifest_path = directory.join(".manifest.json");
+    let manifest_path = directory.join(crate::deps::MANIFEST_FILE);
     match crate::deps::read_manifest(&manifest_path) {
         Ok(found) => manager.manifest = found,
         Err(reason) => manager
             .problems
             .push(format!("{}: {reason}", manifest_path.display())),
     }
-    let graph_path = directory.join(".graph.deps");
+    let graph_path = directory.join(crate::deps::GRAPH_FILE);
     match crate::deps::summarize_graph(&graph_path) {
         Ok(found) => manager.graph = found,
         Err(reason) => manager.problems.push(format!(
