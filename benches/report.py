@@ -231,6 +231,23 @@ def journal_rows(ratio):
           f"({j['journal_bytes'] / 1e6:.0f} + {j['snapshot_bytes'] / 1e6:.0f} MB; in turn, medians "
           f"{j['load_with_journal_ms']:.0f} / {j['load_snapshot_ms']:.0f} ms)",
           j["load_ratio"], 1.3, False)
+    if os.path.exists(os.path.join(RESULTS, "journal_peer.json")):
+        p = load("journal_peer.json")
+        for what, key, theirs in (
+            ("`cached` 4.x `RedbCache`, durable: 10 `cache_set`s", "durable_over_ours",
+             f"{p['redb_durable_10_sets_ms']:.2f} ms, {p['redb_durable_10_sets_bytes']:,} B"),
+            ("`cached` 4.x `RedbCache`: 10 `cache_set`s + `flush()`", "flush_over_ours",
+             f"{p['redb_10_sets_flush_ms']:.2f} ms, {p['redb_10_sets_flush_bytes']:,} B"),
+        ):
+            rows.append(("9. save of changes", f"{what} / our 10 inserts + `save()` "
+                         f"({theirs} against {p['save_10_ms']:.2f} ms, {p['save_10_bytes']:,} B; "
+                         "in turn) (not a goal, for comparison)", ratio_text(p[key]), "", ""))
+        rows.append(("9. save of changes", "`cached` 4.x `RedbCache` warm hit / ours, 1M entries "
+                     f"({p['redb_hit_ns']:.0f} / {p['hit_ns']:.0f} ns) (not a goal)",
+                     ratio_text(p["redb_hit_over_ours"]), "", ""))
+        rows.append(("9. save of changes", "restart and 1,000 hits: our load / `RedbCache`'s open "
+                     f"({p['restart_ms']:.0f} / {p['redb_restart_ms']:.1f} ms) (not a goal)",
+                     ratio_text(p["restart_over_redb"]), "", ""))
     return rows
 
 

@@ -34,7 +34,8 @@ cargo bench -p benches --bench hits --bench misses --bench startup --bench save_
 python3 benches/python/cacheman_bench.py --out "$out/cacheman_py.json"
 
 cargo build --release -p benches --bin memory --bin autosync_ratio --bin miss_scaling \
-  --bin hit_ratio --bin save_ratio --bin bounded_ratio --bin hit_rate --bin journal_ratio
+  --bin hit_ratio --bin save_ratio --bin bounded_ratio --bin hit_rate --bin journal_ratio \
+  --bin journal_peer
 # Workloads 1, 3, 4 and 5 again, in turns: the ratios the goals are judged on. save_ratio
 # also times CacheMan's save and load in its rounds (through cacheman_bench.py --serve).
 ./target/release/hit_ratio | tee "$out/hit_ratio.json"
@@ -53,6 +54,8 @@ fi
 ./target/release/hit_rate | tee "$out/hit_rate.json"
 # Workload 10: saves that append what changed, write amplification, load with a journal.
 ./target/release/journal_ratio | tee "$out/journal_ratio.json"
+# Its peer: `cached` 4.x's RedbCache (durable changes, hits, restart).
+./target/release/journal_peer | tee "$out/journal_peer.json"
 for kind in hashmap cacheman cacheman_persistent; do
   ./target/release/memory "$kind" | tee "$out/memory_$kind.json"
 done
