@@ -10,7 +10,7 @@ use super::persist;
 
 /// A whole graph file (magic, version, length and checksum right) around `payload`.
 pub fn graph_file_for(payload: &[u8]) -> Vec<u8> {
-    persist::seal(payload.to_vec())
+    persist::seal(payload.to_vec(), 1)
 }
 
 /// Decodes `file` as a graph file, exactly as loading it from disk would: the number of
