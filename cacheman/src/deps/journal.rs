@@ -224,17 +224,23 @@ pub(super) fn read(
     if decode_header(&head)? != generation {
         return Ok(None);
     }
-    let scan = framing::scan(&bytes).map_err(|e| format!("{e} (counted from byte {start})"))?;
+    fold_frames(&bytes, start, folded).map(Some)
+}
+
+/// Folds `bytes`, frames back to back that start at byte `start` of their journal, on top of
+/// `folded`: the whole frames, a torn last one dropped; `Err`: damage before the last frame.
+pub(super) fn fold_frames(bytes: &[u8], start: u64, folded: &mut Folded) -> Result<Tail, String> {
+    let scan = framing::scan(bytes).map_err(|e| format!("{e} (counted from byte {start})"))?;
     for (at, body) in scan.bodies.iter().enumerate() {
         folded
             .fold_body(body)
             .map_err(|e| format!("frame {} after byte {start}: {e}", at + 1))?;
     }
-    Ok(Some(Tail {
+    Ok(Tail {
         frames: scan.bodies.len(),
         end: start + scan.end as u64,
         torn: scan.torn,
-    }))
+    })
 }
 
 /// The generation in the header of the journal at `path`, if it has a readable one.
