@@ -384,3 +384,6 @@ impl Compaction {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
