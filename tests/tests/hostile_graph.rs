@@ -225,9 +225,17 @@ fn reopen_torn(name: &str, dir: &Path, journal: &Path, source: &Arc<Mutex<HashMa
     for key in 0..KEYS {
         assert_eq!(pair.derived(key), (key + 1) * 10);
     }
-    assert_eq!(pair.derived_runs.load(Ordering::SeqCst), 0, "served from the files");
+    assert_eq!(
+        pair.derived_runs.load(Ordering::SeqCst),
+        0,
+        "served from the files"
+    );
     pair.raw.insert(2, 50);
-    assert_eq!(pair.derived(2), 500, "a change follows the snapshot's record");
+    assert_eq!(
+        pair.derived(2),
+        500,
+        "a change follows the snapshot's record"
+    );
     pair.save();
     drop(pair);
     // The next save cut the torn frame off: no warning the next time.
@@ -235,7 +243,12 @@ fn reopen_torn(name: &str, dir: &Path, journal: &Path, source: &Arc<Mutex<HashMa
     let manager = CacheManager::new(name, dir);
     let pair = Pair::open(&manager, source);
     assert_eq!(pair.derived(2), 500);
-    assert_eq!(warnings_about(name).len(), before, "{:?}", warnings_about(name));
+    assert_eq!(
+        warnings_about(name).len(),
+        before,
+        "{:?}",
+        warnings_about(name)
+    );
     assert!(journal.exists());
 }
 
@@ -328,4 +341,3 @@ proptest! {
         }
     }
 }
-
