@@ -25,6 +25,9 @@ fn unique_name() -> String {
 
 const KEYS: u64 = 5;
 
+/// What `raw` computes its entries from (changed by the tests behind the caches' backs).
+type Source = Arc<Mutex<HashMap<u64, u64>>>;
+
 /// `raw` (read from `source`) read by `derived` (ten times it), with counted bodies.
 struct Pair {
     raw: Cache<u64, u64>,
@@ -190,14 +193,7 @@ proptest! {
 
 /// `saved`, then two more rounds of computations, each saved: the graph's journal
 /// (`.graph.journal`) then holds two frames, keys 5 and 6, then key 7; with where each ends.
-fn saved_with_journal(
-    manager: &str,
-) -> (
-    tempfile::TempDir,
-    PathBuf,
-    Arc<Mutex<HashMap<u64, u64>>>,
-    [usize; 2],
-) {
+fn saved_with_journal(manager: &str) -> (tempfile::TempDir, PathBuf, Source, [usize; 2]) {
     let (dir, graph, source) = saved(manager);
     let snapshot = std::fs::read(&graph).unwrap();
     let journal = graph.with_file_name(".graph.journal");

@@ -235,7 +235,8 @@ pub(super) fn save(graph: &EntryGraph, compact: bool) -> Result<TakeOff, Error> 
             true => None,
             false => journal::encode_frame(&state, &changed, fingerprints),
         };
-        rewrite |= frame.is_none() && !(changed.is_empty() && !fingerprints);
+        // Changes too large for one frame (4 GiB) go into a snapshot instead.
+        rewrite |= frame.is_none() && (fingerprints || !changed.is_empty());
         let bytes = match rewrite {
             true => Some(persist::encode(&state, generation)),
             false => frame,

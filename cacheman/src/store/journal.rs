@@ -330,6 +330,9 @@ pub(crate) fn read(path: &Path, from: u64) -> io::Result<Option<JournalRead>> {
     )
 }
 
+/// A file's first bytes, its bytes from some offset on, and that offset.
+pub(crate) type HeadAndRest = (Vec<u8>, Vec<u8>, u64);
+
 /// Reads the file at `path`: its first `header_len` bytes (fewer if it is shorter), and its
 /// bytes from `from` on (from `header_len` if `from` is before it or past the file's end),
 /// with where they start. `None` when there is no file.
@@ -337,7 +340,7 @@ pub(crate) fn read_after(
     path: &Path,
     header_len: u64,
     from: u64,
-) -> io::Result<Option<(Vec<u8>, Vec<u8>, u64)>> {
+) -> io::Result<Option<HeadAndRest>> {
     use std::io::{Seek, SeekFrom};
     let mut file = match File::open(path) {
         Ok(file) => file,
