@@ -77,6 +77,7 @@
 //! more at exit; see the [`autosync`] module.
 
 pub mod autosync;
+mod background;
 mod builder;
 mod cache;
 mod cache_async;

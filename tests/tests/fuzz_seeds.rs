@@ -80,32 +80,25 @@ fn graph_seeds() -> Vec<(String, Vec<u8>, usize)> {
         whole.extend_from_slice(&graph_file_for(&payload));
         seeds.push((format!("payload-nodes{nodes}"), wrapped, nodes as usize));
         seeds.push((format!("file-nodes{nodes}"), whole, nodes as usize));
-        // The graph journal: a frame's body (its nodes and one removed), and whole journals
-        // of one and of two frames (which name the same nodes).
+        // The graph journal: a frame's body (its nodes and one removed), frames after a valid
+        // header, and a whole journal, each naming the same nodes.
         let body = graph_frame_body_for(nodes);
-        let mut frame = vec![0x60];
-        frame.extend_from_slice(&body);
-        seeds.push((
-            format!("journal-body-nodes{nodes}"),
-            frame,
-            nodes as usize + 1,
-        ));
         let mut frames = graph_frame_for(&body);
         frames.extend(graph_frame_for(&body));
-        let mut raw = vec![0x40];
-        raw.extend_from_slice(&frames);
-        seeds.push((
-            format!("journal-frames-nodes{nodes}"),
-            raw,
-            nodes as usize + 1,
-        ));
-        let mut whole = vec![0xc0];
-        whole.extend_from_slice(&graph_journal_for(&graph_frame_for(&body)));
-        seeds.push((
-            format!("journal-file-nodes{nodes}"),
-            whole,
-            nodes as usize + 1,
-        ));
+        let journal = graph_journal_for(&graph_frame_for(&body));
+        for (kind, mode, bytes) in [
+            ("body", 0x60, body),
+            ("frames", 0x40, frames),
+            ("file", 0xc0, journal),
+        ] {
+            let mut seed = vec![mode];
+            seed.extend_from_slice(&bytes);
+            seeds.push((
+                format!("journal-{kind}-nodes{nodes}"),
+                seed,
+                nodes as usize + 1,
+            ));
+        }
     }
     seeds
 }

@@ -160,6 +160,23 @@ enum Damage {
     Replace { bytes: Vec<u8> },
 }
 
+impl Damage {
+    /// Damages the file at `path` so.
+    fn apply_to(self, path: &Path) {
+        let mut bytes = std::fs::read(path).unwrap();
+        match self {
+            Damage::Flip { at, bit } => {
+                let at = at.index(bytes.len());
+                bytes[at] ^= 1 << bit;
+            }
+            Damage::Truncate { at } => bytes.truncate(at.index(bytes.len())),
+            Damage::Extend { tail } => bytes.extend_from_slice(&tail),
+            Damage::Replace { bytes: random } => bytes = random,
+        }
+        std::fs::write(path, &bytes).unwrap();
+    }
+}
+
 fn damage_strategy() -> impl Strategy<Value = Damage> {
     prop_oneof![
         (any::<prop::sample::Index>(), 0u8..8).prop_map(|(at, bit)| Damage::Flip { at, bit }),
@@ -176,17 +193,7 @@ proptest! {
     fn damaged_graphs_warn_and_start_over_never_panic(damage in damage_strategy()) {
         let name = unique_name();
         let (dir, graph, source) = saved(&name);
-        let mut bytes = std::fs::read(&graph).unwrap();
-        match damage {
-            Damage::Flip { at, bit } => {
-                let at = at.index(bytes.len());
-                bytes[at] ^= 1 << bit;
-            }
-            Damage::Truncate { at } => bytes.truncate(at.index(bytes.len())),
-            Damage::Extend { tail } => bytes.extend_from_slice(&tail),
-            Damage::Replace { bytes: random } => bytes = random,
-        }
-        std::fs::write(&graph, &bytes).unwrap();
+        damage.apply_to(&graph);
         reopen_damaged(&name, dir.path(), &graph, &source);
     }
 }
@@ -299,17 +306,7 @@ proptest! {
     ) {
         let name = unique_name();
         let (dir, journal, source, _) = saved_with_journal(&name);
-        let mut bytes = std::fs::read(&journal).unwrap();
-        match damage {
-            Damage::Flip { at, bit } => {
-                let at = at.index(bytes.len());
-                bytes[at] ^= 1 << bit;
-            }
-            Damage::Truncate { at } => bytes.truncate(at.index(bytes.len())),
-            Damage::Extend { tail } => bytes.extend_from_slice(&tail),
-            Damage::Replace { bytes: random } => bytes = random,
-        }
-        std::fs::write(&journal, &bytes).unwrap();
+        damage.apply_to(&journal);
         // Which of the two it is, as a load tells it (a warning names the journal either way).
         capture_warnings();
         let probe = tempfile::tempdir().unwrap();

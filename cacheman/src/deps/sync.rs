@@ -6,15 +6,15 @@
 //! journal. The merge rule is `merge.rs`'s.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, Weak};
-use std::thread::JoinHandle;
+use std::sync::Weak;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::EntryGraph;
 use super::journal::{self, Folded};
 use super::persist;
 use super::state::{State, TakeOff};
 use crate::Error;
+use crate::background::Background;
 use crate::store::{FileStamp, files, journal as framing};
 
 /// Smallest journal that is compacted: as for the caches' journals, a journal is rewritten
@@ -320,8 +320,7 @@ fn append(
 /// thread, started by a save whose journal outgrew the snapshot.
 pub(super) struct Compaction {
     graph: Weak<EntryGraph>,
-    running: AtomicBool,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    job: Background,
     /// Smallest journal compacted ([`COMPACT_FROM`]; tests lower it).
     threshold: AtomicU64,
 }
@@ -330,8 +329,7 @@ impl Compaction {
     pub(super) fn new(graph: Weak<EntryGraph>) -> Self {
         Compaction {
             graph,
-            running: AtomicBool::new(false),
-            thread: Mutex::new(None),
+            job: Background::default(),
             threshold: AtomicU64::new(COMPACT_FROM),
         }
     }
@@ -347,42 +345,27 @@ impl Compaction {
     }
 
     /// Waits for a background compaction in progress, if any.
+    #[cfg(test)]
     pub(super) fn wait(&self) {
-        let handle = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(handle) = handle {
-            // A panic in it is its own report; the files are as a failed save leaves them.
-            let _ = handle.join();
-        }
+        self.job.wait();
     }
 
     fn start(&self) {
-        if self.running.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        // The last one finished (it cleared `running`): collect its thread.
-        self.wait();
         let graph = Weak::clone(&self.graph);
-        let spawned = std::thread::Builder::new()
-            .name("cacheman-graph-compact".into())
-            .spawn(move || {
-                let Some(graph) = graph.upgrade() else {
-                    return;
-                };
-                if let Err(err) = graph.compact() {
-                    log::warn!(
-                        "cacheman: background compaction of the dependency graph of manager \
-                         `{}` failed: {err}; its journal is kept, and compaction is tried \
-                         again after a later save",
-                        graph.manager
-                    );
-                }
-                graph.compaction.running.store(false, Ordering::Release);
-            });
-        match spawned {
-            Ok(handle) => *self.thread.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle),
-            // No thread (a limit on threads): the journal grows until a later save starts one.
-            Err(_) => self.running.store(false, Ordering::Release),
-        }
+        // Without a thread (a limit on threads) the journal grows until a later save starts one.
+        self.job.start("cacheman-graph-compact", move || {
+            let Some(graph) = graph.upgrade() else {
+                return;
+            };
+            if let Err(err) = graph.compact() {
+                log::warn!(
+                    "cacheman: background compaction of the dependency graph of manager `{}` \
+                     failed: {err}; its journal is kept, and compaction is tried again after a \
+                     later save",
+                    graph.manager
+                );
+            }
+        });
     }
 }
 
