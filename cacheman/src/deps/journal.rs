@@ -110,14 +110,34 @@ impl Folded {
         Ok(())
     }
 
-    /// Loads into an empty state: a snapshot and its journal replayed.
-    pub(super) fn into_state(self, state: &mut State) {
+    /// Folds `later` (frames after these) on top.
+    pub(super) fn fold_folded(&mut self, later: Folded) {
+        self.fingerprints.extend(later.fingerprints);
+        self.files.extend(later.files);
+        self.values.extend(later.values);
+        self.nodes.extend(later.nodes);
+    }
+
+    /// Loads a snapshot and these frames (its journal, replayed) into an empty state; the
+    /// snapshot's nodes go straight into the state's map.
+    pub(super) fn load_into(self, snapshot: Stored, state: &mut State) {
+        for (id, name, fp) in snapshot.fingerprints {
+            state.recorded_fingerprints.insert(id, (name, fp));
+        }
+        state.files.extend(snapshot.files);
+        for (key, label, stamp) in snapshot.values {
+            state.values.insert(key, (label, stamp));
+        }
+        state.nodes.extend(snapshot.nodes);
         state.recorded_fingerprints.extend(self.fingerprints);
         state.files.extend(self.files);
         state.values.extend(self.values);
-        state
-            .nodes
-            .extend(self.nodes.into_iter().filter_map(|(id, n)| Some((id, n?))));
+        for (id, node) in self.nodes {
+            match node {
+                Some(node) => state.nodes.insert(id, node),
+                None => state.nodes.remove(&id),
+            };
+        }
     }
 }
 

@@ -72,7 +72,13 @@ pub(crate) fn summarize(path: &Path) -> Result<Option<GraphSummary>, String> {
     let Some(read) = read else {
         return Ok(None);
     };
-    let folded = read.folded;
+    let journal_bytes = match read.synced.offset {
+        0 => 0,
+        _ => read.synced.journal.as_ref().map_or(0, |s| s.len()),
+    };
+    let (snapshot_bytes, journal_frames) = (read.snapshot_len, read.frames_read as u64);
+    let journal_torn = read.torn.clone();
+    let folded = read.into_folded();
     let name = |id: u64| {
         folded
             .fingerprints
@@ -92,13 +98,10 @@ pub(crate) fn summarize(path: &Path) -> Result<Option<GraphSummary>, String> {
             .values()
             .map(|file| file.path.display().to_string())
             .collect(),
-        snapshot_bytes: read.snapshot_len,
-        journal_bytes: match read.synced.offset {
-            0 => 0,
-            _ => read.synced.journal.as_ref().map_or(0, |s| s.len()),
-        },
-        journal_frames: read.frames as u64,
-        journal_torn: read.torn,
+        snapshot_bytes,
+        journal_bytes,
+        journal_frames,
+        journal_torn,
         ..GraphSummary::default()
     };
     summary.tracked_files.sort();

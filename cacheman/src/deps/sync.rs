@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::EntryGraph;
 use super::journal::{self, Folded};
-use super::persist;
+use super::persist::{self, Stored};
 use super::state::{State, TakeOff};
 use crate::Error;
 use crate::background::Background;
@@ -51,12 +51,14 @@ pub(super) struct Unreadable {
 
 /// A snapshot read and its journal replayed.
 pub(super) struct ReadAll {
-    pub(super) folded: Folded,
+    pub(super) snapshot: Stored,
+    /// The journal's frames, folded.
+    pub(super) frames: Folded,
     pub(super) synced: Synced,
     /// The snapshot's size in bytes.
     pub(super) snapshot_len: u64,
     /// Whole frames replayed.
-    pub(super) frames: usize,
+    pub(super) frames_read: usize,
     /// What was wrong with a torn last frame of the journal, which was dropped.
     pub(super) torn: Option<String>,
 }
@@ -78,15 +80,16 @@ pub(super) fn read_all(snapshot: &Path, journal: &Path) -> Result<Option<ReadAll
     };
     let generation = stored.generation;
     let mut read = ReadAll {
-        folded: Folded::of_snapshot(stored),
+        snapshot: stored,
+        frames: Folded::default(),
         synced,
         snapshot_len,
-        frames: 0,
+        frames_read: 0,
         torn: None,
     };
     if generation > 0 {
         read.synced.generation = Some(generation);
-        let tail = journal::read(journal, generation, 0, &mut read.folded).map_err(|reason| {
+        let tail = journal::read(journal, generation, 0, &mut read.frames).map_err(|reason| {
             Unreadable {
                 path: journal.to_owned(),
                 reason,
@@ -94,11 +97,20 @@ pub(super) fn read_all(snapshot: &Path, journal: &Path) -> Result<Option<ReadAll
         })?;
         if let Some(tail) = tail {
             read.synced.offset = tail.end;
-            read.frames = tail.frames;
+            read.frames_read = tail.frames;
             read.torn = tail.torn;
         }
     }
     Ok(Some(read))
+}
+
+impl ReadAll {
+    /// The snapshot with the journal's frames folded on top, for a merge or a count.
+    pub(super) fn into_folded(self) -> Folded {
+        let mut folded = Folded::of_snapshot(self.snapshot);
+        folded.fold_folded(self.frames);
+        folded
+    }
 }
 
 fn warn_torn(manager: &str, journal: &Path, torn: Option<&str>) {
@@ -126,7 +138,7 @@ pub(super) fn load(
     match read_all(snapshot, journal)? {
         Some(read) => {
             warn_torn(manager, journal, read.torn.as_deref());
-            read.folded.into_state(state);
+            read.frames.load_into(read.snapshot, state);
             Ok(read.synced)
         }
         None => Ok(Synced {
@@ -184,7 +196,8 @@ pub(super) fn save(graph: &EntryGraph, compact: bool) -> Result<TakeOff, Error> 
         match read_all(snapshot, journal) {
             Ok(Some(read)) => {
                 warn_torn(manager, journal, read.torn.as_deref());
-                (theirs, synced) = (Some(read.folded), read.synced);
+                synced = read.synced.clone();
+                theirs = Some(read.into_folded());
             }
             Ok(None) => synced = Synced::default(),
             Err(Unreadable { path, reason }) => {
