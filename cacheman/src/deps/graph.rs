@@ -42,7 +42,7 @@ pub(crate) struct EntryGraph {
     pub(super) journal: PathBuf,
     state: Mutex<State>,
     /// Serializes saves of the graph file within this process.
-    pub(super) save_lock: Mutex<()>,
+    save_lock: Mutex<()>,
     /// Stamps handed to values of caches that cannot hash them (memory caches).
     fresh: AtomicU64,
     /// The declared edges between caches, and the declared names.

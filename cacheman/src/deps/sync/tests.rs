@@ -147,29 +147,33 @@ fn a_journal_past_the_snapshot_is_compacted_in_the_background_and_others_resync(
     let (two, _) = graph(dir.path());
     let snapshot = len(&one.path);
     let mut stamp = 1000;
-    let mut journal = 0;
-    // Each save appends; the one that takes the journal past the snapshot starts a
-    // compaction.
+    // The journal after each save (0 once compacted): each save appends one frame, and the
+    // one that takes the journal past the snapshot starts a compaction.
+    let mut journal = Vec::new();
     while one.synced().generation == Some(1) {
         assert!(
             stamp < 2000,
-            "no compaction after {journal} bytes of journal"
+            "no compaction: {journal:?}, snapshot {snapshot}"
         );
         for key in 0..5 {
             stamp += 1;
             derive(&one, key, stamp);
         }
         one.save().unwrap();
-        {
-            // A compaction started meanwhile waits for this.
-            let _saving = one.save_lock.lock().unwrap();
-            journal = journal.max(len(&one.journal));
-        }
         one.compaction.wait();
+        journal.push(len(&one.journal));
     }
+    let [.., before, last, compacted] = journal[..] else {
+        panic!("compacted too soon: {journal:?}, snapshot {snapshot}");
+    };
+    assert_eq!(compacted, 0);
     assert!(
-        journal > snapshot,
-        "compacted at {journal} bytes: too early"
+        last <= snapshot,
+        "not compacted when due: {journal:?}, {snapshot}"
+    );
+    assert!(
+        last + (last - before) > snapshot,
+        "too early: {journal:?}, {snapshot}"
     );
     assert!(!one.journal.exists(), "compacted: the journal went");
     let stored = persist::read(&one.path).unwrap().unwrap().0;
@@ -238,4 +242,28 @@ fn a_failed_append_keeps_the_changes_for_the_next_save() {
         two.node((cache_id("derived"), 2)),
         Some((NodeState::Clean, 22))
     );
+}
+
+#[test]
+fn a_node_forgotten_by_one_graph_goes_from_the_other_unless_it_read_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (one, _) = graph(dir.path());
+    for key in 0..3 {
+        derive(&one, key, 100 + key);
+    }
+    one.save().unwrap();
+    let (two, _) = graph(dir.path());
+    // `derived[1]` left its cache in `one`: its node goes (nothing read it); `raw[1]` stays,
+    // since `derived[1]`'s record in `two` still reads it.
+    one.forget(cache_id("derived"), &[1]);
+    one.save().unwrap();
+    assert!(one.journal.exists());
+    two.save().unwrap();
+    assert_eq!(two.node((cache_id("derived"), 1)), None);
+    assert!(two.node((cache_id("raw"), 1)).is_some());
+    assert!(two.node((cache_id("derived"), 2)).is_some());
+    // A third process replays the removal from the journal.
+    let (three, _) = graph(dir.path());
+    assert_eq!(three.node((cache_id("derived"), 1)), None);
+    assert_eq!(three.lock().nodes.len(), 5);
 }
