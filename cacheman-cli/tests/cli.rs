@@ -427,3 +427,58 @@ fn verify_reads_the_journal_as_a_load_would() {
         "{out}"
     );
 }
+
+#[test]
+fn graph_verify_and_ls_count_the_graph_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _) = populate(dir.path());
+    let raw = app.registered_cache::<u64, u64>("raw").unwrap();
+    let derived = app.registered_cache::<u64, String>("derived").unwrap();
+    derived.get_or_insert_with(7, || format!("value {}", raw.get_or_insert_with(7, || 70)));
+    app.save_all_cache_contents().unwrap(); // appended to the graph's journal
+    let journal = app.directory().join(".graph.journal");
+    let whole = std::fs::read(&journal).unwrap();
+
+    let (code, out, _) = run(dir.path(), &["graph", "app"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("8 entries recorded"), "{out}");
+    assert!(out.contains("; 1 save in its journal)"), "{out}");
+    let (_, doc) = json(dir.path(), &["graph", "app"]);
+    let files = &doc["managers"][0]["files"];
+    assert_eq!(files["journal_frames"], 1);
+    assert_eq!(files["journal_bytes"], whole.len() as u64);
+    let (_, doc) = json(dir.path(), &["ls"]);
+    assert_eq!(doc["managers"][0]["graph"]["journal_frames"], 1);
+
+    let (code, out, _) = run(dir.path(), &["verify"]);
+    assert_eq!(code, 0, "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("app/.graph.deps"))
+        .unwrap();
+    assert!(
+        line.contains("ok") && line.contains("8 entries recorded; 1 save in its journal"),
+        "{out}"
+    );
+
+    // A torn last frame: reported, dropped at the next load, not damage.
+    std::fs::write(&journal, &whole[..whole.len() - 3]).unwrap();
+    let (code, out, _) = run(dir.path(), &["verify"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("6 entries recorded; a torn last frame"),
+        "{out}"
+    );
+
+    // Damage before the last frame: the graph is refused, as a program would refuse it.
+    let mut twice = whole.clone();
+    twice.extend_from_slice(&whole[22..]);
+    twice[30] ^= 0x01;
+    std::fs::write(&journal, &twice).unwrap();
+    let (code, out, _) = run(dir.path(), &["verify"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("problem:") && out.contains(".graph.journal") && out.contains("damage"),
+        "{out}"
+    );
+}

@@ -77,6 +77,7 @@
 //! more at exit; see the [`autosync`] module.
 
 pub mod autosync;
+mod background;
 mod builder;
 mod cache;
 mod cache_async;
@@ -231,7 +232,10 @@ pub use store::redis::Redis;
 /// hostile-file tests. Not part of the API: it may change in any release.
 #[doc(hidden)]
 pub mod __fuzz {
-    pub use crate::deps::fuzz::{decode_graph, graph_file_for, graph_payload_for};
+    pub use crate::deps::fuzz::{
+        decode_graph, decode_graph_journal, graph_file_for, graph_frame_body_for, graph_frame_for,
+        graph_journal_for, graph_payload_for,
+    };
     pub use crate::store::fuzz::{
         KINDS, decode_as, decode_journal, file_for, journal_file_for, journal_frames_for,
         payload_for,

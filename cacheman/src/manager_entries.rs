@@ -31,6 +31,36 @@ impl CacheManager {
         graph.save()
     }
 
+    /// Writes the manager's dependency graph whole, as a new `.graph.deps`, which replaces the
+    /// journal of graph saves (`.graph.journal`) and holds what other processes appended to
+    /// it. Saves do this on their own, on a background thread, once the journal is larger
+    /// than the graph file (and than 1 MiB); call this to do it now, say before copying the
+    /// manager's directory elsewhere. Nothing is written for a manager whose caches recorded
+    /// no dependencies.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let manager = cacheman::CacheManager::new("docs", dir.path());
+    /// let raw = manager.register_cache::<u64, u64>("raw").unwrap();
+    /// let doubled = manager.register_cache::<u64, u64>("doubled").unwrap();
+    /// doubled.get_or_insert_with(1, || raw.get_or_insert_with(1, || 21) * 2);
+    /// manager.save_all_cache_contents().unwrap(); // the first save writes the graph whole
+    /// doubled.get_or_insert_with(2, || raw.get_or_insert_with(2, || 5) * 2);
+    /// manager.save_all_cache_contents().unwrap(); // later ones append to its journal
+    /// assert!(manager.directory().join(".graph.journal").exists());
+    /// manager.compact_graph().unwrap();
+    /// assert!(!manager.directory().join(".graph.journal").exists());
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// If the graph file cannot be written (the error names it).
+    pub fn compact_graph(&self) -> Result<(), Error> {
+        let graph = &self.shared.entries;
+        graph.ensure_loaded();
+        graph.compact()
+    }
+
     /// Looks at every file recorded with [`track_file`](crate::track_file) again: entries
     /// that read a file whose contents changed are recomputed at their next lookup. Files are
     /// also looked at when the first cache of the manager is registered (so a file edited

@@ -1,6 +1,7 @@
 //! Per-entry dependencies with real processes sharing one cache directory: what one process
 //! invalidates, or a file edited between runs, recomputes exactly the entries that read it in
-//! the next process, and a live process sees another's invalidation at its next save.
+//! the next process, and a live process sees another's invalidation at its next save (read
+//! from the frames the other appended to the graph's journal).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -152,6 +153,8 @@ fn a_live_process_sees_another_processes_invalidation_at_its_next_save() {
     let mut first = Program::start(&cache);
     assert_eq!(first.ask(&all), "2w3b 3w5b runs 2 2 2 2");
     assert_eq!(first.ask("save"), "ok");
+    let graph = cache.join("entry_deps/.graph.deps");
+    let snapshot = std::fs::read(&graph).unwrap();
 
     let mut second = Program::start(&cache);
     std::fs::write(&docs[0], "a b c d").unwrap();
@@ -159,8 +162,14 @@ fn a_live_process_sees_another_processes_invalidation_at_its_next_save() {
         second.ask(&format!("invalidate {}", docs[0].display())),
         "ok"
     );
+    // The invalidation reached the graph as a frame appended to its journal, not a rewrite.
+    assert_eq!(std::fs::read(&graph).unwrap(), snapshot);
+    let journal = cache.join("entry_deps/.graph.journal");
+    let appended = std::fs::metadata(&journal).unwrap().len();
     assert_eq!(second.ask(&all), "4w7b 3w5b runs 1 1 1 1");
     second.quit();
+    assert!(std::fs::metadata(&journal).unwrap().len() > appended);
+    assert_eq!(std::fs::read(&graph).unwrap(), snapshot);
 
     // The first process still holds doc0's old entries until it syncs with the files.
     assert_eq!(first.ask("save"), "ok");

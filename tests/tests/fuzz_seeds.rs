@@ -1,13 +1,14 @@
 //! The fuzz targets' seeds (`fuzz/seeds/decode_file`: valid inputs of every row kind;
-//! `fuzz/seeds/decode_graph`: valid graph files of a few sizes; `fuzz/seeds/decode_journal`:
+//! `fuzz/seeds/decode_graph`: valid graph files and graph journals of a few sizes; `fuzz/seeds/decode_journal`:
 //! valid journals of a few frames), in both of each target's modes, stay valid when the file formats or the kinds change:
 //! `cargo test -p tests --test fuzz_seeds -- --ignored` writes them anew.
 
 use std::path::PathBuf;
 
 use cacheman::__fuzz::{
-    KINDS, decode_as, decode_graph, decode_journal, file_for, graph_file_for, graph_payload_for,
-    journal_file_for, journal_frames_for, payload_for,
+    KINDS, decode_as, decode_graph, decode_graph_journal, decode_journal, file_for, graph_file_for,
+    graph_frame_body_for, graph_frame_for, graph_journal_for, graph_payload_for, journal_file_for,
+    journal_frames_for, payload_for,
 };
 
 const ROW_COUNTS: [u8; 3] = [0, 1, 3];
@@ -79,6 +80,25 @@ fn graph_seeds() -> Vec<(String, Vec<u8>, usize)> {
         whole.extend_from_slice(&graph_file_for(&payload));
         seeds.push((format!("payload-nodes{nodes}"), wrapped, nodes as usize));
         seeds.push((format!("file-nodes{nodes}"), whole, nodes as usize));
+        // The graph journal: a frame's body (its nodes and one removed), frames after a valid
+        // header, and a whole journal, each naming the same nodes.
+        let body = graph_frame_body_for(nodes);
+        let mut frames = graph_frame_for(&body);
+        frames.extend(graph_frame_for(&body));
+        let journal = graph_journal_for(&graph_frame_for(&body));
+        for (kind, mode, bytes) in [
+            ("body", 0x60, body),
+            ("frames", 0x40, frames),
+            ("file", 0xc0, journal),
+        ] {
+            let mut seed = vec![mode];
+            seed.extend_from_slice(&bytes);
+            seeds.push((
+                format!("journal-{kind}-nodes{nodes}"),
+                seed,
+                nodes as usize + 1,
+            ));
+        }
     }
     seeds
 }
@@ -87,11 +107,14 @@ fn graph_seeds() -> Vec<(String, Vec<u8>, usize)> {
 fn every_graph_seed_decodes_as_its_name_says_and_is_up_to_date() {
     for (name, bytes, nodes) in graph_seeds() {
         let (mode, rest) = bytes.split_first().unwrap();
-        let file = match mode & 0x80 {
-            0 => graph_file_for(rest),
-            _ => rest.to_vec(),
+        let decoded = match (mode & 0x80 != 0, mode & 0x40 != 0, mode & 0x20 != 0) {
+            (false, false, _) => decode_graph(&graph_file_for(rest)),
+            (true, false, _) => decode_graph(rest),
+            (true, true, _) => decode_graph_journal(rest),
+            (false, true, true) => decode_graph_journal(&graph_journal_for(&graph_frame_for(rest))),
+            (false, true, false) => decode_graph_journal(&graph_journal_for(rest)),
         };
-        assert_eq!(decode_graph(&file), Ok(nodes), "{name}");
+        assert_eq!(decoded, Ok(nodes), "{name}");
         let committed = std::fs::read(graph_seed_dir().join(&name)).unwrap_or_default();
         assert!(
             committed == bytes,

@@ -156,6 +156,7 @@ fn manager_json(manager: &Manager) -> Value {
         "name": manager.name,
         "directory": manager.directory,
         "caches": caches,
+        "graph": manager.graph.as_ref().map(super::graph::files_json),
         "problems": manager.problems,
     })
 }
@@ -323,6 +324,16 @@ pub(crate) fn verify(context: &Context, spec: Option<&str>, out: &mut dyn Write)
     for (manager, _) in &selected {
         if seen.insert(manager.name.clone()) {
             other.extend(manager.problems.iter().cloned());
+            // The graph (snapshot and journal) when every cache is verified.
+            if let Some((name, path, detail)) = spec
+                .is_none()
+                .then(|| super::graph::verified(manager))
+                .flatten()
+            {
+                documents
+                    .push(json!({ "cache": name, "path": path, "result": "ok", "detail": detail }));
+                rows.push(vec![name, context.style.good("ok"), detail]);
+            }
         }
     }
     problems |= !other.is_empty();

@@ -3,13 +3,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
+use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
 use super::Outcome;
 use super::commands::{Context, Done, scan};
 use super::output::print_json;
-use crate::inspect::Manager;
+use crate::inspect::{GraphSummary, Manager};
 
 /// One manager's edges: declared (from its manifest) and recorded (from its graph).
 struct Edges {
@@ -71,6 +72,7 @@ pub(crate) fn graph(context: &Context, only: Option<&str>, dot: bool, out: &mut 
                     "recorded_entries": graph.map_or(0, |g| g.entries),
                     "stale_entries": graph.map_or(0, |g| g.stale_entries),
                     "tracked_files": graph.map(|g| g.tracked_files.clone()).unwrap_or_default(),
+                    "files": graph.map(files_json),
                 })
             })
             .collect();
@@ -142,10 +144,11 @@ pub(crate) fn graph(context: &Context, only: Option<&str>, dot: bool, out: &mut 
         if let Some(graph) = &manager.graph {
             writeln!(
                 out,
-                "  ({} entries recorded, {} waiting to be recomputed or checked, {} tracked file(s))",
+                "  ({} entries recorded, {} waiting to be recomputed or checked, {} tracked file(s){})",
                 graph.entries,
                 graph.stale_entries,
-                graph.tracked_files.len()
+                graph.tracked_files.len(),
+                journal_note(graph)
             )?;
         }
     }
@@ -188,4 +191,43 @@ fn tree(
         path.pop();
     }
     Ok(())
+}
+
+/// `; N saves in its journal` (and a torn last frame) when saves were appended to the graph's
+/// journal since its snapshot.
+fn journal_note(graph: &GraphSummary) -> String {
+    let mut note = match graph.journal_frames {
+        0 => String::new(),
+        1 => "; 1 save in its journal".to_owned(),
+        n => format!("; {n} saves in its journal"),
+    };
+    if let Some(torn) = &graph.journal_torn {
+        note.push_str(&format!(
+            "; its journal's torn last frame ({torn}) is dropped at the next load"
+        ));
+    }
+    note
+}
+
+/// The graph's files, for JSON: the snapshot's and the journal's sizes, the journal's saves.
+pub(super) fn files_json(graph: &GraphSummary) -> Value {
+    json!({
+        "snapshot_bytes": graph.snapshot_bytes,
+        "journal_bytes": graph.journal_bytes,
+        "journal_frames": graph.journal_frames,
+        "journal_torn": graph.journal_torn,
+    })
+}
+
+/// `verify`'s row for a manager's graph that loads (one that does not is among the manager's
+/// problems): its path and what it holds.
+pub(super) fn verified(manager: &Manager) -> Option<(String, PathBuf, String)> {
+    let graph = manager.graph.as_ref()?;
+    let detail = format!("{} entries recorded{}", graph.entries, journal_note(graph))
+        .replace("; its journal's torn", "; a torn");
+    Some((
+        format!("{}/{}", manager.name, crate::deps::GRAPH_FILE),
+        manager.directory.join(crate::deps::GRAPH_FILE),
+        detail,
+    ))
 }

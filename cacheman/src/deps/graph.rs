@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 
 use super::declared::Declared;
 use super::state::{HashSet, Node, NodeId, NodeState, State, TakeOff};
+use super::sync::{Compaction, Synced, Unreadable};
 use super::{Input, Source};
 use crate::Error;
 
@@ -35,8 +36,10 @@ pub(crate) trait Holder: Send + Sync {
 /// The per-entry dependencies of one manager's caches.
 pub(crate) struct EntryGraph {
     pub(super) manager: String,
-    /// `<manager dir>/.graph.deps`.
+    /// `<manager dir>/.graph.deps`, the snapshot.
     pub(super) path: PathBuf,
+    /// `<manager dir>/.graph.journal`, the saves appended since the snapshot.
+    pub(super) journal: PathBuf,
     state: Mutex<State>,
     /// Serializes saves of the graph file within this process.
     save_lock: Mutex<()>,
@@ -46,9 +49,11 @@ pub(crate) struct EntryGraph {
     pub(super) declared: RwLock<Declared>,
     /// The state's invalidation count, readable without its lock.
     generation: Arc<AtomicU64>,
-    /// The graph file as this process last read or wrote it: another stamp means another
+    /// The graph's files as this process last read or wrote them: other stamps mean another
     /// process saved since, and the next save merges even if nothing changed here.
-    seen: Mutex<Option<crate::store::FileStamp>>,
+    synced: Mutex<Synced>,
+    /// Rewrites the snapshot on a background thread once the journal outgrows it.
+    pub(super) compaction: Compaction,
     /// What this process last wrote to the manifest.
     pub(super) manifest_written: super::manifest::ManifestWritten,
 }
@@ -82,25 +87,27 @@ impl EntryGraph {
         let seed = crate::shards::Hasher::default();
         let state = State::default();
         let generation = Arc::clone(&state.generation);
-        let graph = Arc::new(EntryGraph {
+        let graph = Arc::new_cyclic(|me| EntryGraph {
             manager: manager.to_owned(),
             path: dir.join(super::GRAPH_FILE),
+            journal: dir.join(super::journal::JOURNAL_FILE),
             state: Mutex::new(state),
             generation,
             save_lock: Mutex::new(()),
             // A random start, so that two processes' fresh stamps do not meet.
             fresh: AtomicU64::new(std::hash::BuildHasher::hash_one(&seed, manager) | 1),
             declared: RwLock::new(Declared::default()),
-            seen: Mutex::new(None),
+            synced: Mutex::new(Synced::default()),
+            compaction: Compaction::new(Weak::clone(me)),
             manifest_written: Default::default(),
         });
         super::tracked::remember_graph(&graph);
         graph
     }
 
-    fn seen_mut(&self) -> MutexGuard<'_, Option<crate::store::FileStamp>> {
-        // A stamp is replaced whole: a poisoned lock still holds one.
-        self.seen.lock().unwrap_or_else(|e| e.into_inner())
+    pub(super) fn synced(&self) -> MutexGuard<'_, Synced> {
+        // Replaced whole: a poisoned lock still holds a consistent one.
+        self.synced.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(super) fn lock(&self) -> MutexGuard<'_, State> {
@@ -134,20 +141,18 @@ impl EntryGraph {
                 return;
             }
             state.loaded = true;
-            // The stamp before the read: a write in between makes the next save merge again.
-            *self.seen_mut() = super::persist::stamp(&self.path);
-            match super::persist::read(&self.path) {
-                Ok(Some(stored)) => stored.into_state(&mut state),
-                Ok(None) => {}
-                Err(err) => {
+            match super::sync::load(&self.manager, &self.path, &self.journal, &mut state) {
+                Ok(synced) => *self.synced() = synced,
+                // Nothing of it is loaded: not even the snapshot before a damaged journal.
+                Err(Unreadable { path, reason }) => {
                     log::warn!(
                         "cacheman: {}",
                         Error::Corrupt {
                             cache: format!("(dependency graph of manager `{}`)", self.manager),
-                            path: self.path.clone(),
+                            path,
                             reason: format!(
-                                "{err}; what each entry read is lost, so no cached entry of \
-                                 the manager can be known to be current: every cache file \
+                                "{reason}; what each entry read is lost, so no cached entry \
+                                 of the manager can be known to be current: every cache file \
                                  beside it is invalidated (entries are recomputed once) and \
                                  the graph starts anew"
                             ),
@@ -214,7 +219,7 @@ impl EntryGraph {
                 log::warn!("cacheman: after an unreadable dependency graph: {err}");
             }
         }
-        if let Err(err) = super::persist::remove_if_unreadable(&self.path) {
+        if let Err(err) = super::sync::remove_if_unreadable(&self.path, &self.journal) {
             log::warn!(
                 "cacheman: the unreadable dependency graph {} of manager `{}` could not be \
                  removed ({err}); it is replaced at the next save",
@@ -530,6 +535,18 @@ impl EntryGraph {
         self.lock().caches.values().any(|c| c.persistent) || self.path.exists()
     }
 
+    /// Writes the whole graph as a new snapshot, which replaces its journal (what a background
+    /// compaction does once the journal outgrows the snapshot).
+    pub(crate) fn compact(&self) -> Result<(), Error> {
+        if !self.has_persistent() {
+            return Ok(());
+        }
+        let _saving = self.save_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let take_off = super::sync::save(self, true)?;
+        self.apply(take_off);
+        Ok(())
+    }
+
     /// Writes the graph file, merged with what other processes wrote to it since, if this
     /// process changed anything. Entries that another process invalidated are taken off the
     /// hit path here.
@@ -543,14 +560,13 @@ impl EntryGraph {
         };
         // What another process saved since we last synced is merged even if nothing changed
         // here: its invalidations must reach this process's maps.
-        let elsewhere = super::persist::stamp(&self.path) != *self.seen_mut();
+        let elsewhere = !self.synced().is_current(&self.path, &self.journal);
         // A manager whose caches never read one another writes no graph file.
         if (unchanged && !elsewhere) || (empty && !self.path.exists()) || !self.has_persistent() {
             return Ok(());
         }
         let _saving = self.save_lock.lock().unwrap_or_else(|e| e.into_inner());
-        let (take_off, stamp) = super::persist::save(&self.path, &self.manager, &self.state)?;
-        *self.seen_mut() = stamp;
+        let take_off = super::sync::save(self, false)?;
         self.apply(take_off);
         Ok(())
     }

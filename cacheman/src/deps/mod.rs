@@ -10,7 +10,8 @@
 //!   **stamp** it had: a hash of the value's encoding for persistent caches, a fresh number for
 //!   memory caches, a fingerprint of size, modification time and contents for files.
 //! - The finished frame becomes the entry's [`Node`] in the manager's [`EntryGraph`], with the
-//!   entry's own stamp. Nodes and their inputs are saved to `<manager dir>/graph.deps`.
+//!   entry's own stamp. Nodes and their inputs are saved to `<manager dir>/.graph.deps` and
+//!   the journal of saves beside it, `.graph.journal`.
 //! - A change (an invalidated entry, a changed file, a new function body, an insert of another
 //!   value) marks the changed node **dirty** and, following the reverse edges, every node that
 //!   read it **suspect**. Their values leave the hit path at once (hits never check anything);
@@ -23,10 +24,13 @@ mod frame;
 pub(crate) mod fuzz;
 mod graph;
 mod input;
+mod journal;
 mod manifest;
+mod merge;
 mod persist;
 mod state;
 mod summary;
+mod sync;
 mod tracked;
 
 pub(crate) use declared::DependencyGraph;

@@ -29,6 +29,16 @@ pub struct GraphSummary {
     pub value_reads: BTreeMap<String, u64>,
     /// Files tracked.
     pub tracked_files: Vec<String>,
+    /// The size of the snapshot (`.graph.deps`) in bytes.
+    pub snapshot_bytes: u64,
+    /// The size of its journal (`.graph.journal`: the saves appended since the snapshot) in
+    /// bytes, 0 without one.
+    pub journal_bytes: u64,
+    /// Saves appended to the journal since the snapshot (its whole frames).
+    pub journal_frames: u64,
+    /// A torn last frame of the journal (a save cut off half-way, dropped at the next load),
+    /// described.
+    pub journal_torn: Option<String>,
 }
 
 /// Entries of cache `to` that read entries of cache `from`, counted.
@@ -48,34 +58,55 @@ pub struct RecordedEdge {
     pub reads: u64,
 }
 
-/// Counts what the graph file at `path` holds. `Ok(None)`: there is none; `Err`: it cannot be
-/// read or is damaged (the reason).
+/// Counts what the graph file at `path` and its journal hold (the snapshot with the journal's
+/// saves replayed, as a program loads them). `Ok(None)`: there is none; `Err`: one of them
+/// cannot be read or is damaged (the reason, naming the file).
 pub(crate) fn summarize(path: &Path) -> Result<Option<GraphSummary>, String> {
-    let Some(stored) = super::persist::read(path)? else {
+    let journal = super::journal::path_beside(path);
+    let read = super::sync::read_all(path, &journal).map_err(|unreadable| {
+        match unreadable.path == journal {
+            true => format!("journal {} {}", journal.display(), unreadable.reason),
+            false => unreadable.reason,
+        }
+    })?;
+    let Some(read) = read else {
         return Ok(None);
     };
-    let names: BTreeMap<u64, String> = stored
-        .fingerprints
-        .iter()
-        .map(|(id, name, _)| (*id, name.clone()))
-        .collect();
+    let journal_bytes = match read.synced.offset {
+        0 => 0,
+        _ => read.synced.journal.as_ref().map_or(0, |s| s.len()),
+    };
+    let (snapshot_bytes, journal_frames) = (read.snapshot_len, read.frames_read as u64);
+    let journal_torn = read.torn.clone();
+    let folded = read.into_folded();
     let name = |id: u64| {
-        names
+        folded
+            .fingerprints
             .get(&id)
-            .cloned()
+            .map(|(name, _)| name.clone())
             .unwrap_or_else(|| format!("#{id:016x}"))
     };
+    let nodes: Vec<_> = folded
+        .nodes
+        .iter()
+        .filter_map(|(id, node)| Some((id, node.as_ref()?)))
+        .collect();
     let mut summary = GraphSummary {
-        entries: stored.nodes.len() as u64,
-        tracked_files: stored
+        entries: nodes.len() as u64,
+        tracked_files: folded
             .files
-            .iter()
-            .map(|(_, file)| file.path.display().to_string())
+            .values()
+            .map(|file| file.path.display().to_string())
             .collect(),
+        snapshot_bytes,
+        journal_bytes,
+        journal_frames,
+        journal_torn,
         ..GraphSummary::default()
     };
+    summary.tracked_files.sort();
     let mut edges: BTreeMap<(String, String), u64> = BTreeMap::new();
-    for ((cache, _), node) in &stored.nodes {
+    for ((cache, _), node) in nodes {
         let reader = name(*cache);
         *summary.entries_per_cache.entry(reader.clone()).or_default() += 1;
         if node.state != super::NodeState::Clean {

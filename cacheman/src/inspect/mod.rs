@@ -51,7 +51,8 @@ pub struct Manager {
     pub caches: Vec<CacheFile>,
     /// What the program recorded (`.manifest.json`), if it wrote one.
     pub manifest: Option<Manifest>,
-    /// The per-entry dependency graph (`.graph.deps`), counted, if there is one.
+    /// The per-entry dependency graph (`.graph.deps`, with the saves in its journal
+    /// `.graph.journal` replayed), counted, if there is one.
     pub graph: Option<GraphSummary>,
     /// What could not be read, each with the file and the reason.
     pub problems: Vec<String>,

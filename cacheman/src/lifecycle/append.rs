@@ -4,11 +4,11 @@
 //! thread once the appended changes outgrow the snapshot.
 
 use std::hash::Hash;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, OnceLock, Weak};
-use std::thread::JoinHandle;
+use std::sync::atomic::Ordering;
+use std::sync::{OnceLock, Weak};
 
 use crate::Error;
+use crate::background::Background;
 use crate::cache::{CacheInner, on_maps};
 use crate::hooks::Hooks;
 use crate::store::Changes;
@@ -28,16 +28,14 @@ pub(super) enum Appended<K> {
 pub(crate) struct Compaction<K, V> {
     /// The cache itself, for the thread (set once, at registration).
     cache: OnceLock<Weak<CacheInner<K, V>>>,
-    running: AtomicBool,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    job: Background,
 }
 
 impl<K, V> Default for Compaction<K, V> {
     fn default() -> Self {
         Compaction {
             cache: OnceLock::new(),
-            running: AtomicBool::new(false),
-            thread: Mutex::new(None),
+            job: Background::default(),
         }
     }
 }
@@ -51,12 +49,7 @@ impl<K, V> Compaction<K, V> {
 
     /// Waits for a background compaction in progress, if any.
     pub(crate) fn wait(&self) {
-        let handle = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(handle) = handle {
-            // A panic in the compaction is the panic's report; the files are as a failed
-            // save leaves them.
-            let _ = handle.join();
-        }
+        self.job.wait();
     }
 }
 
@@ -120,37 +113,19 @@ where
         let Some(cache) = self.compaction.cache.get().cloned() else {
             return;
         };
-        if self.compaction.running.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        // The last one finished (it cleared `running`): collect its thread.
-        self.compaction.wait();
-        let spawned = std::thread::Builder::new()
-            .name("cacheman-compact".into())
-            .spawn(move || {
-                let Some(inner) = cache.upgrade() else {
-                    return;
-                };
-                if let Err(err) = inner.compact_now() {
-                    log::warn!(
-                        "cacheman: background compaction of cache `{}` failed: {err}; its \
-                         journal is kept, and compaction is tried again after a later save",
-                        inner.name
-                    );
-                }
-                inner.compaction.running.store(false, Ordering::Release);
-            });
-        match spawned {
-            Ok(handle) => {
-                *self
-                    .compaction
-                    .thread
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner()) = Some(handle)
+        // Without a thread (a limit on threads) the journal keeps growing until `compact()`.
+        self.compaction.job.start("cacheman-compact", move || {
+            let Some(inner) = cache.upgrade() else {
+                return;
+            };
+            if let Err(err) = inner.compact_now() {
+                log::warn!(
+                    "cacheman: background compaction of cache `{}` failed: {err}; its \
+                     journal is kept, and compaction is tried again after a later save",
+                    inner.name
+                );
             }
-            // No thread (a limit on threads): the journal keeps growing until `compact()`.
-            Err(_) => self.compaction.running.store(false, Ordering::Release),
-        }
+        });
     }
 }
 

@@ -37,7 +37,7 @@ const VERSION: u16 = 1;
 /// Size of the journal's header in bytes.
 pub(crate) const HEADER_LEN: u64 = 8 + 2 + 1 + 1 + 8 * 3 + 4;
 /// Length and checksum in front of each frame's body.
-const FRAME_HEAD: usize = 8;
+pub(crate) const FRAME_HEAD: usize = 8;
 /// The one kind of frame so far: the changes of one save.
 const KIND_CHANGES: u8 = 1;
 
@@ -227,20 +227,26 @@ where
             message,
         })?;
     }
-    let len = u32::try_from(body.len() - FRAME_HEAD).map_err(|_| crate::Error::Codec {
+    seal_frame(&mut body).map_err(|len| crate::Error::Codec {
         cache: cache.to_owned(),
         action: "encode",
         codec: Codec::Postcard.name(),
         message: format!(
-            "one save's changes take {} bytes, more than a journal frame holds (4 GiB); \
-             call compact() to write them as a whole snapshot",
-            body.len()
+            "one save's changes take {len} bytes, more than a journal frame holds (4 GiB); \
+             call compact() to write them as a whole snapshot"
         ),
     })?;
-    let crc = crc32fast::hash(&body[FRAME_HEAD..]);
-    body[..4].copy_from_slice(&len.to_le_bytes());
-    body[4..8].copy_from_slice(&crc.to_le_bytes());
     Ok(body)
+}
+
+/// Writes the head of `frame` (its body's length and CRC-32) into its first [`FRAME_HEAD`]
+/// bytes, which the body follows. `Err(bytes)`: the body is longer than a frame holds (4 GiB).
+pub(crate) fn seal_frame(frame: &mut [u8]) -> Result<(), usize> {
+    let len = u32::try_from(frame.len() - FRAME_HEAD).map_err(|_| frame.len())?;
+    let crc = crc32fast::hash(&frame[FRAME_HEAD..]);
+    frame[..4].copy_from_slice(&len.to_le_bytes());
+    frame[4..8].copy_from_slice(&crc.to_le_bytes());
+    Ok(())
 }
 
 /// Decodes one frame's body. Every count is checked against the bytes left before anything
@@ -315,6 +321,26 @@ impl JournalRead {
 /// read: an append reads only the frames other processes added since its own); `None` when
 /// there is none. A `from` past the file's end reads from the header's end.
 pub(crate) fn read(path: &Path, from: u64) -> io::Result<Option<JournalRead>> {
+    Ok(
+        read_after(path, HEADER_LEN, from)?.map(|(head, bytes, from)| JournalRead {
+            header: JournalHeader::decode(&head),
+            bytes,
+            from,
+        }),
+    )
+}
+
+/// A file's first bytes, its bytes from some offset on, and that offset.
+pub(crate) type HeadAndRest = (Vec<u8>, Vec<u8>, u64);
+
+/// Reads the file at `path`: its first `header_len` bytes (fewer if it is shorter), and its
+/// bytes from `from` on (from `header_len` if `from` is before it or past the file's end),
+/// with where they start. `None` when there is no file.
+pub(crate) fn read_after(
+    path: &Path,
+    header_len: u64,
+    from: u64,
+) -> io::Result<Option<HeadAndRest>> {
     use std::io::{Seek, SeekFrom};
     let mut file = match File::open(path) {
         Ok(file) => file,
@@ -322,20 +348,16 @@ pub(crate) fn read(path: &Path, from: u64) -> io::Result<Option<JournalRead>> {
         Err(err) => return Err(err),
     };
     let len = file.metadata()?.len();
-    let mut head = vec![0u8; HEADER_LEN.min(len) as usize];
+    let mut head = vec![0u8; header_len.min(len) as usize];
     file.read_exact(&mut head)?;
-    let from = match from.max(HEADER_LEN) {
+    let from = match from.max(header_len) {
         from if from <= len => from,
-        _ => HEADER_LEN,
+        _ => header_len,
     };
     file.seek(SeekFrom::Start(from.min(len)))?;
     let mut bytes = Vec::with_capacity((len - from.min(len)).min(1 << 30) as usize);
     file.read_to_end(&mut bytes)?;
-    Ok(Some(JournalRead {
-        header: JournalHeader::decode(&head),
-        bytes,
-        from,
-    }))
+    Ok(Some((head, bytes, from)))
 }
 
 /// What a check of a journal without its key and value types found (for tools).
