@@ -7,6 +7,31 @@ use std::marker::PhantomData;
 use serde::de::{DeserializeOwned, DeserializeSeed, Error as _, SeqAccess, Visitor};
 use serde::{Deserializer, Serialize};
 
+/// How the file store's postcard rows are laid out: what the file's format version (or the
+/// journal's) and the cache's options say follows each key.
+///
+/// ```text
+/// key | value length (varint, if sized) | value | insertion stamp (varint, if stamped)
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Layout {
+    /// Rows carry insertion stamps (caches with a time-to-live).
+    pub stamped: bool,
+    /// Each value's encoded length goes before it (snapshot format version 4, journal
+    /// version 2): a load steps over a value that the journal replaces without decoding it.
+    pub sized: bool,
+}
+
+impl Layout {
+    /// The layout this build writes.
+    pub(crate) fn current(stamped: bool) -> Self {
+        Layout {
+            stamped,
+            sized: true,
+        }
+    }
+}
+
 /// The serialization format of a cache file's payload.
 ///
 /// The header of every file is cacheman's own; the codec only decides how the entries after it
@@ -281,13 +306,13 @@ where
     }
 }
 
-/// Decodes the file store's postcard payload of `(key, value)` rows, or `(key, value, stamp)`
-/// rows when `stamped`: exactly `count` rows back to back (format version 2), or with `None`
-/// one sequence that starts with its row count (version 1).
+/// Decodes the file store's postcard payload of rows laid out as `layout` says: exactly
+/// `count` rows back to back (format version 2 and later), or with `None` one sequence that
+/// starts with its row count (version 1, whose rows are never sized).
 pub(crate) fn decode_postcard_rows<K, V>(
     bytes: &[u8],
     count: Option<u64>,
-    stamped: bool,
+    layout: Layout,
 ) -> Result<Vec<(K, V, u64)>, String>
 where
     K: DeserializeOwned + 'static,
@@ -297,66 +322,99 @@ where
         None => postcard_rows(
             bytes,
             RowSeed::<K, V> {
-                stamped,
+                stamped: layout.stamped,
                 _types: PhantomData,
             },
         ),
-        Some(count) => {
-            decode_postcard_rows_except(bytes, count, stamped, |_| false).map(|(rows, _)| rows)
-        }
+        Some(count) => decode_postcard_rows_except(bytes, count, layout, |_| false),
     }
 }
 
-/// Decoded rows, with how many rows were read in all (some may have been left out).
-pub(crate) type CountedRows<K, V> = (Vec<(K, V, u64)>, u64);
-
-/// [`decode_postcard_rows`] of format version 2, leaving out the rows whose key `superseded`
-/// says a journal replaces: each is dropped as soon as it is read, so a load does not hold the
-/// values the journal replaces. Returns the rows kept and how many were read in all.
+/// [`decode_postcard_rows`] of format version 2 and later, leaving out the rows whose key
+/// `superseded` says a journal replaces (it is asked once per row, in order): a sized value of
+/// such a row is stepped over without being decoded, any other is dropped as soon as it is
+/// read, so a load neither builds nor holds the values the journal replaces. Reserves up front
+/// no more rows than the payload's bytes could hold.
 pub(crate) fn decode_postcard_rows_except<K, V>(
     bytes: &[u8],
     count: u64,
-    stamped: bool,
+    layout: Layout,
     superseded: impl Fn(&K) -> bool,
-) -> Result<CountedRows<K, V>, String>
+) -> Result<Vec<(K, V, u64)>, String>
 where
     K: DeserializeOwned + 'static,
     V: DeserializeOwned + 'static,
 {
-    let seed = RowSeed::<K, V> {
-        stamped,
-        _types: PhantomData,
-    };
-    let rows = counted_postcard_rows(bytes, count, seed, |row| !superseded(&row.0))?;
-    Ok((rows, count))
-}
-
-/// Decodes `count` rows, each read by `seed`, and nothing after, keeping those `keep` accepts
-/// (the others are dropped as soon as they are read); reserves up front no more rows than the
-/// payload's bytes could hold.
-fn counted_postcard_rows<'de, S>(
-    bytes: &'de [u8],
-    count: u64,
-    seed: S,
-    keep: impl Fn(&S::Value) -> bool,
-) -> Result<Vec<S::Value>, String>
-where
-    S: DeserializeSeed<'de> + Copy,
-{
-    let affordable = bytes.len() / std::mem::size_of::<S::Value>().max(1);
+    let affordable = bytes.len() / std::mem::size_of::<(K, V, u64)>().max(1);
     let reserve = usize::try_from(count).unwrap_or(usize::MAX).min(affordable);
     let mut rows = Vec::with_capacity(reserve);
-    let mut deserializer = postcard::Deserializer::from_bytes(bytes);
+    let mut rest = bytes;
     for at in 0..count {
-        let row = seed
-            .deserialize(&mut deserializer)
+        let (row, after) = postcard_row(rest, layout, &superseded)
             .map_err(|e| format!("row {at} of {count}: {e}"))?;
-        if keep(&row) {
+        rest = after;
+        if let Some(row) = row {
             rows.push(row);
         }
     }
-    nothing_after(deserializer, &format!("the last of {count} entries"))?;
-    Ok(rows)
+    match rest.len() {
+        0 => Ok(rows),
+        left => Err(format!(
+            "{left} unexpected bytes after the last of {count} entries"
+        )),
+    }
+}
+
+/// A row read (`None`: left out), and the bytes after it.
+type RowAndRest<'a, K, V> = (Option<(K, V, u64)>, &'a [u8]);
+
+/// Reads one row from the front of `bytes`; `None` for a row `superseded` leaves out.
+fn postcard_row<K, V>(
+    bytes: &[u8],
+    layout: Layout,
+    superseded: impl Fn(&K) -> bool,
+) -> Result<RowAndRest<'_, K, V>, String>
+where
+    K: DeserializeOwned + 'static,
+    V: DeserializeOwned + 'static,
+{
+    let (key, rest) = postcard::take_from_bytes::<K>(bytes).map_err(|e| e.to_string())?;
+    let dropped = superseded(&key);
+    let (value, rest) = match layout.sized {
+        true => {
+            let (len, rest) = postcard::take_from_bytes::<u64>(rest).map_err(|e| e.to_string())?;
+            let Some(body) = usize::try_from(len).ok().and_then(|len| rest.get(..len)) else {
+                return Err(format!(
+                    "a value claims {len} bytes but {} are left",
+                    rest.len()
+                ));
+            };
+            let value = match dropped {
+                true => None,
+                false => {
+                    let (value, left) =
+                        postcard::take_from_bytes::<V>(body).map_err(|e| e.to_string())?;
+                    if !left.is_empty() {
+                        return Err(format!(
+                            "a value claims {len} bytes but decodes from {}",
+                            body.len() - left.len()
+                        ));
+                    }
+                    Some(value)
+                }
+            };
+            (value, &rest[body.len()..])
+        }
+        false => {
+            let (value, rest) = postcard::take_from_bytes::<V>(rest).map_err(|e| e.to_string())?;
+            (Some(value).filter(|_| !dropped), rest)
+        }
+    };
+    let (stamp, rest) = match layout.stamped {
+        true => postcard::take_from_bytes::<u64>(rest).map_err(|e| e.to_string())?,
+        false => (0, rest),
+    };
+    Ok((value.map(|value| (key, value, stamp)), rest))
 }
 
 /// Snapshot rows encoded into postcard as the shards are copied, instead of cloned first: no
@@ -366,7 +424,7 @@ where
 pub(crate) struct PostcardRows<K, V> {
     bytes: Vec<u8>,
     rows: u64,
-    stamped: bool,
+    layout: Layout,
     /// The cache's name, for errors.
     cache: String,
     _types: PhantomData<fn(&K, &V)>,
@@ -378,11 +436,11 @@ where
     V: Serialize + 'static,
 {
     /// An empty encoder for cache `cache`, with room for `capacity` bytes.
-    pub(crate) fn new(cache: &str, stamped: bool, capacity: usize) -> Self {
+    pub(crate) fn new(cache: &str, layout: Layout, capacity: usize) -> Self {
         PostcardRows {
             bytes: Vec::with_capacity(capacity),
             rows: 0,
-            stamped,
+            layout,
             cache: cache.to_owned(),
             _types: PhantomData,
         }
@@ -412,17 +470,41 @@ where
 
     #[inline]
     pub(crate) fn put(&mut self, key: &K, value: &V, stamp_ms: u64) -> Result<(), crate::Error> {
-        match self.stamped {
-            true => postcard_append(&(key, value, stamp_ms), &mut self.bytes),
-            false => postcard_append(&(key, value), &mut self.bytes),
+        let start = self.bytes.len();
+        let put = self.put_fields(key, value, stamp_ms);
+        if let Err(message) = put {
+            // No half row stays behind.
+            self.bytes.truncate(start);
+            return Err(crate::Error::Codec {
+                cache: self.cache.clone(),
+                action: "encode",
+                codec: Postcard::NAME,
+                message,
+            });
         }
-        .map_err(|message| crate::Error::Codec {
-            cache: self.cache.clone(),
-            action: "encode",
-            codec: Postcard::NAME,
-            message,
-        })?;
         self.rows += 1;
+        Ok(())
+    }
+
+    /// Appends one row's fields as [`Layout`] lays them out (unsized, the bytes of the tuple
+    /// serde writes).
+    #[inline]
+    fn put_fields(&mut self, key: &K, value: &V, stamp_ms: u64) -> Result<(), String> {
+        postcard_append(key, &mut self.bytes)?;
+        let at = self.bytes.len();
+        postcard_append(value, &mut self.bytes)?;
+        if self.layout.sized {
+            // The length goes in front of the value once it is known.
+            let mut prefix = [0u8; 10];
+            let len = postcard::to_slice(&((self.bytes.len() - at) as u64), &mut prefix)
+                .map_err(|e| e.to_string())?
+                .len();
+            self.bytes.extend_from_slice(&prefix[..len]);
+            self.bytes[at..].rotate_right(len);
+        }
+        if self.layout.stamped {
+            postcard_append(&stamp_ms, &mut self.bytes)?;
+        }
         Ok(())
     }
 }
@@ -513,35 +595,76 @@ mod tests {
         }
     }
 
+    const LAYOUTS: [Layout; 4] = [
+        Layout {
+            stamped: false,
+            sized: false,
+        },
+        Layout {
+            stamped: true,
+            sized: false,
+        },
+        Layout {
+            stamped: false,
+            sized: true,
+        },
+        Layout {
+            stamped: true,
+            sized: true,
+        },
+    ];
+
     #[test]
     fn rows_encoded_as_the_snapshot_is_taken_are_the_bytes_serde_writes() {
         let rows: Vec<(u64, Vec<u8>, u64)> = (0..300)
             .map(|i| (i, (0..i as u8).collect(), i * 1_000))
             .collect();
-        for stamped in [false, true] {
-            let mut encoder = PostcardRows::<u64, Vec<u8>>::new("c", stamped, 0);
+        for layout in LAYOUTS {
+            let mut encoder = PostcardRows::<u64, Vec<u8>>::new("c", layout, 0);
             for (k, v, stamp) in &rows {
                 encoder.put(k, v, *stamp).unwrap();
             }
-            // Format version 2: serde's rows back to back, without the sequence's count.
+            // Rows back to back, without the sequence's count; unsized, serde's tuples;
+            // sized, the value's length in front of it.
             let row_by_row: Vec<u8> = rows
                 .iter()
-                .flat_map(|(k, v, stamp)| match stamped {
-                    true => postcard::to_allocvec(&(k, v, stamp)).unwrap(),
-                    false => postcard::to_allocvec(&(k, v)).unwrap(),
+                .flat_map(|(k, v, stamp)| {
+                    let value = postcard::to_allocvec(v).unwrap();
+                    let mut row = postcard::to_allocvec(k).unwrap();
+                    if layout.sized {
+                        row.extend(postcard::to_allocvec(&(value.len() as u64)).unwrap());
+                    }
+                    row.extend(value);
+                    if layout.stamped {
+                        row.extend(postcard::to_allocvec(stamp).unwrap());
+                    }
+                    row
                 })
                 .collect();
-            assert_eq!(encoder.bytes(), &row_by_row[..], "stamped: {stamped}");
+            assert_eq!(encoder.bytes(), &row_by_row[..], "{layout:?}");
+            if !layout.sized {
+                let tuples: Vec<u8> = rows
+                    .iter()
+                    .flat_map(|(k, v, stamp)| match layout.stamped {
+                        true => postcard::to_allocvec(&(k, v, stamp)).unwrap(),
+                        false => postcard::to_allocvec(&(k, v)).unwrap(),
+                    })
+                    .collect();
+                assert_eq!(encoder.bytes(), &tuples[..], "{layout:?}");
+            }
             assert_eq!(encoder.rows(), 300);
             let back: Vec<(u64, Vec<u8>, u64)> =
-                decode_postcard_rows(encoder.bytes(), Some(300), stamped).unwrap();
-            let want: Vec<_> = match stamped {
+                decode_postcard_rows(encoder.bytes(), Some(300), layout).unwrap();
+            let want: Vec<_> = match layout.stamped {
                 true => rows.clone(),
                 false => rows.iter().map(|(k, v, _)| (*k, v.clone(), 0)).collect(),
             };
             assert_eq!(back, want);
+            if layout.sized {
+                continue;
+            }
             // Version 1 files: the same rows as one sequence, its count first.
-            let sequence = match stamped {
+            let sequence = match layout.stamped {
                 true => Codec::Postcard.encode(&rows, 0).unwrap(),
                 false => {
                     let pairs: Vec<_> = rows.iter().map(|(k, v, _)| (k, v)).collect();
@@ -549,22 +672,60 @@ mod tests {
                 }
             };
             let back: Vec<(u64, Vec<u8>, u64)> =
-                decode_postcard_rows(&sequence, None, stamped).unwrap();
+                decode_postcard_rows(&sequence, None, layout).unwrap();
             assert_eq!(back, want);
         }
     }
 
     #[test]
-    fn counted_rows_must_be_exactly_the_payload() {
-        let mut encoder = PostcardRows::<u64, String>::new("c", false, 0);
+    fn superseded_rows_are_left_out_and_sized_values_not_decoded() {
+        let sized = Layout::current(false);
+        let mut encoder = PostcardRows::<u64, String>::new("c", sized, 0);
         for k in 0..3 {
             encoder.put(&k, &format!("value {k}"), 0).unwrap();
         }
-        let bytes = encoder.bytes();
-        assert!(decode_postcard_rows::<u64, String>(bytes, Some(3), false).is_ok());
-        for wrong in [0, 2, 4, u64::MAX] {
-            let decoded = decode_postcard_rows::<u64, String>(bytes, Some(wrong), false);
-            assert!(decoded.is_err(), "count {wrong} accepted");
+        let mut bytes = encoder.bytes().to_vec();
+        // Row 1's value ("value 1", after its key and length) made invalid UTF-8.
+        let at = bytes.windows(7).position(|w| w == b"value 1").unwrap();
+        bytes[at] = 0xff;
+        let kept = decode_postcard_rows_except::<u64, String>(&bytes, 3, sized, |k| *k == 1);
+        let keys: Vec<u64> = kept.unwrap().into_iter().map(|(k, _, _)| k).collect();
+        assert_eq!(keys, vec![0, 2]);
+        // Read, it does not decode.
+        assert!(decode_postcard_rows_except::<u64, String>(&bytes, 3, sized, |_| false).is_err());
+    }
+
+    #[test]
+    fn a_value_length_that_is_not_the_values_is_an_error() {
+        let sized = Layout::current(false);
+        // Key 1, a length of 3, then a 2-byte string ("ab") and one byte more.
+        let longer = [1, 3, 2, b'a', b'b', 0];
+        // Key 1, a length of 1, then the same string.
+        let shorter = [1, 1, 2, b'a', b'b'];
+        for bytes in [&longer[..], &shorter[..]] {
+            for skip in [false, true] {
+                let decoded = decode_postcard_rows_except::<u64, String>(bytes, 1, sized, |_| skip);
+                assert!(decoded.is_err(), "{bytes:?} read, skipping: {skip}");
+            }
+        }
+        // A length past the payload's end.
+        let past = [1, 0x80, 0x80, 0x40, b'a'];
+        assert!(decode_postcard_rows::<u64, String>(&past, Some(1), sized).is_err());
+    }
+
+    #[test]
+    fn counted_rows_must_be_exactly_the_payload() {
+        for layout in LAYOUTS {
+            let mut encoder = PostcardRows::<u64, String>::new("c", layout, 0);
+            for k in 0..3 {
+                encoder.put(&k, &format!("value {k}"), 0).unwrap();
+            }
+            let bytes = encoder.bytes();
+            assert!(decode_postcard_rows::<u64, String>(bytes, Some(3), layout).is_ok());
+            for wrong in [0, 2, 4, u64::MAX] {
+                let decoded = decode_postcard_rows::<u64, String>(bytes, Some(wrong), layout);
+                assert!(decoded.is_err(), "count {wrong} accepted, {layout:?}");
+            }
         }
     }
 
@@ -572,10 +733,15 @@ mod tests {
     fn a_byte_vector_claiming_more_bytes_than_the_payload_fails_cleanly() {
         // One row: key 1, then a value claiming 2^20 bytes with three present.
         let bytes = [1, 0x80, 0x80, 0x40, 1, 2, 3];
-        assert!(decode_postcard_rows::<u64, Vec<u8>>(&bytes, Some(1), false).is_err());
+        let unsized_rows = LAYOUTS[0];
+        assert!(decode_postcard_rows::<u64, Vec<u8>>(&bytes, Some(1), unsized_rows).is_err());
         // The same in a version 1 payload, after its row count.
         let bytes = [1, 1, 0x80, 0x80, 0x40, 1, 2, 3];
-        assert!(decode_postcard_rows::<u64, Vec<u8>>(&bytes, None, false).is_err());
+        assert!(decode_postcard_rows::<u64, Vec<u8>>(&bytes, None, unsized_rows).is_err());
+        // And sized, inside a value of the right length.
+        let bytes = [1, 6, 0x80, 0x80, 0x40, 1, 2, 3];
+        let sized = Layout::current(false);
+        assert!(decode_postcard_rows::<u64, Vec<u8>>(&bytes, Some(1), sized).is_err());
     }
 
     #[test]

@@ -13,12 +13,14 @@
 //! rows alone, their count being the header's, so a save can stream rows to the file before it
 //! knows how many there are. JSON and CSV payloads are the same in both. 3 adds the journal
 //! generation (the `<name>.journal` that continues this snapshot, see `journal.rs`); versions 1
-//! and 2 have none (generation 0) and a header 8 bytes shorter. All three are read.
+//! and 2 have none (generation 0) and a header 8 bytes shorter. 4 puts each postcard value's
+//! encoded length before it (`codec::Layout`), so that a load steps over the values a journal
+//! replaces without decoding them; its header is version 3's. All four are read.
 
 /// First bytes of every cache file.
 pub(crate) const MAGIC: [u8; 8] = *b"CACHEMAN";
 /// The version this build writes; bumped whenever the layout changes.
-pub(crate) const FORMAT_VERSION: u16 = 3;
+pub(crate) const FORMAT_VERSION: u16 = 4;
 /// The oldest version this build still reads.
 pub(crate) const OLDEST_READ: u16 = 1;
 /// Size of the fixed header this build writes, in bytes.
@@ -62,7 +64,7 @@ pub(crate) enum Rejection {
 }
 
 impl Header {
-    /// The header in this build's layout (version 3; [`Header::version`] is written as it is,
+    /// The header in this build's layout (that of versions 3 and 4; [`Header::version`] is written as it is,
     /// for tests of older files).
     pub(crate) fn encode(&self) -> [u8; HEADER_LEN] {
         let mut out = [0u8; HEADER_LEN];

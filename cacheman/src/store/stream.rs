@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 
 use serde::Serialize;
 
-use super::codec::PostcardRows;
+use super::codec::{Layout, PostcardRows};
 use super::files::{Fault, SaveLock, Step, TempFile, check};
 use super::format::HEADER_LEN;
 use super::{Encoder, Rows};
@@ -225,14 +225,14 @@ where
     pub(crate) fn new(
         cache: &str,
         path: &Path,
-        stamped: bool,
+        layout: Layout,
         temp: TempFile,
         lock: Option<SaveLock>,
         fault: Option<Arc<Fault>>,
     ) -> Self {
         StreamEncoder {
             // Room for one write's worth and the rows of one hold past it.
-            rows: PostcardRows::new(cache, stamped, WRITE_AT + WRITE_AT / 4),
+            rows: PostcardRows::new(cache, layout, WRITE_AT + WRITE_AT / 4),
             temp,
             writer: None,
             threadless: false,
@@ -397,7 +397,7 @@ mod tests {
     fn encoder(dir: &Path, fault: Option<Arc<Fault>>) -> StreamEncoder<u64, Vec<u8>> {
         let path = cache_path(dir, "c");
         let temp = TempFile::beside(&path).unwrap();
-        StreamEncoder::new("c", &path, false, temp, None, fault)
+        StreamEncoder::new("c", &path, Layout::current(false), temp, None, fault)
     }
 
     fn value(k: u64) -> Vec<u8> {
@@ -420,7 +420,7 @@ mod tests {
         assert_eq!(payload.len() as u64, streamed.payload_len);
         assert_eq!(crc32fast::hash(&payload), streamed.payload_crc);
         let rows: Vec<(u64, Vec<u8>, u64)> =
-            decode_postcard_rows(&payload, Some(streamed.rows), false).unwrap();
+            decode_postcard_rows(&payload, Some(streamed.rows), Layout::current(false)).unwrap();
         assert!(rows.iter().all(|(k, v, _)| *v == value(*k)));
         rows.into_iter().map(|(k, _, _)| k).collect()
     }
@@ -468,7 +468,7 @@ mod tests {
         let payload = streamed.read_payload().unwrap();
         assert_eq!(crc32fast::hash(&payload), streamed.payload_crc);
         let back: Vec<(u64, Vec<u8>, u64)> =
-            decode_postcard_rows(&payload, Some(streamed.rows), false).unwrap();
+            decode_postcard_rows(&payload, Some(streamed.rows), Layout::current(false)).unwrap();
         assert_eq!(back.len() as u64, rows);
         assert!(
             back.iter()
