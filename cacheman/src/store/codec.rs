@@ -2,6 +2,7 @@
 //! row-by-row path for the file store (rows encoded while the snapshot is taken, byte vectors
 //! copied whole).
 
+use crate::shards::RowMeta;
 use std::marker::PhantomData;
 
 use serde::de::{DeserializeOwned, DeserializeSeed, Error as _, SeqAccess, Visitor};
@@ -12,6 +13,7 @@ use serde::{Deserializer, Serialize};
 ///
 /// ```text
 /// key | value length (varint, if sized) | value | insertion stamp (varint, if stamped)
+/// | use count (u8, if counted)
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Layout {
@@ -20,14 +22,18 @@ pub(crate) struct Layout {
     /// Each value's encoded length goes before it (snapshot format version 4, journal
     /// version 2): a load steps over a value that the journal replaces without decoding it.
     pub sized: bool,
+    /// Rows carry the eviction policy's use count (bounded caches, version 4 and journal
+    /// version 2, when the header's flag says so).
+    pub counted: bool,
 }
 
 impl Layout {
-    /// The layout this build writes.
-    pub(crate) fn current(stamped: bool) -> Self {
+    /// The layout this build writes for a cache whose rows are `stamped` and `counted`.
+    pub(crate) fn current(stamped: bool, counted: bool) -> Self {
         Layout {
             stamped,
             sized: true,
+            counted,
         }
     }
 }
@@ -272,7 +278,7 @@ where
     K: DeserializeOwned + 'static,
     V: DeserializeOwned + 'static,
 {
-    type Value = (K, V, u64);
+    type Value = (K, V, RowMeta);
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_tuple(if self.stamped { 3 } else { 2 }, self)
@@ -284,7 +290,7 @@ where
     K: DeserializeOwned + 'static,
     V: DeserializeOwned + 'static,
 {
-    type Value = (K, V, u64);
+    type Value = (K, V, RowMeta);
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str(if self.stamped {
@@ -302,7 +308,7 @@ where
             true => seq.next_element()?.ok_or_else(|| missing(2))?,
             false => 0,
         };
-        Ok((key, value, stamp))
+        Ok((key, value, RowMeta::stamped(stamp)))
     }
 }
 
@@ -313,7 +319,7 @@ pub(crate) fn decode_postcard_rows<K, V>(
     bytes: &[u8],
     count: Option<u64>,
     layout: Layout,
-) -> Result<Vec<(K, V, u64)>, String>
+) -> Result<Vec<(K, V, RowMeta)>, String>
 where
     K: DeserializeOwned + 'static,
     V: DeserializeOwned + 'static,
@@ -340,12 +346,12 @@ pub(crate) fn decode_postcard_rows_except<K, V>(
     count: u64,
     layout: Layout,
     superseded: impl Fn(&K) -> bool,
-) -> Result<Vec<(K, V, u64)>, String>
+) -> Result<Vec<(K, V, RowMeta)>, String>
 where
     K: DeserializeOwned + 'static,
     V: DeserializeOwned + 'static,
 {
-    let affordable = bytes.len() / std::mem::size_of::<(K, V, u64)>().max(1);
+    let affordable = bytes.len() / std::mem::size_of::<(K, V, RowMeta)>().max(1);
     let reserve = usize::try_from(count).unwrap_or(usize::MAX).min(affordable);
     let mut rows = Vec::with_capacity(reserve);
     let mut rest = bytes;
@@ -366,7 +372,7 @@ where
 }
 
 /// A row read (`None`: left out), and the bytes after it.
-type RowAndRest<'a, K, V> = (Option<(K, V, u64)>, &'a [u8]);
+type RowAndRest<'a, K, V> = (Option<(K, V, RowMeta)>, &'a [u8]);
 
 /// Reads one row from the front of `bytes`; `None` for a row `superseded` leaves out.
 fn postcard_row<K, V>(
@@ -410,11 +416,17 @@ where
             (Some(value).filter(|_| !dropped), rest)
         }
     };
-    let (stamp, rest) = match layout.stamped {
+    let (stamp_ms, rest) = match layout.stamped {
         true => postcard::take_from_bytes::<u64>(rest).map_err(|e| e.to_string())?,
         false => (0, rest),
     };
-    Ok((value.map(|value| (key, value, stamp)), rest))
+    let (uses, rest) = match (layout.counted, rest.split_first()) {
+        (false, _) => (0, rest),
+        (true, Some((&uses, rest))) => (uses, rest),
+        (true, None) => return Err("the row ends before its use count".into()),
+    };
+    let meta = RowMeta { stamp_ms, uses };
+    Ok((value.map(|value| (key, value, meta)), rest))
 }
 
 /// Snapshot rows encoded into postcard as the shards are copied, instead of cloned first: no
@@ -469,9 +481,9 @@ where
     }
 
     #[inline]
-    pub(crate) fn put(&mut self, key: &K, value: &V, stamp_ms: u64) -> Result<(), crate::Error> {
+    pub(crate) fn put(&mut self, key: &K, value: &V, meta: RowMeta) -> Result<(), crate::Error> {
         let start = self.bytes.len();
-        let put = self.put_fields(key, value, stamp_ms);
+        let put = self.put_fields(key, value, meta);
         if let Err(message) = put {
             // No half row stays behind.
             self.bytes.truncate(start);
@@ -489,7 +501,7 @@ where
     /// Appends one row's fields as [`Layout`] lays them out (unsized, the bytes of the tuple
     /// serde writes).
     #[inline]
-    fn put_fields(&mut self, key: &K, value: &V, stamp_ms: u64) -> Result<(), String> {
+    fn put_fields(&mut self, key: &K, value: &V, meta: RowMeta) -> Result<(), String> {
         postcard_append(key, &mut self.bytes)?;
         let at = self.bytes.len();
         postcard_append(value, &mut self.bytes)?;
@@ -503,7 +515,10 @@ where
             self.bytes[at..].rotate_right(len);
         }
         if self.layout.stamped {
-            postcard_append(&stamp_ms, &mut self.bytes)?;
+            postcard_append(&meta.stamp_ms, &mut self.bytes)?;
+        }
+        if self.layout.counted {
+            self.bytes.push(meta.uses);
         }
         Ok(())
     }
@@ -595,40 +610,47 @@ mod tests {
         }
     }
 
-    const LAYOUTS: [Layout; 4] = [
-        Layout {
-            stamped: false,
-            sized: false,
-        },
-        Layout {
-            stamped: true,
-            sized: false,
-        },
-        Layout {
-            stamped: false,
-            sized: true,
-        },
-        Layout {
-            stamped: true,
-            sized: true,
-        },
-    ];
+    /// Every layout a file has had: unsized rows (versions 1 to 3), sized ones (4), with or
+    /// without stamps, and sized ones with use counts.
+    const LAYOUTS: [Layout; 6] = {
+        const fn layout(stamped: bool, sized: bool, counted: bool) -> Layout {
+            Layout {
+                stamped,
+                sized,
+                counted,
+            }
+        }
+        [
+            layout(false, false, false),
+            layout(true, false, false),
+            layout(false, true, false),
+            layout(true, true, false),
+            layout(false, true, true),
+            layout(true, true, true),
+        ]
+    };
 
     #[test]
     fn rows_encoded_as_the_snapshot_is_taken_are_the_bytes_serde_writes() {
-        let rows: Vec<(u64, Vec<u8>, u64)> = (0..300)
-            .map(|i| (i, (0..i as u8).collect(), i * 1_000))
+        let rows: Vec<(u64, Vec<u8>, RowMeta)> = (0..300)
+            .map(|i| {
+                let meta = RowMeta {
+                    stamp_ms: i * 1_000,
+                    uses: (i % 4) as u8,
+                };
+                (i, (0..i as u8).collect(), meta)
+            })
             .collect();
         for layout in LAYOUTS {
             let mut encoder = PostcardRows::<u64, Vec<u8>>::new("c", layout, 0);
-            for (k, v, stamp) in &rows {
-                encoder.put(k, v, *stamp).unwrap();
+            for (k, v, meta) in &rows {
+                encoder.put(k, v, *meta).unwrap();
             }
             // Rows back to back, without the sequence's count; unsized, serde's tuples;
-            // sized, the value's length in front of it.
+            // sized, the value's length in front of it; counted, the count at the end.
             let row_by_row: Vec<u8> = rows
                 .iter()
-                .flat_map(|(k, v, stamp)| {
+                .flat_map(|(k, v, meta)| {
                     let value = postcard::to_allocvec(v).unwrap();
                     let mut row = postcard::to_allocvec(k).unwrap();
                     if layout.sized {
@@ -636,7 +658,10 @@ mod tests {
                     }
                     row.extend(value);
                     if layout.stamped {
-                        row.extend(postcard::to_allocvec(stamp).unwrap());
+                        row.extend(postcard::to_allocvec(&meta.stamp_ms).unwrap());
+                    }
+                    if layout.counted {
+                        row.push(meta.uses);
                     }
                     row
                 })
@@ -645,33 +670,42 @@ mod tests {
             if !layout.sized {
                 let tuples: Vec<u8> = rows
                     .iter()
-                    .flat_map(|(k, v, stamp)| match layout.stamped {
-                        true => postcard::to_allocvec(&(k, v, stamp)).unwrap(),
+                    .flat_map(|(k, v, meta)| match layout.stamped {
+                        true => postcard::to_allocvec(&(k, v, meta.stamp_ms)).unwrap(),
                         false => postcard::to_allocvec(&(k, v)).unwrap(),
                     })
                     .collect();
                 assert_eq!(encoder.bytes(), &tuples[..], "{layout:?}");
             }
             assert_eq!(encoder.rows(), 300);
-            let back: Vec<(u64, Vec<u8>, u64)> =
+            let back: Vec<(u64, Vec<u8>, RowMeta)> =
                 decode_postcard_rows(encoder.bytes(), Some(300), layout).unwrap();
-            let want: Vec<_> = match layout.stamped {
-                true => rows.clone(),
-                false => rows.iter().map(|(k, v, _)| (*k, v.clone(), 0)).collect(),
-            };
-            assert_eq!(back, want);
+            let want: Vec<_> = rows
+                .iter()
+                .map(|(k, v, meta)| {
+                    let meta = RowMeta {
+                        stamp_ms: if layout.stamped { meta.stamp_ms } else { 0 },
+                        uses: if layout.counted { meta.uses } else { 0 },
+                    };
+                    (*k, v.clone(), meta)
+                })
+                .collect();
+            assert_eq!(back, want, "{layout:?}");
             if layout.sized {
                 continue;
             }
             // Version 1 files: the same rows as one sequence, its count first.
             let sequence = match layout.stamped {
-                true => Codec::Postcard.encode(&rows, 0).unwrap(),
+                true => {
+                    let rows: Vec<_> = rows.iter().map(|(k, v, m)| (k, v, m.stamp_ms)).collect();
+                    Codec::Postcard.encode(&rows, 0).unwrap()
+                }
                 false => {
                     let pairs: Vec<_> = rows.iter().map(|(k, v, _)| (k, v)).collect();
                     Codec::Postcard.encode(&pairs, 0).unwrap()
                 }
             };
-            let back: Vec<(u64, Vec<u8>, u64)> =
+            let back: Vec<(u64, Vec<u8>, RowMeta)> =
                 decode_postcard_rows(&sequence, None, layout).unwrap();
             assert_eq!(back, want);
         }
@@ -679,10 +713,12 @@ mod tests {
 
     #[test]
     fn superseded_rows_are_left_out_and_sized_values_not_decoded() {
-        let sized = Layout::current(false);
+        let sized = Layout::current(false, false);
         let mut encoder = PostcardRows::<u64, String>::new("c", sized, 0);
         for k in 0..3 {
-            encoder.put(&k, &format!("value {k}"), 0).unwrap();
+            encoder
+                .put(&k, &format!("value {k}"), RowMeta::default())
+                .unwrap();
         }
         let mut bytes = encoder.bytes().to_vec();
         // Row 1's value ("value 1", after its key and length) made invalid UTF-8.
@@ -697,7 +733,7 @@ mod tests {
 
     #[test]
     fn a_value_length_that_is_not_the_values_is_an_error() {
-        let sized = Layout::current(false);
+        let sized = Layout::current(false, false);
         // Key 1, a length of 3, then a 2-byte string ("ab") and one byte more.
         let longer = [1, 3, 2, b'a', b'b', 0];
         // Key 1, a length of 1, then the same string.
@@ -718,7 +754,9 @@ mod tests {
         for layout in LAYOUTS {
             let mut encoder = PostcardRows::<u64, String>::new("c", layout, 0);
             for k in 0..3 {
-                encoder.put(&k, &format!("value {k}"), 0).unwrap();
+                encoder
+                    .put(&k, &format!("value {k}"), RowMeta::default())
+                    .unwrap();
             }
             let bytes = encoder.bytes();
             assert!(decode_postcard_rows::<u64, String>(bytes, Some(3), layout).is_ok());
@@ -740,7 +778,7 @@ mod tests {
         assert!(decode_postcard_rows::<u64, Vec<u8>>(&bytes, None, unsized_rows).is_err());
         // And sized, inside a value of the right length.
         let bytes = [1, 6, 0x80, 0x80, 0x40, 1, 2, 3];
-        let sized = Layout::current(false);
+        let sized = Layout::current(false, false);
         assert!(decode_postcard_rows::<u64, Vec<u8>>(&bytes, Some(1), sized).is_err());
     }
 

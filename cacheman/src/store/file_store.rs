@@ -2,6 +2,7 @@
 //! postcard codec a journal beside it that saves append their changes to (`journal.rs`);
 //! whole snapshots (compactions) are merged with what other processes saved.
 
+use crate::shards::RowMeta;
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::marker::PhantomData;
@@ -20,7 +21,10 @@ use crate::Error;
 use crate::shards::Sink;
 
 /// `rows` less those whose key `superseded` names (asked once per row, in order).
-fn retained<K, V>(mut rows: Vec<(K, V, u64)>, superseded: impl Fn(&K) -> bool) -> Vec<(K, V, u64)> {
+fn retained<K, V>(
+    mut rows: Vec<(K, V, RowMeta)>,
+    superseded: impl Fn(&K) -> bool,
+) -> Vec<(K, V, RowMeta)> {
     rows.retain(|(key, _, _)| !superseded(key));
     rows
 }
@@ -244,28 +248,33 @@ where
         header: &Header,
         payload: &[u8],
         superseded: impl Fn(&K) -> bool,
-    ) -> Result<Vec<(K, V, u64)>, Error> {
+    ) -> Result<Vec<(K, V, RowMeta)>, Error> {
         if header.entries == 0 && payload.is_empty() {
             return Ok(Vec::new());
         }
         let codec = self.identity.codec;
         let stamped = self.identity.stamped;
-        let decoded: Result<Vec<(K, V, u64)>, String> = match codec {
+        let decoded: Result<Vec<(K, V, RowMeta)>, String> = match codec {
             Codec::Postcard if header.version >= 2 => codec::decode_postcard_rows_except(
                 payload,
                 header.entries,
-                self.layout_of(header.version),
+                self.layout_of(header),
                 superseded,
             ),
             Codec::Postcard => {
                 // Version 1 started the rows with their count.
-                codec::decode_postcard_rows(payload, None, self.layout_of(header.version))
+                codec::decode_postcard_rows(payload, None, self.layout_of(header))
                     .map(|rows| retained(rows, superseded))
             }
-            _ if stamped => codec.decode(payload).map(|rows| retained(rows, superseded)),
+            _ if stamped => codec.decode::<(K, V, u64)>(payload).map(|rows| {
+                let rows = rows
+                    .into_iter()
+                    .map(|(k, v, stamp)| (k, v, RowMeta::stamped(stamp)));
+                retained(rows.collect(), superseded)
+            }),
             _ => codec.decode::<(K, V)>(payload).map(|pairs| {
-                let rows = pairs.into_iter().map(|(k, v)| (k, v, 0)).collect();
-                retained(rows, superseded)
+                let rows = pairs.into_iter().map(|(k, v)| (k, v, RowMeta::default()));
+                retained(rows.collect(), superseded)
             }),
         };
         let rows = decoded.map_err(|message| {
@@ -290,11 +299,12 @@ where
         Ok(rows)
     }
 
-    /// How the postcard rows of a snapshot of format `version` are laid out.
-    pub(super) fn layout_of(&self, version: u16) -> codec::Layout {
+    /// How the postcard rows of a snapshot with `header` are laid out.
+    pub(super) fn layout_of(&self, header: &Header) -> codec::Layout {
         codec::Layout {
             stamped: self.identity.stamped,
-            sized: version >= 4,
+            sized: header.version >= 4,
+            counted: header.counted,
         }
     }
 
@@ -313,7 +323,7 @@ where
         Ok(StreamEncoder::new(
             &self.cache,
             &self.path,
-            codec::Layout::current(self.identity.stamped),
+            self.identity.layout(),
             temp,
             lock,
             self.fault.clone(),
@@ -321,14 +331,14 @@ where
     }
 
     /// Our own snapshot as rows, for a merge.
-    fn decoded(&self, rows: Rows<K, V>) -> Result<Vec<(K, V, u64)>, Error> {
+    fn decoded(&self, rows: Rows<K, V>) -> Result<Vec<(K, V, RowMeta)>, Error> {
         match rows {
             Rows::Decoded(rows) => Ok(rows),
             Rows::Encoded(mut streamed) => {
                 let payload = streamed
                     .read_payload()
                     .map_err(|e| self.io_error("read back the cache file being written", e))?;
-                let layout = codec::Layout::current(self.identity.stamped);
+                let layout = self.identity.layout();
                 codec::decode_postcard_rows(&payload, Some(streamed.rows), layout)
                     .map_err(|message| self.codec_error("decode", message))
             }
@@ -349,6 +359,8 @@ where
             payload_len,
             payload_crc,
             generation,
+            // Only postcard rows carry counts (`Identity::with_counts`).
+            counted: self.identity.counted,
         };
         let written = match rows {
             Rows::Decoded(rows) if codec == Codec::Postcard => {
@@ -365,6 +377,8 @@ where
             }
             Rows::Decoded(rows) => {
                 let payload = if self.identity.stamped {
+                    let rows: Vec<(&K, &V, u64)> =
+                        rows.iter().map(|(k, v, m)| (k, v, m.stamp_ms)).collect();
                     codec.encode(&rows, self.expected_len())
                 } else {
                     let pairs: Vec<(&K, &V)> = rows.iter().map(|(k, v, _)| (k, v)).collect();

@@ -5,6 +5,7 @@
 //! whole files would never reach the codecs. [`file_for`] wraps any payload in a header that
 //! passes every check, so the codecs get the hostile bytes themselves.
 
+use crate::shards::RowMeta;
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -25,7 +26,8 @@ const FN_FINGERPRINT: u64 = 0x00f0_22ed;
 /// checksums, identity) and claims `entries` rows, followed by `payload` as it is.
 ///
 /// Kinds: 0 postcard `(u64, String)`; 1 postcard `(String, Vec<u32>)` with insertion stamps;
-/// 2 JSON `(u64, String)`; 3 CSV `(u64, String)`; 4 postcard `(u64, Vec<u8>)`; 5 and 6 as 0
+/// 2 JSON `(u64, String)`; 3 CSV `(u64, String)`; 4 postcard `(u64, Vec<u8>)` with use counts
+/// (a bounded cache's rows); 5 and 6 as 0
 /// and 4 in format version 1, whose postcard payload starts with its row count; 7 as 0 in
 /// format version 3, whose values have no length in front (the others are in the version this
 /// build writes, whose postcard rows are counted by the header alone and whose values have
@@ -47,6 +49,7 @@ pub fn file_for(kind: u8, entries: u64, payload: &[u8]) -> Vec<u8> {
         payload_len: payload.len() as u64,
         payload_crc: crc32fast::hash(payload),
         generation: 0,
+        counted: identity.counted && version >= 4,
     };
     let mut file = match version {
         3.. => header.encode().to_vec(),
@@ -70,18 +73,28 @@ pub fn decode_as(kind: u8, file: &[u8]) -> Result<usize, String> {
 pub fn payload_for(kind: u8, rows: &[(u64, String)]) -> Vec<u8> {
     match kind % KINDS {
         1 => {
-            let stamped = rows.iter().map(|(k, v)| (v.clone(), vec![*k as u32], *k));
-            postcard_rows(Layout::current(true), stamped)
+            let stamped = rows
+                .iter()
+                .map(|(k, v)| (v.clone(), vec![*k as u32], RowMeta::stamped(*k)));
+            postcard_rows(identity_of(kind).layout(), stamped)
         }
         0 => postcard_rows(
-            Layout::current(false),
-            rows.iter().map(|(k, v)| (*k, v.clone(), 0)),
+            identity_of(kind).layout(),
+            rows.iter()
+                .map(|(k, v)| (*k, v.clone(), RowMeta::default())),
         ),
-        4 => postcard_rows(
-            Layout::current(false),
-            rows.iter().map(|(k, v)| (*k, bytes_of(v), 0)),
+        4 => {
+            let counted = rows.iter().map(|(k, v)| {
+                let uses = (*k % 4) as u8;
+                (*k, bytes_of(v), RowMeta { stamp_ms: 0, uses })
+            });
+            postcard_rows(identity_of(kind).layout(), counted)
+        }
+        7 => postcard_rows(
+            UNSIZED,
+            rows.iter()
+                .map(|(k, v)| (*k, v.clone(), RowMeta::default())),
         ),
-        7 => postcard_rows(UNSIZED, rows.iter().map(|(k, v)| (*k, v.clone(), 0))),
         5 => encode(Codec::Postcard, rows),
         6 => {
             let bytes: Vec<(u64, Vec<u8>)> = rows.iter().map(|(k, v)| (*k, bytes_of(v))).collect();
@@ -99,10 +112,11 @@ fn bytes_of(text: &str) -> Vec<u8> {
 const UNSIZED: Layout = Layout {
     stamped: false,
     sized: false,
+    counted: false,
 };
 
 /// Rows as the file store writes them since version 2: back to back, with no count in front.
-fn postcard_rows<K, V>(layout: Layout, rows: impl Iterator<Item = (K, V, u64)>) -> Vec<u8>
+fn postcard_rows<K, V>(layout: Layout, rows: impl Iterator<Item = (K, V, RowMeta)>) -> Vec<u8>
 where
     K: Serialize + 'static,
     V: Serialize + 'static,
@@ -127,7 +141,9 @@ fn identity_of(kind: u8) -> Identity {
         1 => Identity::new::<String, Vec<u32>>(Codec::Postcard, FN_FINGERPRINT, true),
         2 => Identity::new::<u64, String>(Codec::Json, FN_FINGERPRINT, false),
         3 => Identity::new::<u64, String>(Codec::Csv, FN_FINGERPRINT, false),
-        _ => Identity::new::<u64, Vec<u8>>(Codec::Postcard, FN_FINGERPRINT, false),
+        _ => {
+            Identity::new::<u64, Vec<u8>>(Codec::Postcard, FN_FINGERPRINT, false).with_counts(true)
+        }
     }
 }
 
@@ -159,8 +175,11 @@ pub type FrameRows = (Vec<(u64, String)>, Vec<u64>);
 pub fn journal_frames_for(frames: &[FrameRows]) -> Vec<u8> {
     let mut bytes = Vec::new();
     for (rows, removed) in frames {
-        let rows: Vec<(u64, String, u64)> = rows.iter().map(|(k, v)| (*k, v.clone(), 0)).collect();
-        if let Ok(frame) = journal::encode_frame("fuzz", Layout::current(false), &rows, removed) {
+        let rows: Vec<(u64, String, RowMeta)> = rows
+            .iter()
+            .map(|(k, v)| (*k, v.clone(), RowMeta::default()))
+            .collect();
+        if let Ok(frame) = journal::encode_frame("fuzz", identity_of(0).layout(), &rows, removed) {
             bytes.extend_from_slice(&frame);
         }
     }

@@ -10,7 +10,8 @@
 //!         | rows (postcard, as a snapshot's payload) | removed keys (postcard, back to back)
 //! ```
 //! Version 2 lays rows out as snapshot format version 4 does (each value's length before
-//! it); version 1, as versions 2 and 3 do. Both are read; frames are appended only to a
+//! it, and a use count at the end when the flags byte says so, as the snapshot's does);
+//! version 1, as versions 2 and 3 do. Both are read; frames are appended only to a
 //! journal of the version this build writes (a save finding one of version 1 compacts).
 //! Little-endian. A journal continues the snapshot whose header carries its generation; one
 //! of another generation is what a crash left between a compaction's rename and its removal
@@ -21,6 +22,7 @@
 //! file extended before its blocks were written). Anything else is damage before the last
 //! frame, and the journal is refused.
 
+use crate::shards::RowMeta;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -30,7 +32,7 @@ use serde::de::DeserializeOwned;
 
 use super::codec::{self, Layout, PostcardRows};
 use super::files::{self, Fault, Step};
-use super::format::{u32_at, u64_at};
+use super::format::{self, u32_at, u64_at};
 use super::{Codec, Identity};
 
 /// First bytes of every journal.
@@ -60,6 +62,8 @@ pub(crate) struct JournalHeader {
     pub type_fingerprint: u64,
     pub fn_fingerprint: u64,
     pub generation: u64,
+    /// Whether rows end with a use count (version 2 on; the snapshot header's flag).
+    pub counted: bool,
 }
 
 impl JournalHeader {
@@ -70,6 +74,7 @@ impl JournalHeader {
             type_fingerprint: identity.type_fingerprint,
             fn_fingerprint: identity.fn_fingerprint,
             generation,
+            counted: identity.counted,
         }
     }
 
@@ -77,7 +82,7 @@ impl JournalHeader {
         let mut out = Vec::with_capacity(HEADER_LEN as usize);
         out.extend_from_slice(&MAGIC);
         out.extend_from_slice(&self.version.to_le_bytes());
-        out.extend_from_slice(&[self.codec, 0]);
+        out.extend_from_slice(&[self.codec, format::flags_of(self.counted)]);
         out.extend_from_slice(&self.type_fingerprint.to_le_bytes());
         out.extend_from_slice(&self.fn_fingerprint.to_le_bytes());
         out.extend_from_slice(&self.generation.to_le_bytes());
@@ -107,8 +112,10 @@ impl JournalHeader {
                 "journal version {version} (this build reads versions {OLDEST_READ} to {VERSION})"
             ));
         }
+        let counted = format::counted_by(bytes[11], version >= 2, "journal header")?;
         Ok(JournalHeader {
             version,
+            counted,
             codec: bytes[10],
             type_fingerprint: u64_at(bytes, 12),
             fn_fingerprint: u64_at(bytes, 20),
@@ -129,6 +136,7 @@ impl JournalHeader {
         Layout {
             stamped,
             sized: self.version >= 2,
+            counted: self.counted,
         }
     }
 }
@@ -213,7 +221,7 @@ fn damage(at: usize, problem: &str, bytes: &[u8]) -> String {
 
 /// One frame: rows inserted or replaced, keys removed.
 pub(crate) struct Frame<K, V> {
-    pub rows: Vec<(K, V, u64)>,
+    pub rows: Vec<(K, V, RowMeta)>,
     pub removed: Vec<K>,
 }
 
@@ -221,7 +229,7 @@ pub(crate) struct Frame<K, V> {
 pub(crate) fn encode_frame<K, V>(
     cache: &str,
     layout: Layout,
-    rows: &[(K, V, u64)],
+    rows: &[(K, V, RowMeta)],
     removed: &[K],
 ) -> Result<Vec<u8>, crate::Error>
 where

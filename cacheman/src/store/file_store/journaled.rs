@@ -2,6 +2,7 @@
 //! a save's changes after the frames other processes appended (see `journal.rs` for the
 //! format, docs/ARCHITECTURE.md "The journal" for the design).
 
+use crate::shards::RowMeta;
 use std::collections::HashSet;
 use std::fs;
 use std::io;
@@ -43,7 +44,7 @@ type Folded<K, V> = (Replayed<K, V>, u64);
 
 /// The snapshot and its journal as they are on disk, replayed.
 pub(super) struct Disk<K, V> {
-    pub(super) rows: Vec<(K, V, u64)>,
+    pub(super) rows: Vec<(K, V, RowMeta)>,
     pub(super) epoch: u64,
     pub(super) seen: Seen,
 }
@@ -166,7 +167,7 @@ where
         let stamped = self.identity.stamped;
         let layout = match &read.header {
             Ok(header) => header.layout(stamped),
-            Err(_) => crate::store::codec::Layout::current(stamped),
+            Err(_) => self.identity.layout(),
         };
         let scan = journal::scan(bytes).map_err(|r| {
             self.journal_corrupt(format!("{r} (the frames start at byte {offset})"))
@@ -258,12 +259,13 @@ where
                     .then_some(read)
             });
             match usable {
-                // Frames of another layout before ours would not read back as one journal.
+                // Frames of another layout (an older build's, or a cache with or without a
+                // capacity) before ours would not read back as one journal.
                 Some(read)
-                    if read
-                        .header
-                        .as_ref()
-                        .is_ok_and(|header| header.version != journal::VERSION) =>
+                    if read.header.as_ref().is_ok_and(|header| {
+                        header.version != journal::VERSION
+                            || header.counted != self.identity.counted
+                    }) =>
                 {
                     return Ok(None);
                 }
@@ -354,7 +356,7 @@ where
         drop(read);
         let frame = journal::encode_frame(
             &self.cache,
-            crate::store::codec::Layout::current(self.identity.stamped),
+            self.identity.layout(),
             &changes.rows,
             &changes.removed,
         )?;

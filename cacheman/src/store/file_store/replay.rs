@@ -1,6 +1,7 @@
 //! A journal's frames folded into the final state of each key they name: what a load lays over
 //! the snapshot's rows, and what an append adopts of other processes' saves.
 
+use crate::shards::RowMeta;
 use std::hash::{BuildHasher, Hash};
 
 use hashbrown::HashTable;
@@ -15,7 +16,7 @@ pub(crate) struct Replayed<K, V> {
     /// one slot, not a slot and then the state).
     index: HashTable<(K, usize)>,
     /// In the order each key was first named.
-    states: Vec<Option<(V, u64)>>,
+    states: Vec<Option<(V, RowMeta)>>,
     hasher: Hasher,
 }
 
@@ -40,12 +41,12 @@ impl<K: Hash + Eq, V> Replayed<K, V> {
         for key in frame.removed {
             self.set(key, None);
         }
-        for (key, value, stamp) in frame.rows {
-            self.set(key, Some((value, stamp)));
+        for (key, value, meta) in frame.rows {
+            self.set(key, Some((value, meta)));
         }
     }
 
-    fn set(&mut self, key: K, state: Option<(V, u64)>) {
+    fn set(&mut self, key: K, state: Option<(V, RowMeta)>) {
         let hash = self.hasher.hash_one(&key);
         let hasher = &self.hasher;
         match self.index.find(hash, |(named, _)| *named == key) {
@@ -70,7 +71,7 @@ impl<K: Hash + Eq, V> Replayed<K, V> {
     }
 
     /// Each key named, with its final state.
-    pub(crate) fn into_states(self) -> impl Iterator<Item = (K, Option<(V, u64)>)> {
+    pub(crate) fn into_states(self) -> impl Iterator<Item = (K, Option<(V, RowMeta)>)> {
         let mut states = self.states;
         self.index
             .into_iter()
@@ -78,9 +79,9 @@ impl<K: Hash + Eq, V> Replayed<K, V> {
     }
 
     /// The rows of the keys whose final state is a value.
-    pub(crate) fn into_rows(self) -> impl Iterator<Item = (K, V, u64)> {
+    pub(crate) fn into_rows(self) -> impl Iterator<Item = (K, V, RowMeta)> {
         self.into_states()
-            .filter_map(|(key, state)| state.map(|(value, stamp)| (key, value, stamp)))
+            .filter_map(|(key, state)| state.map(|(value, meta)| (key, value, meta)))
     }
 }
 
@@ -90,7 +91,10 @@ mod tests {
 
     fn frame(rows: &[(u32, &str)], removed: &[u32]) -> Frame<u32, String> {
         Frame {
-            rows: rows.iter().map(|(k, v)| (*k, v.to_string(), 0)).collect(),
+            rows: rows
+                .iter()
+                .map(|(k, v)| (*k, v.to_string(), RowMeta::default()))
+                .collect(),
             removed: removed.to_vec(),
         }
     }
@@ -108,7 +112,11 @@ mod tests {
         states.sort();
         assert_eq!(
             states,
-            vec![(1, None), (2, Some(("b2".to_string(), 0))), (3, None)]
+            vec![
+                (1, None),
+                (2, Some(("b2".to_string(), RowMeta::default()))),
+                (3, None)
+            ]
         );
     }
 }

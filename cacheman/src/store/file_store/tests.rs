@@ -1,9 +1,10 @@
 //! The file store's own tests: rows, identity; the journal's are in `journal/tests.rs`.
 use super::*;
+use crate::shards::stamped_rows as at;
 
 fn plain(rows: Vec<(String, u32, u64)>, epoch: u64) -> Outgoing<String, u32> {
     Outgoing {
-        rows: Rows::Decoded(rows),
+        rows: Rows::Decoded(at(rows)),
         epoch,
         journal: None,
     }
@@ -22,7 +23,7 @@ fn rows_round_trip_with_and_without_stamps() {
         s.save(plain(vec![("a".into(), 1, 42)], 3)).unwrap();
         let loaded = s.load().unwrap().unwrap();
         let want = if stamped { 42 } else { 0 };
-        assert_eq!(loaded.rows, vec![("a".to_string(), 1, want)]);
+        assert_eq!(loaded.rows, at(vec![("a".to_string(), 1, want)]));
         assert_eq!(loaded.epoch, 3);
     }
 }
@@ -60,7 +61,10 @@ fn another_function_fingerprint_is_incompatible() {
 
 fn changes(rows: &[(&str, u32)], removed: &[&str], epoch: u64) -> Changes<String, u32> {
     Changes {
-        rows: rows.iter().map(|(k, v)| (k.to_string(), *v, 0)).collect(),
+        rows: rows
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v, RowMeta::default()))
+            .collect(),
         removed: removed.iter().map(|k| k.to_string()).collect(),
         epoch,
     }
@@ -122,7 +126,7 @@ fn another_process_frames_come_back_to_adopt_without_our_keys() {
     let Some(Merged::Adopt { rows, gone }) = merged else {
         panic!("expected Adopt");
     };
-    assert_eq!(rows, vec![("b".to_string(), 2, 0)]);
+    assert_eq!(rows, at(vec![("b".to_string(), 2, 0)]));
     assert_eq!(gone, vec!["a".to_string()]);
     // Ours came last: it wins on disk too.
     assert_eq!(sorted(&two), pairs(&[("b", 2), ("c", 30)]));
@@ -140,7 +144,7 @@ fn a_compaction_elsewhere_comes_back_as_a_resync() {
     let Some(Merged::Resync { rows }) = merged else {
         panic!("expected Resync");
     };
-    assert_eq!(rows, vec![("b".to_string(), 2, 0)]);
+    assert_eq!(rows, at(vec![("b".to_string(), 2, 0)]));
     assert_eq!(sorted(&two), pairs(&[("a", 10), ("b", 2)]));
 }
 
@@ -258,10 +262,11 @@ fn old_snapshot(s: &FileStore<String, u32>, version: u16, rows: &[(&str, u32)], 
             let unsized_rows = codec::Layout {
                 stamped: false,
                 sized: false,
+                counted: false,
             };
             let mut encoder = codec::PostcardRows::new("c", unsized_rows, 0);
             for (k, v) in &pairs {
-                encoder.put(k, v, 0).unwrap();
+                encoder.put(k, v, RowMeta::default()).unwrap();
             }
             encoder.bytes().to_vec()
         }
@@ -276,12 +281,27 @@ fn old_snapshot(s: &FileStore<String, u32>, version: u16, rows: &[(&str, u32)], 
         payload_len: payload.len() as u64,
         payload_crc: crc32fast::hash(&payload),
         generation,
+        counted: false,
     };
     let head = match version {
         3 => header.encode().to_vec(),
         _ => header.encode_v2(),
     };
     std::fs::write(&s.path, [head, payload].concat()).unwrap();
+}
+
+/// The store of a bounded cache: its rows carry use counts.
+fn counted_store(dir: &Path) -> FileStore<String, u32> {
+    let identity = Identity::new::<String, u32>(Codec::Postcard, 7, false).with_counts(true);
+    FileStore::new("c", files::cache_path(dir, "c"), identity)
+}
+
+fn uses_of(store: &FileStore<String, u32>) -> Vec<(String, u8)> {
+    let mut rows: Vec<_> = store.load().unwrap().unwrap().rows;
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    rows.into_iter()
+        .map(|(k, _, meta)| (k, meta.uses))
+        .collect()
 }
 
 #[test]
@@ -295,7 +315,50 @@ fn files_of_format_versions_1_to_3_still_load() {
             pairs(&[("a", 1), ("b", 2)]),
             "version {version}"
         );
+        // A bounded cache reads them too, every count 0.
+        let counts = uses_of(&counted_store(dir.path()));
+        assert_eq!(
+            counts,
+            vec![("a".into(), 0), ("b".into(), 0)],
+            "version {version}"
+        );
     }
+}
+
+#[test]
+fn use_counts_round_trip_in_snapshots_and_frames_and_are_read_by_any_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = counted_store(dir.path());
+    let meta = |uses| RowMeta { stamp_ms: 0, uses };
+    s.save(Outgoing {
+        rows: Rows::Decoded(vec![("a".into(), 1, meta(3)), ("b".into(), 2, meta(0))]),
+        epoch: 0,
+        journal: None,
+    })
+    .unwrap();
+    let mut changes = changes(&[("c", 3)], &[], 0);
+    changes.rows[0].2 = meta(2);
+    s.append(changes).unwrap().unwrap();
+    let want = vec![("a".into(), 3), ("b".into(), 0), ("c".into(), 2)];
+    assert_eq!(uses_of(&counted_store(dir.path())), want);
+    // A cache without a capacity reads the same files (the header says the rows are counted).
+    assert_eq!(
+        sorted(&store(dir.path(), false)),
+        pairs(&[("a", 1), ("b", 2), ("c", 3)])
+    );
+    // Frames without counts do not go after frames with them: a whole snapshot instead.
+    let plain_store = store(dir.path(), false);
+    plain_store.load().unwrap();
+    assert!(
+        plain_store
+            .append(changes_of(&[("d", 4)]))
+            .unwrap()
+            .is_none()
+    );
+}
+
+fn changes_of(rows: &[(&str, u32)]) -> Changes<String, u32> {
+    changes(rows, &[], 0)
 }
 
 #[test]
@@ -309,11 +372,12 @@ fn a_journal_of_version_1_is_replayed_then_compacted_not_appended_to() {
     let unsized_rows = codec::Layout {
         stamped: false,
         sized: false,
+        counted: false,
     };
     let frame = journal::encode_frame(
         "c",
         unsized_rows,
-        &[("b".to_string(), 3u32, 0)],
+        &[("b".to_string(), 3u32, RowMeta::default())],
         &["a".to_string()],
     )
     .unwrap();
@@ -372,6 +436,6 @@ fn a_save_without_changes_appends_nothing_but_still_adopts() {
     let Some(Merged::Adopt { rows, .. }) = one.append(changes(&[], &[], 0)).unwrap() else {
         panic!("expected Adopt");
     };
-    assert_eq!(rows, vec![("b".to_string(), 2, 0)]);
+    assert_eq!(rows, at(vec![("b".to_string(), 2, 0)]));
     assert_eq!(std::fs::metadata(&one.journal).unwrap().len(), len);
 }
