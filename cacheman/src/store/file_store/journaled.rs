@@ -259,16 +259,6 @@ where
                     .then_some(read)
             });
             match usable {
-                // Frames of another layout (an older build's, or a cache with or without a
-                // capacity) before ours would not read back as one journal.
-                Some(read)
-                    if read.header.as_ref().is_ok_and(|header| {
-                        header.version != journal::VERSION
-                            || header.counted != self.identity.counted
-                    }) =>
-                {
-                    return Ok(None);
-                }
                 Some(read) => {
                     // From the header's end when the journal is shorter than our offset (it
                     // was replaced by one of the same generation).
@@ -340,6 +330,18 @@ where
             // Nothing of ours to write: only what others saved was to be read.
             self.remember(now_seen);
             return Ok(Some(merged));
+        }
+        // Frames of another layout (an older build's, or a cache's with or without a
+        // capacity) before ours would not read back as one journal: a whole snapshot instead.
+        let other_layout = read.as_ref().is_some_and(|read| {
+            read.header.as_ref().is_ok_and(|h| {
+                h.generation == now_seen.generation
+                    && h.matches(&self.identity)
+                    && (h.version != journal::VERSION || h.counted != self.identity.counted)
+            })
+        });
+        if other_layout {
+            return Ok(None);
         }
         if now_seen.offset <= journal::HEADER_LEN && now_seen.journal_len == 0 {
             let exists = read.as_ref().is_some_and(|read| {

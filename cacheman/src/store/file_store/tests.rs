@@ -439,3 +439,31 @@ fn a_save_without_changes_appends_nothing_but_still_adopts() {
     assert_eq!(rows, at(vec![("b".to_string(), 2, 0)]));
     assert_eq!(std::fs::metadata(&one.journal).unwrap().len(), len);
 }
+
+#[test]
+fn frames_of_one_layout_never_follow_frames_of_the_other_after_a_resync() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bounded, unbounded) = (counted_store(dir.path()), store(dir.path(), false));
+    unbounded.save(plain(vec![("a".into(), 1, 0)], 0)).unwrap();
+    bounded.load().unwrap();
+    // The unbounded cache compacts (a snapshot the bounded one has not seen), then appends.
+    unbounded
+        .save(plain(vec![("a".into(), 1, 0), ("b".into(), 2, 0)], 0))
+        .unwrap();
+    unbounded
+        .append(changes(&[("c", 3)], &[], 0))
+        .unwrap()
+        .unwrap();
+    // The bounded one finds that snapshot and a journal without counts: no frame of its own
+    // after them, but a whole snapshot.
+    assert!(
+        bounded
+            .append(changes(&[("d", 4)], &[], 0))
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        sorted(&store(dir.path(), false)),
+        pairs(&[("a", 1), ("b", 2), ("c", 3)])
+    );
+}
