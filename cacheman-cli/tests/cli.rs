@@ -91,7 +91,7 @@ fn ls_lists_managers_and_caches() {
     assert_eq!(raw["name"], "raw");
     assert_eq!(raw["entries"], 3);
     assert_eq!(raw["codec"], "postcard");
-    assert_eq!(raw["format_version"], 3);
+    assert_eq!(raw["format_version"], 4);
     assert_eq!(raw["save_in_progress"], false);
     assert!(raw["size_bytes"].as_u64().unwrap() > 60);
     assert!(raw["modified_unix_ms"].as_u64().unwrap() > 0);

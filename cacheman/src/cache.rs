@@ -1,5 +1,6 @@
 //! The typed cache handle: a concurrent map with statistics and single-flight misses.
 
+use crate::shards::RowMeta;
 use std::borrow::Borrow;
 use std::fmt;
 use std::hash::Hash;
@@ -345,7 +346,7 @@ where
         }
     }
 
-    pub(crate) fn snapshot_rows(&self) -> Vec<(K, V, u64)> {
+    pub(crate) fn snapshot_rows(&self) -> Vec<(K, V, RowMeta)> {
         on_maps!(self, s, now => s.snapshot(now))
     }
 }

@@ -1,6 +1,7 @@
 //! A cache's life beyond its map: saving, loading, building, invalidating, and the type-erased
 //! face ([`ErasedCache`]) the manager keeps of it.
 
+use crate::shards::RowMeta;
 use std::any::Any;
 use std::hash::Hash;
 use std::sync::atomic::Ordering;
@@ -46,12 +47,15 @@ pub(crate) trait ErasedCache: crate::deps::Holder + Send + Sync + 'static {
 
 /// Contents that came from somewhere: rows with their stamps, and the file's epoch.
 struct Source<K, V> {
-    rows: Vec<(K, V, u64)>,
+    rows: Vec<(K, V, RowMeta)>,
     epoch: Option<u64>,
 }
 
-fn rows_of<K, V>(contents: Contents<K, V>) -> Vec<(K, V, u64)> {
-    contents.into_iter().map(|(k, v)| (k, v, 0)).collect()
+fn rows_of<K, V>(contents: Contents<K, V>) -> Vec<(K, V, RowMeta)> {
+    contents
+        .into_iter()
+        .map(|(k, v)| (k, v, RowMeta::default()))
+        .collect()
 }
 
 impl<K, V> CacheInner<K, V>
@@ -217,7 +221,7 @@ where
     fn save_through_hooks(
         &self,
         hooks: &Hooks<K, V>,
-        rows: Vec<(K, V, u64)>,
+        rows: Vec<(K, V, RowMeta)>,
         epoch: u64,
     ) -> Result<Merged<K, V>, Error> {
         let mut contents: Contents<K, V> = rows.into_iter().map(|(k, v, _)| (k, v)).collect();
@@ -307,7 +311,7 @@ where
 
     /// The builder's contents (empty without a builder), through the post-processor, which
     /// runs after every load or build, the default empty one included.
-    fn build(&self, hooks: &Hooks<K, V>) -> Result<Vec<(K, V, u64)>, Error> {
+    fn build(&self, hooks: &Hooks<K, V>) -> Result<Vec<(K, V, RowMeta)>, Error> {
         let mut contents = match &hooks.builder {
             Some(builder) => builder(&self.name).map_err(|e| self.hook_error("builder", e))?,
             None => Contents::default(),
@@ -320,7 +324,7 @@ where
 
     /// Replaces memory with `rows`, leaving out (or setting aside) those the dependency
     /// graph says are stale.
-    fn replace_contents(&self, rows: Vec<(K, V, u64)>) {
+    fn replace_contents(&self, rows: Vec<(K, V, RowMeta)>) {
         self.put_checked(
             rows,
             |rows| on_maps!(self, s, now => s.replace_all(rows, now)),
@@ -334,8 +338,8 @@ where
     /// the next save removes those rows from the file.
     fn put_checked(
         &self,
-        rows: Vec<(K, V, u64)>,
-        put: impl FnOnce(Vec<(K, V, u64)>) -> usize,
+        rows: Vec<(K, V, RowMeta)>,
+        put: impl FnOnce(Vec<(K, V, RowMeta)>) -> usize,
         settle: impl FnOnce(),
     ) {
         let (dirty, suspect) = self.check_rows(rows.iter().map(|(k, v, _)| (k, v)));

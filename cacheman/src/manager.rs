@@ -267,7 +267,8 @@ impl CacheManager {
         let store: Option<Box<dyn Store<K, V>>> = if options.persistent {
             let path = self.cache_file_path(name)?;
             let identity =
-                Identity::new::<K, V>(options.codec, options.fn_fingerprint, options.ttl.is_some());
+                Identity::new::<K, V>(options.codec, options.fn_fingerprint, options.ttl.is_some())
+                    .with_counts(options.capacity.is_some());
             Some(Box::new(FileStore::new(name, path, identity)))
         } else {
             None

@@ -72,6 +72,11 @@ fn concat(parts: &[&[u8]]) -> Vec<u8> {
     parts.concat()
 }
 
+/// A value as format version 4 writes it: its length, then its bytes.
+fn sized(value: &[u8]) -> Vec<u8> {
+    concat(&[&varint(value.len() as u64), value])
+}
+
 /// A hostile file, and the most that decoding it may allocate: [`MESSAGE`], plus
 /// `times_its_payload` times the payload's size (0 for a claim the bytes cannot back: such a
 /// claim must reserve nothing at all).
@@ -112,8 +117,9 @@ fn backed(what: &'static str, kind: u8, times: usize, file: Vec<u8>) -> Hostile 
 }
 
 /// Hostile files of every row kind (see `cacheman::__fuzz::file_for`: kinds 0, 1 and 4 are
-/// postcard in the format version this build writes, whose rows the header counts; 5 and 6
-/// are version 1, whose payload starts with its own row count).
+/// postcard in the format version this build writes, whose rows the header counts, each value
+/// with its length in front, kind 4's rows ending with a use count; 5 and 6 are version 1,
+/// whose payload starts with its own row count; 7 is version 3, whose values have no length).
 fn hostile_files() -> Vec<Hostile> {
     let garbage = [0xffu8; 65_536];
     let mut files = vec![
@@ -144,7 +150,21 @@ fn hostile_files() -> Vec<Hostile> {
         claiming(
             "postcard: a string of 2^40 bytes",
             0,
+            file_for(
+                0,
+                1,
+                &concat(&[&varint(7), &sized(&concat(&[&varint(1 << 40), b"abc"]))]),
+            ),
+        ),
+        claiming(
+            "postcard: a value length of 2^40 bytes",
+            0,
             file_for(0, 1, &concat(&[&varint(7), &varint(1 << 40), b"abc"])),
+        ),
+        claiming(
+            "postcard v3: a string of 2^40 bytes",
+            7,
+            file_for(7, 1, &concat(&[&varint(7), &varint(1 << 40), b"abc"])),
         ),
         claiming(
             "postcard v1: a string of 2^40 bytes",
@@ -161,7 +181,11 @@ fn hostile_files() -> Vec<Hostile> {
             file_for(
                 1,
                 1,
-                &concat(&[&varint(1), b"k", &varint(1 << 40), &garbage]),
+                &concat(&[
+                    &varint(1),
+                    b"k",
+                    &sized(&concat(&[&varint(1 << 40), &garbage])),
+                ]),
             ),
         ),
         // A collection inside the value type is serde's own `Vec<u32>`: it trusts a claimed
@@ -174,7 +198,11 @@ fn hostile_files() -> Vec<Hostile> {
             file_for(
                 1,
                 1,
-                &concat(&[&varint(1), b"k", &varint(65_536), &garbage]),
+                &concat(&[
+                    &varint(1),
+                    b"k",
+                    &sized(&concat(&[&varint(65_536), &garbage])),
+                ]),
             ),
         ),
         // A `Vec<u8>` is read through serde, which grows it as bytes come (reserving no more
@@ -183,7 +211,11 @@ fn hostile_files() -> Vec<Hostile> {
             "postcard: a byte vector claiming 2^40 bytes",
             4,
             1,
-            file_for(4, 1, &concat(&[&varint(1), &varint(1 << 40), &garbage])),
+            file_for(
+                4,
+                1,
+                &concat(&[&varint(1), &sized(&concat(&[&varint(1 << 40), &garbage]))]),
+            ),
         ),
         backed(
             "postcard v1: a byte vector claiming 2^40 bytes",
@@ -195,7 +227,7 @@ fn hostile_files() -> Vec<Hostile> {
                 &concat(&[&varint(1), &varint(1), &varint(1 << 40), &garbage]),
             ),
         ),
-        // The bytes are there: the first value is read whole, the second row is missing.
+        // The bytes are there: the first value is read whole, its use count is missing.
         backed(
             "postcard: byte vectors claiming as many bytes as there are left",
             4,
@@ -203,7 +235,10 @@ fn hostile_files() -> Vec<Hostile> {
             file_for(
                 4,
                 2,
-                &concat(&[&varint(1), &varint(65_535), &garbage[..65_535]]),
+                &concat(&[
+                    &varint(1),
+                    &sized(&concat(&[&varint(65_532), &garbage[..65_532]])),
+                ]),
             ),
         ),
         claiming(

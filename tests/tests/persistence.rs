@@ -314,3 +314,74 @@ fn a_value_that_fails_to_encode_fails_the_save_and_loses_nothing() {
     assert_eq!(seen.len(), 5_001);
     assert_eq!(seen.get(&7), Some(Picky(70)));
 }
+
+/// Keys 0..1_000 in a cache of capacity 1_000, keys 0..100 of them used twice more.
+fn bounded_with_a_hot_set(manager: &CacheManager) -> cacheman::Cache<u32, u32> {
+    let cache = manager
+        .register_custom_cache::<u32, u32>("hot", CacheOptions::new().capacity(1_000))
+        .unwrap();
+    cache.extend((0..1_000).map(|n| (n, n)));
+    cache
+}
+
+fn use_twice(cache: &cacheman::Cache<u32, u32>, keys: std::ops::Range<u32>) {
+    for _ in 0..2 {
+        for n in keys.clone() {
+            assert_eq!(cache.get(&n), Some(n));
+        }
+    }
+}
+
+/// Registers the cache again in a new manager (a restart), inserts 900 new keys, and returns
+/// how many of the hot keys 0..100 are still there.
+fn hot_keys_left_after_a_restart(dir: &std::path::Path) -> usize {
+    let manager = CacheManager::new("app", dir);
+    let cache = manager
+        .register_custom_cache::<u32, u32>("hot", CacheOptions::new().capacity(1_000))
+        .unwrap();
+    assert_eq!(cache.len(), 1_000);
+    for n in 1_000..1_900 {
+        cache.insert(n, n);
+    }
+    assert_eq!(cache.len(), 1_000);
+    (0..100).filter(|n| cache.get(n).is_some()).count()
+}
+
+#[test]
+fn a_reloaded_bounded_cache_keeps_the_entries_it_used_not_the_newest() {
+    let dir = tempfile::tempdir().unwrap();
+    let manager = CacheManager::new("app", dir.path());
+    let cache = bounded_with_a_hot_set(&manager);
+    use_twice(&cache, 0..100);
+    cache.save().unwrap();
+    drop((cache, manager));
+    // The use counts were saved: the 900 inserts evict the unused entries first.
+    assert_eq!(hot_keys_left_after_a_restart(dir.path()), 100);
+}
+
+#[test]
+fn use_counts_of_entries_saved_in_the_journal_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let manager = CacheManager::new("app", dir.path());
+    let cache = bounded_with_a_hot_set(&manager);
+    cache.save().unwrap(); // the snapshot: no uses yet
+    // Rewritten (a use) and read (another): these rows go to the journal with their counts.
+    for n in 0..100 {
+        cache.insert(n, n);
+        assert_eq!(cache.get(&n), Some(n));
+    }
+    // The others are put back new (no uses), so that every row loads from the journal, in
+    // an order that says nothing about which were used.
+    for n in 100..1_000 {
+        cache.remove(&n);
+        cache.insert(n, n);
+    }
+    cache.save().unwrap();
+    let journal = manager
+        .cache_file_path("hot")
+        .unwrap()
+        .with_extension("journal");
+    assert!(journal.exists(), "the second save appended");
+    drop((cache, manager));
+    assert_eq!(hot_keys_left_after_a_restart(dir.path()), 100);
+}

@@ -5,6 +5,31 @@ use std::hash::Hash;
 
 use super::{Meta, Shard, Shards};
 
+/// What a stored row carries besides its key and value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct RowMeta {
+    /// When the entry was inserted, in Unix milliseconds (0: unknown, the file has none).
+    pub stamp_ms: u64,
+    /// Uses the eviction policy counted, up to its maximum (bounded caches; 0 otherwise, or
+    /// when the file has none).
+    pub uses: u8,
+}
+
+impl RowMeta {
+    /// A row stamped `stamp_ms`, without uses.
+    pub(crate) fn stamped(stamp_ms: u64) -> Self {
+        RowMeta { stamp_ms, uses: 0 }
+    }
+}
+
+/// `(key, value, stamp)` rows as stored rows without uses (tests).
+#[cfg(test)]
+pub(crate) fn stamped_rows<K, V>(rows: Vec<(K, V, u64)>) -> Vec<(K, V, RowMeta)> {
+    rows.into_iter()
+        .map(|(k, v, stamp)| (k, v, RowMeta::stamped(stamp)))
+        .collect()
+}
+
 /// Where a snapshot puts the entries it copies out of the shards: cloned rows, or bytes
 /// encoded on the spot (the file store's encoder, `store::codec`).
 pub(crate) trait Sink<K, V> {
@@ -12,7 +37,7 @@ pub(crate) trait Sink<K, V> {
     /// How much the sink holds, to go back to when a shard must be copied again.
     fn mark(&self) -> Mark;
     fn rewind(&mut self, mark: Mark);
-    fn put(&mut self, key: &K, value: &V, stamp_ms: u64) -> Result<(), Self::Error>;
+    fn put(&mut self, key: &K, value: &V, meta: RowMeta) -> Result<(), Self::Error>;
     /// Called after each hold of a shard's lock, with no lock held: the moment for slow work
     /// (a streamed save writes what it gathered).
     fn unlocked(&mut self) -> Result<(), Self::Error> {
@@ -27,7 +52,7 @@ pub(crate) struct Mark {
     pub bytes: u64,
 }
 
-impl<K: Clone, V: Clone> Sink<K, V> for Vec<(K, V, u64)> {
+impl<K: Clone, V: Clone> Sink<K, V> for Vec<(K, V, RowMeta)> {
     type Error = std::convert::Infallible;
     fn mark(&self) -> Mark {
         Mark {
@@ -38,8 +63,8 @@ impl<K: Clone, V: Clone> Sink<K, V> for Vec<(K, V, u64)> {
     fn rewind(&mut self, mark: Mark) {
         self.truncate(mark.items);
     }
-    fn put(&mut self, key: &K, value: &V, stamp_ms: u64) -> Result<(), Self::Error> {
-        self.push((key.clone(), value.clone(), stamp_ms));
+    fn put(&mut self, key: &K, value: &V, meta: RowMeta) -> Result<(), Self::Error> {
+        self.push((key.clone(), value.clone(), meta));
         Ok(())
     }
 }
@@ -58,7 +83,7 @@ impl<K: Clone, V> Sink<K, V> for Keys<K> {
     fn rewind(&mut self, mark: Mark) {
         self.0.truncate(mark.items);
     }
-    fn put(&mut self, key: &K, _: &V, _: u64) -> Result<(), Self::Error> {
+    fn put(&mut self, key: &K, _: &V, _: RowMeta) -> Result<(), Self::Error> {
         self.0.push(key.clone());
         Ok(())
     }
@@ -86,7 +111,7 @@ where
 {
     /// Clones the live entries with their insertion stamps, a few buckets per lock hold (see
     /// [`Shards::copy_shard`]).
-    pub(crate) fn snapshot(&self, now_ms: u64) -> Vec<(K, V, u64)> {
+    pub(crate) fn snapshot(&self, now_ms: u64) -> Vec<(K, V, RowMeta)> {
         let mut rows = Vec::with_capacity(self.len(now_ms));
         for i in 0..self.shards.len() {
             infallible(self.copy_shard(i, now_ms, &mut rows, |_| {}));
@@ -158,7 +183,7 @@ where
                     continue;
                 };
                 if self.is_live(&entry.meta, now_ms) {
-                    sink.put(&entry.key, &entry.value, entry.meta.stamp_ms())?;
+                    sink.put(&entry.key, &entry.value, entry.meta.row_meta())?;
                 }
             }
             next = end;
@@ -193,7 +218,7 @@ mod tests {
         Shards::new(shard_count, Hasher::default(), Limits::default())
     }
 
-    fn sorted_keys(rows: &[(u32, u32, u64)]) -> Vec<u32> {
+    fn sorted_keys(rows: &[(u32, u32, RowMeta)]) -> Vec<u32> {
         let mut keys: Vec<u32> = rows.iter().map(|r| r.0).collect();
         keys.sort_unstable();
         keys

@@ -235,7 +235,10 @@ mod tests {
     #[test]
     fn stamps_out_of_order_are_queued_in_order() {
         let s = expiring(1, 100, false);
-        s.replace_all(vec![(1, 1, 500), (2, 2, 100), (3, 3, 300)], 100);
+        s.replace_all(
+            super::super::stamped_rows(vec![(1, 1, 500), (2, 2, 100), (3, 3, 300)]),
+            100,
+        );
         assert_eq!(s.len(250), 2);
         assert_eq!(s.len(450), 1);
         s.insert(4, 4, 50); // a clock set back
@@ -245,7 +248,7 @@ mod tests {
         s.adopt(
             (0..100)
                 .rev()
-                .map(|k| (k, k, 1_000 + u64::from(k)))
+                .map(|k| (k, k, super::super::RowMeta::stamped(1_000 + u64::from(k))))
                 .collect(),
             vec![],
             1_000,

@@ -28,7 +28,9 @@ use crate::flight::{Begin, InFlight, Reentrant};
 use crate::query::Query;
 use hashbrown::hash_table::Entry as Slot;
 
-pub(crate) use copy::{Mark, Sink, infallible};
+#[cfg(test)]
+pub(crate) use copy::stamped_rows;
+pub(crate) use copy::{Mark, RowMeta, Sink, infallible};
 use lookup::OnHit;
 pub(crate) use lookup::{Held, Lookup};
 use policy::Policy;
@@ -48,6 +50,15 @@ pub(crate) trait Meta: Send + Sync + 'static {
     fn tick(&self) -> u32;
     fn tracked(&self) -> Option<&Tracked>;
     fn tracked_mut(&mut self) -> Option<&mut Tracked>;
+    /// What a stored row of the entry carries: its stamp and its use count.
+    fn row_meta(&self) -> RowMeta {
+        RowMeta {
+            stamp_ms: self.stamp_ms(),
+            uses: self
+                .tracked()
+                .map_or(0, |tracked| tracked.uses.load(Ordering::Relaxed)),
+        }
+    }
 }
 
 impl Meta for () {
@@ -309,7 +320,14 @@ where
             journal.insert(key.clone());
         }
         self.before_insert(&mut shard, index, now_ms);
-        self.insert_locked(&mut shard, hash, key, value, now_ms, now_ms)
+        self.insert_locked(
+            &mut shard,
+            hash,
+            key,
+            value,
+            RowMeta::stamped(now_ms),
+            now_ms,
+        )
     }
 
     /// What an insert does first under a tracked shard's write lock: drop its expired entries
@@ -321,18 +339,19 @@ where
         }
     }
 
-    /// Inserts `key` stamped `stamp_ms` into a locked shard, then evicts beyond the shard's
-    /// capacity. An overwritten entry keeps its id and its place in the eviction queues, and
-    /// counts as a use.
+    /// Inserts `key` stamped `row.stamp_ms` into a locked shard, then evicts beyond the
+    /// shard's capacity. An overwritten entry keeps its id and its place in the eviction
+    /// queues, and counts as a use; a new one starts with `row.uses` (a stored row's count).
     fn insert_locked(
         &self,
         shard: &mut Shard<K, V, M>,
         hash: u64,
         key: K,
         value: V,
-        stamp_ms: u64,
+        row: RowMeta,
         now_ms: u64,
     ) -> (Option<V>, usize) {
+        let stamp_ms = row.stamp_ms;
         let index = self.index_of(hash);
         if shard.table.len() == shard.table.capacity() {
             // `entry` reserves room before it looks: with no room left, the table grows or
@@ -349,7 +368,7 @@ where
                 if let (Some(tracked), Some(policy)) = (entry.meta.tracked_mut(), policy) {
                     *tracked.stamp_ms.get_mut() = stamp_ms;
                     let uses = tracked.uses.get_mut();
-                    *uses = (*uses + 1).min(policy::MAX_USES);
+                    *uses = (*uses + 1).max(row.uses).min(policy::MAX_USES);
                     policy.restamped(hash, tracked.tick, stamp_ms);
                 }
                 live.then_some(old)
@@ -357,6 +376,7 @@ where
             Slot::Vacant(slot) => {
                 let mut meta = M::stamped(stamp_ms, 0);
                 if let (Some(tracked), Some(policy)) = (meta.tracked_mut(), policy) {
+                    *tracked.uses.get_mut() = row.uses.min(policy::MAX_USES);
                     policy.admit(hash, tracked, stamp_ms);
                 }
                 slot.insert(Entry { key, value, meta });
@@ -446,7 +466,7 @@ where
             }
             self.before_insert(shard, index, now_ms);
             evicted = self
-                .insert_locked(shard, hash, key, value, now_ms, now_ms)
+                .insert_locked(shard, hash, key, value, RowMeta::stamped(now_ms), now_ms)
                 .1;
         }
         (in_flight, evicted)
@@ -491,21 +511,23 @@ where
     /// Replaces the whole contents with `rows` (key, value, insertion stamp; a stamp of 0 means
     /// "now"). Rows go in oldest first, so that a bounded cache given more rows than its
     /// capacity keeps the newest. Returns how many entries were dropped by capacity.
-    pub(crate) fn replace_all(&self, rows: Vec<(K, V, u64)>, now_ms: u64) -> usize {
+    pub(crate) fn replace_all(&self, rows: Vec<(K, V, RowMeta)>, now_ms: u64) -> usize {
         let count = self.shards.len();
-        let mut buckets: Vec<Vec<(u64, K, V, u64)>> = (0..count).map(|_| Vec::new()).collect();
-        for (key, value, stamp) in rows {
-            let stamp = if stamp == 0 { now_ms } else { stamp };
-            if self.is_dropped_row(stamp, now_ms) {
+        let mut buckets: Vec<Vec<(u64, K, V, RowMeta)>> = (0..count).map(|_| Vec::new()).collect();
+        for (key, value, mut row) in rows {
+            if row.stamp_ms == 0 {
+                row.stamp_ms = now_ms;
+            }
+            if self.is_dropped_row(row.stamp_ms, now_ms) {
                 continue;
             }
             let hash = self.hash(&key);
-            buckets[self.index_of(hash)].push((hash, key, value, stamp));
+            buckets[self.index_of(hash)].push((hash, key, value, row));
         }
         let mut evicted = 0;
         for (i, mut bucket) in buckets.into_iter().enumerate() {
             if M::TRACKED {
-                bucket.sort_by_key(|row| row.3);
+                bucket.sort_by_key(|row| row.3.stamp_ms);
             }
             let mut shard = self.write(i);
             shard.table.clear();
@@ -520,9 +542,9 @@ where
             shard
                 .table
                 .reserve(bucket.len(), |e| self.hasher.hash_one(&e.key));
-            for (hash, key, value, stamp) in bucket {
+            for (hash, key, value, row) in bucket {
                 evicted += self
-                    .insert_locked(&mut shard, hash, key, value, stamp, now_ms)
+                    .insert_locked(&mut shard, hash, key, value, row, now_ms)
                     .1;
             }
         }

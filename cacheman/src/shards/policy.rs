@@ -93,15 +93,16 @@ impl Policy {
         }
     }
 
-    /// Gives a new entry its id and its place: the main queue if its hash is a recent ghost,
-    /// else the small queue; and the expiry queue.
+    /// Gives a new entry its id and its place: the main queue if its hash is a recent ghost
+    /// or it comes with uses (a stored row's: it was used again since it was admitted, which
+    /// would have moved it there), else the small queue; and the expiry queue.
     pub(super) fn admit(&mut self, hash: u64, tracked: &mut Tracked, stamp_ms: u64) {
         let tick = self.next_tick;
         self.next_tick = self.next_tick.wrapping_add(1);
         tracked.tick = tick;
         let name = Name { hash, tick };
         if self.bounded {
-            tracked.in_main = self.ghost.contains(hash);
+            tracked.in_main = *tracked.uses.get_mut() > 0 || self.ghost.contains(hash);
             if tracked.in_main {
                 self.main.push_back(name);
                 self.main_len += 1;

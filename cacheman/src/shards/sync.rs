@@ -7,6 +7,7 @@
 use std::collections::HashSet;
 use std::hash::Hash;
 
+use super::RowMeta;
 use super::{Meta, Shards, Sink};
 
 impl<K, V, M> Shards<K, V, M>
@@ -48,7 +49,7 @@ where
     /// that hold a live entry, and the others (removed, evicted or expired): what a save to a
     /// journal appends. Each shard's journal is taken and its entries read under one hold of
     /// its read lock, so a change made after that is in the next journal.
-    pub(crate) fn take_changes(&self, now_ms: u64) -> (Vec<(K, V, u64)>, Vec<K>) {
+    pub(crate) fn take_changes(&self, now_ms: u64) -> (Vec<(K, V, RowMeta)>, Vec<K>) {
         let mut rows = Vec::new();
         let mut removed = Vec::new();
         for i in 0..self.shards.len() {
@@ -66,7 +67,7 @@ where
             for key in keys {
                 let entry = shard.table.find(self.hash(&key), |e| e.key == key);
                 match entry.filter(|e| self.is_live(&e.meta, now_ms)) {
-                    Some(entry) => rows.push((key, entry.value.clone(), entry.meta.stamp_ms())),
+                    Some(entry) => rows.push((key, entry.value.clone(), entry.meta.row_meta())),
                     None => removed.push(key),
                 }
             }
@@ -86,7 +87,7 @@ where
     /// for the keys in `kept` (this process's changes, which the store has just appended after
     /// them) and keys changed here since the snapshot. Returns how many entries capacity
     /// evicted.
-    pub(crate) fn resync(&self, rows: Vec<(K, V, u64)>, kept: &[K], now_ms: u64) -> usize {
+    pub(crate) fn resync(&self, rows: Vec<(K, V, RowMeta)>, kept: &[K], now_ms: u64) -> usize {
         let kept: HashSet<&K, _> = {
             let mut set = HashSet::with_hasher(self.hasher.clone());
             set.extend(kept);
@@ -129,18 +130,20 @@ where
     /// Takes in what another process saved: `rows` are inserted and `gone` keys removed, except
     /// keys changed here since the snapshot (they are newer, and the next save carries them).
     /// Returns how many entries capacity evicted.
-    pub(crate) fn adopt(&self, rows: Vec<(K, V, u64)>, gone: Vec<K>, now_ms: u64) -> usize {
+    pub(crate) fn adopt(&self, rows: Vec<(K, V, RowMeta)>, gone: Vec<K>, now_ms: u64) -> usize {
         let changed_here = |shard: &mut super::Shard<K, V, M>, key: &K| {
             shard.journal_mut().is_some_and(|j| j.contains(key))
         };
         let mut evicted = 0;
-        for (key, value, stamp) in rows {
+        for (key, value, mut row) in rows {
             let hash = self.hash(&key);
             let mut shard = self.write(self.index_of(hash));
-            let stamp = if stamp == 0 { now_ms } else { stamp };
-            if !changed_here(&mut shard, &key) && !self.is_dropped_row(stamp, now_ms) {
+            if row.stamp_ms == 0 {
+                row.stamp_ms = now_ms;
+            }
+            if !changed_here(&mut shard, &key) && !self.is_dropped_row(row.stamp_ms, now_ms) {
                 evicted += self
-                    .insert_locked(&mut shard, hash, key, value, stamp, now_ms)
+                    .insert_locked(&mut shard, hash, key, value, row, now_ms)
                     .1;
             }
         }
@@ -163,6 +166,7 @@ where
 mod tests {
     use super::super::{Hasher, Limits, Lookup};
     use super::*;
+    use crate::shards::stamped_rows as at;
 
     fn journaled() -> Shards<u32, u32, ()> {
         Shards::new(
@@ -175,7 +179,7 @@ mod tests {
         )
     }
 
-    fn snapshot(s: &Shards<u32, u32, ()>) -> (Vec<(u32, u32, u64)>, Vec<u32>) {
+    fn snapshot(s: &Shards<u32, u32, ()>) -> (Vec<(u32, u32, RowMeta)>, Vec<u32>) {
         let mut rows = Vec::new();
         let (touched, done) = s.snapshot_with_journal(0, &mut rows);
         super::super::infallible(done);
@@ -190,7 +194,7 @@ mod tests {
         s.remove(&1, 0);
         let (rows, mut touched) = snapshot(&s);
         touched.sort();
-        assert_eq!(rows, vec![(2, 2, 0)]);
+        assert_eq!(rows, at(vec![(2, 2, 0)]));
         assert_eq!(touched, vec![1, 2]);
         assert!(snapshot(&s).1.is_empty());
         s.restore_journal(touched);
@@ -208,7 +212,7 @@ mod tests {
         s.remove(&2, 0);
         let (mut rows, removed) = s.take_changes(0);
         rows.sort();
-        assert_eq!(rows, vec![(1, 10, 0), (3, 3, 0)]);
+        assert_eq!(rows, at(vec![(1, 10, 0), (3, 3, 0)]));
         assert_eq!(removed, vec![2]);
         assert!(s.take_changes(0).1.is_empty());
     }
@@ -223,7 +227,7 @@ mod tests {
         s.insert(5, 5, 0); // changed after the save's changes were taken: kept
         // The store rewrote {1: 100, 2: 2, 6: 6}; this save wrote key 3.
         s.resync(
-            vec![(1, 100, 0), (2, 2, 0), (3, 300, 0), (6, 6, 0)],
+            at(vec![(1, 100, 0), (2, 2, 0), (3, 300, 0), (6, 6, 0)]),
             &[3],
             0,
         );
@@ -244,7 +248,7 @@ mod tests {
         s.insert(3, 3, 0);
         snapshot(&s);
         s.insert(1, 10, 0); // changed here after the snapshot
-        s.adopt(vec![(1, 100, 0), (2, 200, 0)], vec![1, 3], 0);
+        s.adopt(at(vec![(1, 100, 0), (2, 200, 0)]), vec![1, 3], 0);
         assert!(matches!(s.get(&1, 0), Lookup::Hit(10)));
         assert!(matches!(s.get(&2, 0), Lookup::Hit(200)));
         assert!(matches!(s.get(&3, 0), Lookup::Miss));

@@ -2,10 +2,41 @@
 //! row-by-row path for the file store (rows encoded while the snapshot is taken, byte vectors
 //! copied whole).
 
+use crate::shards::RowMeta;
 use std::marker::PhantomData;
 
 use serde::de::{DeserializeOwned, DeserializeSeed, Error as _, SeqAccess, Visitor};
 use serde::{Deserializer, Serialize};
+
+/// How the file store's postcard rows are laid out: what the file's format version (or the
+/// journal's) and the cache's options say follows each key.
+///
+/// ```text
+/// key | value length (varint, if sized) | value | insertion stamp (varint, if stamped)
+/// | use count (u8, if counted)
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Layout {
+    /// Rows carry insertion stamps (caches with a time-to-live).
+    pub stamped: bool,
+    /// Each value's encoded length goes before it (snapshot format version 4, journal
+    /// version 2): a load steps over a value that the journal replaces without decoding it.
+    pub sized: bool,
+    /// Rows carry the eviction policy's use count (bounded caches, version 4 and journal
+    /// version 2, when the header's flag says so).
+    pub counted: bool,
+}
+
+impl Layout {
+    /// The layout this build writes for a cache whose rows are `stamped` and `counted`.
+    pub(crate) fn current(stamped: bool, counted: bool) -> Self {
+        Layout {
+            stamped,
+            sized: true,
+            counted,
+        }
+    }
+}
 
 /// The serialization format of a cache file's payload.
 ///
@@ -247,7 +278,7 @@ where
     K: DeserializeOwned + 'static,
     V: DeserializeOwned + 'static,
 {
-    type Value = (K, V, u64);
+    type Value = (K, V, RowMeta);
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_tuple(if self.stamped { 3 } else { 2 }, self)
@@ -259,7 +290,7 @@ where
     K: DeserializeOwned + 'static,
     V: DeserializeOwned + 'static,
 {
-    type Value = (K, V, u64);
+    type Value = (K, V, RowMeta);
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str(if self.stamped {
@@ -277,18 +308,18 @@ where
             true => seq.next_element()?.ok_or_else(|| missing(2))?,
             false => 0,
         };
-        Ok((key, value, stamp))
+        Ok((key, value, RowMeta::stamped(stamp)))
     }
 }
 
-/// Decodes the file store's postcard payload of `(key, value)` rows, or `(key, value, stamp)`
-/// rows when `stamped`: exactly `count` rows back to back (format version 2), or with `None`
-/// one sequence that starts with its row count (version 1).
+/// Decodes the file store's postcard payload of rows laid out as `layout` says: exactly
+/// `count` rows back to back (format version 2 and later), or with `None` one sequence that
+/// starts with its row count (version 1, whose rows are never sized).
 pub(crate) fn decode_postcard_rows<K, V>(
     bytes: &[u8],
     count: Option<u64>,
-    stamped: bool,
-) -> Result<Vec<(K, V, u64)>, String>
+    layout: Layout,
+) -> Result<Vec<(K, V, RowMeta)>, String>
 where
     K: DeserializeOwned + 'static,
     V: DeserializeOwned + 'static,
@@ -297,66 +328,105 @@ where
         None => postcard_rows(
             bytes,
             RowSeed::<K, V> {
-                stamped,
+                stamped: layout.stamped,
                 _types: PhantomData,
             },
         ),
-        Some(count) => {
-            decode_postcard_rows_except(bytes, count, stamped, |_| false).map(|(rows, _)| rows)
-        }
+        Some(count) => decode_postcard_rows_except(bytes, count, layout, |_| false),
     }
 }
 
-/// Decoded rows, with how many rows were read in all (some may have been left out).
-pub(crate) type CountedRows<K, V> = (Vec<(K, V, u64)>, u64);
-
-/// [`decode_postcard_rows`] of format version 2, leaving out the rows whose key `superseded`
-/// says a journal replaces: each is dropped as soon as it is read, so a load does not hold the
-/// values the journal replaces. Returns the rows kept and how many were read in all.
+/// [`decode_postcard_rows`] of format version 2 and later, leaving out the rows whose key
+/// `superseded` says a journal replaces (it is asked once per row, in order): a sized value of
+/// such a row is stepped over without being decoded, any other is dropped as soon as it is
+/// read, so a load neither builds nor holds the values the journal replaces. Reserves up front
+/// no more rows than the payload's bytes could hold.
 pub(crate) fn decode_postcard_rows_except<K, V>(
     bytes: &[u8],
     count: u64,
-    stamped: bool,
+    layout: Layout,
     superseded: impl Fn(&K) -> bool,
-) -> Result<CountedRows<K, V>, String>
+) -> Result<Vec<(K, V, RowMeta)>, String>
 where
     K: DeserializeOwned + 'static,
     V: DeserializeOwned + 'static,
 {
-    let seed = RowSeed::<K, V> {
-        stamped,
-        _types: PhantomData,
-    };
-    let rows = counted_postcard_rows(bytes, count, seed, |row| !superseded(&row.0))?;
-    Ok((rows, count))
-}
-
-/// Decodes `count` rows, each read by `seed`, and nothing after, keeping those `keep` accepts
-/// (the others are dropped as soon as they are read); reserves up front no more rows than the
-/// payload's bytes could hold.
-fn counted_postcard_rows<'de, S>(
-    bytes: &'de [u8],
-    count: u64,
-    seed: S,
-    keep: impl Fn(&S::Value) -> bool,
-) -> Result<Vec<S::Value>, String>
-where
-    S: DeserializeSeed<'de> + Copy,
-{
-    let affordable = bytes.len() / std::mem::size_of::<S::Value>().max(1);
+    let affordable = bytes.len() / std::mem::size_of::<(K, V, RowMeta)>().max(1);
     let reserve = usize::try_from(count).unwrap_or(usize::MAX).min(affordable);
     let mut rows = Vec::with_capacity(reserve);
-    let mut deserializer = postcard::Deserializer::from_bytes(bytes);
+    let mut rest = bytes;
     for at in 0..count {
-        let row = seed
-            .deserialize(&mut deserializer)
+        let (row, after) = postcard_row(rest, layout, &superseded)
             .map_err(|e| format!("row {at} of {count}: {e}"))?;
-        if keep(&row) {
+        rest = after;
+        if let Some(row) = row {
             rows.push(row);
         }
     }
-    nothing_after(deserializer, &format!("the last of {count} entries"))?;
-    Ok(rows)
+    match rest.len() {
+        0 => Ok(rows),
+        left => Err(format!(
+            "{left} unexpected bytes after the last of {count} entries"
+        )),
+    }
+}
+
+/// A row read (`None`: left out), and the bytes after it.
+type RowAndRest<'a, K, V> = (Option<(K, V, RowMeta)>, &'a [u8]);
+
+/// Reads one row from the front of `bytes`; `None` for a row `superseded` leaves out.
+fn postcard_row<K, V>(
+    bytes: &[u8],
+    layout: Layout,
+    superseded: impl Fn(&K) -> bool,
+) -> Result<RowAndRest<'_, K, V>, String>
+where
+    K: DeserializeOwned + 'static,
+    V: DeserializeOwned + 'static,
+{
+    let (key, rest) = postcard::take_from_bytes::<K>(bytes).map_err(|e| e.to_string())?;
+    let dropped = superseded(&key);
+    let (value, rest) = match layout.sized {
+        true => {
+            let (len, rest) = postcard::take_from_bytes::<u64>(rest).map_err(|e| e.to_string())?;
+            let Some(body) = usize::try_from(len).ok().and_then(|len| rest.get(..len)) else {
+                return Err(format!(
+                    "a value claims {len} bytes but {} are left",
+                    rest.len()
+                ));
+            };
+            let value = match dropped {
+                true => None,
+                false => {
+                    let (value, left) =
+                        postcard::take_from_bytes::<V>(body).map_err(|e| e.to_string())?;
+                    if !left.is_empty() {
+                        return Err(format!(
+                            "a value claims {len} bytes but decodes from {}",
+                            body.len() - left.len()
+                        ));
+                    }
+                    Some(value)
+                }
+            };
+            (value, &rest[body.len()..])
+        }
+        false => {
+            let (value, rest) = postcard::take_from_bytes::<V>(rest).map_err(|e| e.to_string())?;
+            (Some(value).filter(|_| !dropped), rest)
+        }
+    };
+    let (stamp_ms, rest) = match layout.stamped {
+        true => postcard::take_from_bytes::<u64>(rest).map_err(|e| e.to_string())?,
+        false => (0, rest),
+    };
+    let (uses, rest) = match (layout.counted, rest.split_first()) {
+        (false, _) => (0, rest),
+        (true, Some((&uses, rest))) => (uses, rest),
+        (true, None) => return Err("the row ends before its use count".into()),
+    };
+    let meta = RowMeta { stamp_ms, uses };
+    Ok((value.map(|value| (key, value, meta)), rest))
 }
 
 /// Snapshot rows encoded into postcard as the shards are copied, instead of cloned first: no
@@ -366,7 +436,7 @@ where
 pub(crate) struct PostcardRows<K, V> {
     bytes: Vec<u8>,
     rows: u64,
-    stamped: bool,
+    layout: Layout,
     /// The cache's name, for errors.
     cache: String,
     _types: PhantomData<fn(&K, &V)>,
@@ -378,11 +448,11 @@ where
     V: Serialize + 'static,
 {
     /// An empty encoder for cache `cache`, with room for `capacity` bytes.
-    pub(crate) fn new(cache: &str, stamped: bool, capacity: usize) -> Self {
+    pub(crate) fn new(cache: &str, layout: Layout, capacity: usize) -> Self {
         PostcardRows {
             bytes: Vec::with_capacity(capacity),
             rows: 0,
-            stamped,
+            layout,
             cache: cache.to_owned(),
             _types: PhantomData,
         }
@@ -411,18 +481,45 @@ where
     }
 
     #[inline]
-    pub(crate) fn put(&mut self, key: &K, value: &V, stamp_ms: u64) -> Result<(), crate::Error> {
-        match self.stamped {
-            true => postcard_append(&(key, value, stamp_ms), &mut self.bytes),
-            false => postcard_append(&(key, value), &mut self.bytes),
+    pub(crate) fn put(&mut self, key: &K, value: &V, meta: RowMeta) -> Result<(), crate::Error> {
+        let start = self.bytes.len();
+        let put = self.put_fields(key, value, meta);
+        if let Err(message) = put {
+            // No half row stays behind.
+            self.bytes.truncate(start);
+            return Err(crate::Error::Codec {
+                cache: self.cache.clone(),
+                action: "encode",
+                codec: Postcard::NAME,
+                message,
+            });
         }
-        .map_err(|message| crate::Error::Codec {
-            cache: self.cache.clone(),
-            action: "encode",
-            codec: Postcard::NAME,
-            message,
-        })?;
         self.rows += 1;
+        Ok(())
+    }
+
+    /// Appends one row's fields as [`Layout`] lays them out (unsized, the bytes of the tuple
+    /// serde writes).
+    #[inline]
+    fn put_fields(&mut self, key: &K, value: &V, meta: RowMeta) -> Result<(), String> {
+        postcard_append(key, &mut self.bytes)?;
+        let at = self.bytes.len();
+        postcard_append(value, &mut self.bytes)?;
+        if self.layout.sized {
+            // The length goes in front of the value once it is known.
+            let mut prefix = [0u8; 10];
+            let len = postcard::to_slice(&((self.bytes.len() - at) as u64), &mut prefix)
+                .map_err(|e| e.to_string())?
+                .len();
+            self.bytes.extend_from_slice(&prefix[..len]);
+            self.bytes[at..].rotate_right(len);
+        }
+        if self.layout.stamped {
+            postcard_append(&meta.stamp_ms, &mut self.bytes)?;
+        }
+        if self.layout.counted {
+            self.bytes.push(meta.uses);
+        }
         Ok(())
     }
 }
@@ -487,101 +584,4 @@ pub(crate) fn postcard_from_one<T: DeserializeOwned + 'static>(bytes: &[u8]) -> 
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const ALL: [Codec; 3] = [Codec::Postcard, Codec::Json, Codec::Csv];
-
-    #[test]
-    fn every_codec_round_trips_flat_rows() {
-        let rows = vec![(1u64, "one".to_string()), (2, "two, with a comma".into())];
-        for codec in ALL {
-            let bytes = codec.encode(&rows, 0).unwrap();
-            let back: Vec<(u64, String)> = codec.decode(&bytes).unwrap();
-            assert_eq!(back, rows, "{codec:?}");
-        }
-    }
-
-    #[test]
-    fn garbage_is_an_error_for_every_codec() {
-        for codec in ALL {
-            let garbage = [0xffu8, 0xff, 0xff, 0xff, 0xff, 0x0f, b'"', b','];
-            assert!(
-                codec.decode::<(u64, String)>(&garbage).is_err(),
-                "{codec:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn rows_encoded_as_the_snapshot_is_taken_are_the_bytes_serde_writes() {
-        let rows: Vec<(u64, Vec<u8>, u64)> = (0..300)
-            .map(|i| (i, (0..i as u8).collect(), i * 1_000))
-            .collect();
-        for stamped in [false, true] {
-            let mut encoder = PostcardRows::<u64, Vec<u8>>::new("c", stamped, 0);
-            for (k, v, stamp) in &rows {
-                encoder.put(k, v, *stamp).unwrap();
-            }
-            // Format version 2: serde's rows back to back, without the sequence's count.
-            let row_by_row: Vec<u8> = rows
-                .iter()
-                .flat_map(|(k, v, stamp)| match stamped {
-                    true => postcard::to_allocvec(&(k, v, stamp)).unwrap(),
-                    false => postcard::to_allocvec(&(k, v)).unwrap(),
-                })
-                .collect();
-            assert_eq!(encoder.bytes(), &row_by_row[..], "stamped: {stamped}");
-            assert_eq!(encoder.rows(), 300);
-            let back: Vec<(u64, Vec<u8>, u64)> =
-                decode_postcard_rows(encoder.bytes(), Some(300), stamped).unwrap();
-            let want: Vec<_> = match stamped {
-                true => rows.clone(),
-                false => rows.iter().map(|(k, v, _)| (*k, v.clone(), 0)).collect(),
-            };
-            assert_eq!(back, want);
-            // Version 1 files: the same rows as one sequence, its count first.
-            let sequence = match stamped {
-                true => Codec::Postcard.encode(&rows, 0).unwrap(),
-                false => {
-                    let pairs: Vec<_> = rows.iter().map(|(k, v, _)| (k, v)).collect();
-                    Codec::Postcard.encode(&pairs, 0).unwrap()
-                }
-            };
-            let back: Vec<(u64, Vec<u8>, u64)> =
-                decode_postcard_rows(&sequence, None, stamped).unwrap();
-            assert_eq!(back, want);
-        }
-    }
-
-    #[test]
-    fn counted_rows_must_be_exactly_the_payload() {
-        let mut encoder = PostcardRows::<u64, String>::new("c", false, 0);
-        for k in 0..3 {
-            encoder.put(&k, &format!("value {k}"), 0).unwrap();
-        }
-        let bytes = encoder.bytes();
-        assert!(decode_postcard_rows::<u64, String>(bytes, Some(3), false).is_ok());
-        for wrong in [0, 2, 4, u64::MAX] {
-            let decoded = decode_postcard_rows::<u64, String>(bytes, Some(wrong), false);
-            assert!(decoded.is_err(), "count {wrong} accepted");
-        }
-    }
-
-    #[test]
-    fn a_byte_vector_claiming_more_bytes_than_the_payload_fails_cleanly() {
-        // One row: key 1, then a value claiming 2^20 bytes with three present.
-        let bytes = [1, 0x80, 0x80, 0x40, 1, 2, 3];
-        assert!(decode_postcard_rows::<u64, Vec<u8>>(&bytes, Some(1), false).is_err());
-        // The same in a version 1 payload, after its row count.
-        let bytes = [1, 1, 0x80, 0x80, 0x40, 1, 2, 3];
-        assert!(decode_postcard_rows::<u64, Vec<u8>>(&bytes, None, false).is_err());
-    }
-
-    #[test]
-    fn a_huge_postcard_length_prefix_fails_cleanly() {
-        // A varint claiming 2^62 entries followed by nothing.
-        let bytes = [0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x40];
-        assert!(Codec::Postcard.decode::<(u64, u64)>(&bytes).is_err());
-    }
-}
+mod tests;

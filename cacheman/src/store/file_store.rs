@@ -2,6 +2,7 @@
 //! postcard codec a journal beside it that saves append their changes to (`journal.rs`);
 //! whole snapshots (compactions) are merged with what other processes saved.
 
+use crate::shards::RowMeta;
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::marker::PhantomData;
@@ -19,10 +20,13 @@ use super::{Changes, Codec, Encoder, Identity, Loaded, Outgoing, Rows, Store, co
 use crate::Error;
 use crate::shards::Sink;
 
-/// Rows with how many there were.
-fn counted<R>(rows: Vec<R>) -> (Vec<R>, u64) {
-    let len = rows.len() as u64;
-    (rows, len)
+/// `rows` less those whose key `superseded` names (asked once per row, in order).
+fn retained<K, V>(
+    mut rows: Vec<(K, V, RowMeta)>,
+    superseded: impl Fn(&K) -> bool,
+) -> Vec<(K, V, RowMeta)> {
+    rows.retain(|(key, _, _)| !superseded(key));
+    rows
 }
 
 /// A journal is compacted once it is larger than its snapshot and at least this large: a
@@ -207,7 +211,7 @@ where
     /// Checks and decodes a whole snapshot; with its journal generation.
     fn decode_snapshot(&self, bytes: &[u8]) -> Result<(Loaded<K, V>, u64), Error> {
         let (header, payload) = self.check_snapshot(bytes)?;
-        let rows = self.decode_rows(&header, payload, None::<fn(&K) -> bool>)?;
+        let rows = self.decode_rows(&header, payload, |_| false)?;
         let loaded = Loaded {
             rows,
             epoch: header.epoch,
@@ -237,39 +241,43 @@ where
     }
 
     /// The rows of a checked snapshot's payload, less those `superseded` says a journal
-    /// replaces (read and dropped at once, postcard rows of version 2 and later; other payloads
-    /// are decoded whole and filtered after).
+    /// replaces (asked once per row, in order; read and dropped at once, postcard rows of
+    /// version 2 and later; other payloads are decoded whole and filtered after).
     pub(super) fn decode_rows(
         &self,
         header: &Header,
         payload: &[u8],
-        superseded: Option<impl Fn(&K) -> bool>,
-    ) -> Result<Vec<(K, V, u64)>, Error> {
+        superseded: impl Fn(&K) -> bool,
+    ) -> Result<Vec<(K, V, RowMeta)>, Error> {
         if header.entries == 0 && payload.is_empty() {
             return Ok(Vec::new());
         }
         let codec = self.identity.codec;
-        let filtered = codec == Codec::Postcard && header.version >= 2;
-        let decoded: Result<codec::CountedRows<K, V>, String> = match (codec, &superseded) {
-            (Codec::Postcard, Some(superseded)) if header.version >= 2 => {
-                codec::decode_postcard_rows_except(
-                    payload,
-                    header.entries,
-                    self.identity.stamped,
-                    superseded,
-                )
+        let stamped = self.identity.stamped;
+        let decoded: Result<Vec<(K, V, RowMeta)>, String> = match codec {
+            Codec::Postcard if header.version >= 2 => codec::decode_postcard_rows_except(
+                payload,
+                header.entries,
+                self.layout_of(header),
+                superseded,
+            ),
+            Codec::Postcard => {
+                // Version 1 started the rows with their count.
+                codec::decode_postcard_rows(payload, None, self.layout_of(header))
+                    .map(|rows| retained(rows, superseded))
             }
-            (Codec::Postcard, _) => {
-                // Version 1 started the rows with their count; version 2 leaves it to the header.
-                let count = (header.version >= 2).then_some(header.entries);
-                codec::decode_postcard_rows(payload, count, self.identity.stamped).map(counted)
-            }
-            _ if self.identity.stamped => codec.decode(payload).map(counted),
-            _ => codec
-                .decode::<(K, V)>(payload)
-                .map(|pairs| counted(pairs.into_iter().map(|(k, v)| (k, v, 0)).collect())),
+            _ if stamped => codec.decode::<(K, V, u64)>(payload).map(|rows| {
+                let rows = rows
+                    .into_iter()
+                    .map(|(k, v, stamp)| (k, v, RowMeta::stamped(stamp)));
+                retained(rows.collect(), superseded)
+            }),
+            _ => codec.decode::<(K, V)>(payload).map(|pairs| {
+                let rows = pairs.into_iter().map(|(k, v)| (k, v, RowMeta::default()));
+                retained(rows.collect(), superseded)
+            }),
         };
-        let (mut rows, read) = decoded.map_err(|message| {
+        let rows = decoded.map_err(|message| {
             // The checksum matched, so the file is whole: what it holds is not this build's
             // key and value types (a changed struct keeps its name, and so its fingerprint).
             self.reject(Rejection::Incompatible(format!(
@@ -279,16 +287,25 @@ where
                 codec.name()
             )))
         })?;
-        if read != header.entries {
+        // Version 2 and later count the rows in the header, and the decoder reads exactly as
+        // many; version 1's sequence and JSON and CSV documents carry their own count.
+        let read = rows.len() as u64;
+        if read != header.entries && !(codec == Codec::Postcard && header.version >= 2) {
             return Err(self.reject(Rejection::Corrupt(format!(
                 "header counts {} entries but the payload holds {read}",
                 header.entries,
             ))));
         }
-        if let Some(superseded) = superseded.filter(|_| !filtered) {
-            rows.retain(|(key, _, _)| !superseded(key));
-        }
         Ok(rows)
+    }
+
+    /// How the postcard rows of a snapshot with `header` are laid out.
+    pub(super) fn layout_of(&self, header: &Header) -> codec::Layout {
+        codec::Layout {
+            stamped: self.identity.stamped,
+            sized: header.version >= 4,
+            counted: header.counted,
+        }
     }
 
     /// Room for as much as the file held last time, and a little more for growth: a large
@@ -306,7 +323,7 @@ where
         Ok(StreamEncoder::new(
             &self.cache,
             &self.path,
-            self.identity.stamped,
+            self.identity.layout(),
             temp,
             lock,
             self.fault.clone(),
@@ -314,14 +331,15 @@ where
     }
 
     /// Our own snapshot as rows, for a merge.
-    fn decoded(&self, rows: Rows<K, V>) -> Result<Vec<(K, V, u64)>, Error> {
+    fn decoded(&self, rows: Rows<K, V>) -> Result<Vec<(K, V, RowMeta)>, Error> {
         match rows {
             Rows::Decoded(rows) => Ok(rows),
             Rows::Encoded(mut streamed) => {
                 let payload = streamed
                     .read_payload()
                     .map_err(|e| self.io_error("read back the cache file being written", e))?;
-                codec::decode_postcard_rows(&payload, Some(streamed.rows), self.identity.stamped)
+                let layout = self.identity.layout();
+                codec::decode_postcard_rows(&payload, Some(streamed.rows), layout)
                     .map_err(|message| self.codec_error("decode", message))
             }
         }
@@ -341,6 +359,8 @@ where
             payload_len,
             payload_crc,
             generation,
+            // Only postcard rows carry counts (`Identity::with_counts`).
+            counted: self.identity.counted,
         };
         let written = match rows {
             Rows::Decoded(rows) if codec == Codec::Postcard => {
@@ -357,6 +377,8 @@ where
             }
             Rows::Decoded(rows) => {
                 let payload = if self.identity.stamped {
+                    let rows: Vec<(&K, &V, u64)> =
+                        rows.iter().map(|(k, v, m)| (k, v, m.stamp_ms)).collect();
                     codec.encode(&rows, self.expected_len())
                 } else {
                     let pairs: Vec<(&K, &V)> = rows.iter().map(|(k, v, _)| (k, v)).collect();
@@ -508,5 +530,6 @@ where
 }
 
 mod journaled;
+mod replay;
 #[cfg(test)]
 mod tests;

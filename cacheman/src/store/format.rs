@@ -13,12 +13,16 @@
 //! rows alone, their count being the header's, so a save can stream rows to the file before it
 //! knows how many there are. JSON and CSV payloads are the same in both. 3 adds the journal
 //! generation (the `<name>.journal` that continues this snapshot, see `journal.rs`); versions 1
-//! and 2 have none (generation 0) and a header 8 bytes shorter. All three are read.
+//! and 2 have none (generation 0) and a header 8 bytes shorter. 4 puts each postcard value's
+//! encoded length before it (`codec::Layout`), so that a load steps over the values a journal
+//! replaces without decoding them, and gives the flags byte a meaning: bit 0
+//! ([`FLAG_COUNTED`]), rows end with a use count (bounded caches); its header is otherwise
+//! version 3's. All four are read.
 
 /// First bytes of every cache file.
 pub(crate) const MAGIC: [u8; 8] = *b"CACHEMAN";
 /// The version this build writes; bumped whenever the layout changes.
-pub(crate) const FORMAT_VERSION: u16 = 3;
+pub(crate) const FORMAT_VERSION: u16 = 4;
 /// The oldest version this build still reads.
 pub(crate) const OLDEST_READ: u16 = 1;
 /// Size of the fixed header this build writes, in bytes.
@@ -50,6 +54,29 @@ pub(crate) struct Header {
     /// The generation of the journal that continues this snapshot: a journal of another
     /// generation holds nothing this snapshot lacks (0: written before journals).
     pub generation: u64,
+    /// Whether postcard rows end with a use count ([`FLAG_COUNTED`] in the flags byte;
+    /// version 4 on).
+    pub counted: bool,
+}
+
+/// Flags byte: postcard rows end with the eviction policy's use count (bounded caches).
+pub(crate) const FLAG_COUNTED: u8 = 1;
+
+/// The flags byte of `counted` rows, and back (version 4 on: older versions wrote 0).
+pub(crate) fn flags_of(counted: bool) -> u8 {
+    if counted { FLAG_COUNTED } else { 0 }
+}
+
+/// What a flags byte says (`defined`: the file's version has flags; older ones wrote 0 and
+/// are not read), or why this build cannot read its rows.
+pub(crate) fn counted_by(flags: u8, defined: bool, what: &str) -> Result<bool, String> {
+    match flags & !FLAG_COUNTED {
+        0 => Ok(defined && flags & FLAG_COUNTED != 0),
+        _ if !defined => Ok(false),
+        unknown => Err(format!(
+            "{what} flags {unknown:#04x} that this build does not know (written by a newer one)"
+        )),
+    }
 }
 
 /// Why a file was not accepted.
@@ -62,7 +89,7 @@ pub(crate) enum Rejection {
 }
 
 impl Header {
-    /// The header in this build's layout (version 3; [`Header::version`] is written as it is,
+    /// The header in this build's layout (that of versions 3 and 4; [`Header::version`] is written as it is,
     /// for tests of older files).
     pub(crate) fn encode(&self) -> [u8; HEADER_LEN] {
         let mut out = [0u8; HEADER_LEN];
@@ -73,7 +100,7 @@ impl Header {
         };
         put(&MAGIC);
         put(&self.version.to_le_bytes());
-        put(&[self.codec, 0]);
+        put(&[self.codec, flags_of(self.counted)]);
         put(&self.type_fingerprint.to_le_bytes());
         put(&self.fn_fingerprint.to_le_bytes());
         put(&self.epoch.to_le_bytes());
@@ -133,6 +160,8 @@ impl Header {
                  {FORMAT_VERSION})"
             )));
         }
+        let counted =
+            counted_by(head[11], version >= 4, "header").map_err(Rejection::Incompatible)?;
         let header = Header {
             version,
             codec: head[10],
@@ -143,6 +172,7 @@ impl Header {
             payload_len: u64_at(head, 44),
             payload_crc: u32_at(head, 52),
             generation: if version >= 3 { u64_at(head, 56) } else { 0 },
+            counted,
         };
         Ok((header, len))
     }
@@ -213,6 +243,7 @@ mod tests {
             payload_len: 4,
             payload_crc: crc32fast::hash(b"abcd"),
             generation: 5,
+            counted: true,
         }
     }
 
@@ -294,7 +325,22 @@ mod tests {
             assert_eq!(read.version, version);
             assert_eq!(payload, b"abcd");
             assert_eq!(read.generation, if version >= 3 { 5 } else { 0 });
+            // The flag was never written before version 4, and is not read there.
+            assert_eq!(read.counted, version >= 4);
         }
+    }
+
+    #[test]
+    fn flags_this_build_does_not_know_are_incompatible_from_version_4() {
+        let mut file = file_of(sample(), b"abcd");
+        file[11] = 0x81;
+        // Make the header checksum good again: the flags are read, not damaged.
+        let crc = crc32fast::hash(&file[..HEADER_LEN - 4]);
+        file[HEADER_LEN - 4..HEADER_LEN].copy_from_slice(&crc.to_le_bytes());
+        assert!(matches!(
+            Header::decode(&file),
+            Err(Rejection::Incompatible(_))
+        ));
     }
 
     #[test]

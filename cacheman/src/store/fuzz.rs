@@ -5,18 +5,19 @@
 //! whole files would never reach the codecs. [`file_for`] wraps any payload in a header that
 //! passes every check, so the codecs get the hostile bytes themselves.
 
+use crate::shards::RowMeta;
 use std::path::PathBuf;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::codec::PostcardRows;
+use super::codec::{Layout, PostcardRows};
 use super::format::{FORMAT_VERSION, Header};
 use super::journal::{self, JournalHeader};
 use super::{Codec, FileStore, Identity};
 
 /// How many row kinds there are; [`file_for`] and [`decode_as`] take `kind % KINDS`.
-pub const KINDS: u8 = 7;
+pub const KINDS: u8 = 8;
 
 /// The function fingerprint every fuzzed file claims.
 const FN_FINGERPRINT: u64 = 0x00f0_22ed;
@@ -25,12 +26,19 @@ const FN_FINGERPRINT: u64 = 0x00f0_22ed;
 /// checksums, identity) and claims `entries` rows, followed by `payload` as it is.
 ///
 /// Kinds: 0 postcard `(u64, String)`; 1 postcard `(String, Vec<u32>)` with insertion stamps;
-/// 2 JSON `(u64, String)`; 3 CSV `(u64, String)`; 4 postcard `(u64, Vec<u8>)`; 5 and 6 as 0
-/// and 4 in format version 1, whose postcard payload starts with its row count (the others
-/// are in the version this build writes, whose postcard rows are counted by the header alone).
+/// 2 JSON `(u64, String)`; 3 CSV `(u64, String)`; 4 postcard `(u64, Vec<u8>)` with use counts
+/// (a bounded cache's rows); 5 and 6 as 0
+/// and 4 in format version 1, whose postcard payload starts with its row count; 7 as 0 in
+/// format version 3, whose values have no length in front (the others are in the version this
+/// build writes, whose postcard rows are counted by the header alone and whose values have
+/// their length in front). Eight kinds: the fuzz target picks one with three bits.
 pub fn file_for(kind: u8, entries: u64, payload: &[u8]) -> Vec<u8> {
     let identity = identity_of(kind);
-    let version = if kind % KINDS >= 5 { 1 } else { FORMAT_VERSION };
+    let version = match kind % KINDS {
+        5 | 6 => 1,
+        7 => 3,
+        _ => FORMAT_VERSION,
+    };
     let header = Header {
         version,
         codec: identity.codec.id(),
@@ -41,6 +49,7 @@ pub fn file_for(kind: u8, entries: u64, payload: &[u8]) -> Vec<u8> {
         payload_len: payload.len() as u64,
         payload_crc: crc32fast::hash(payload),
         generation: 0,
+        counted: identity.counted && version >= 4,
     };
     let mut file = match version {
         3.. => header.encode().to_vec(),
@@ -54,7 +63,7 @@ pub fn file_for(kind: u8, entries: u64, payload: &[u8]) -> Vec<u8> {
 /// from disk would: the number of rows, or the error's message.
 pub fn decode_as(kind: u8, file: &[u8]) -> Result<usize, String> {
     match kind % KINDS {
-        0 | 2 | 3 | 5 => decode::<u64, String>(kind, file),
+        0 | 2 | 3 | 5 | 7 => decode::<u64, String>(kind, file),
         1 => decode::<String, Vec<u32>>(kind, file),
         _ => decode::<u64, Vec<u8>>(kind, file),
     }
@@ -64,11 +73,28 @@ pub fn decode_as(kind: u8, file: &[u8]) -> Result<usize, String> {
 pub fn payload_for(kind: u8, rows: &[(u64, String)]) -> Vec<u8> {
     match kind % KINDS {
         1 => {
-            let stamped = rows.iter().map(|(k, v)| (v.clone(), vec![*k as u32], *k));
-            postcard_rows(true, stamped)
+            let stamped = rows
+                .iter()
+                .map(|(k, v)| (v.clone(), vec![*k as u32], RowMeta::stamped(*k)));
+            postcard_rows(identity_of(kind).layout(), stamped)
         }
-        0 => postcard_rows(false, rows.iter().map(|(k, v)| (*k, v.clone(), 0))),
-        4 => postcard_rows(false, rows.iter().map(|(k, v)| (*k, bytes_of(v), 0))),
+        0 => postcard_rows(
+            identity_of(kind).layout(),
+            rows.iter()
+                .map(|(k, v)| (*k, v.clone(), RowMeta::default())),
+        ),
+        4 => {
+            let counted = rows.iter().map(|(k, v)| {
+                let uses = (*k % 4) as u8;
+                (*k, bytes_of(v), RowMeta { stamp_ms: 0, uses })
+            });
+            postcard_rows(identity_of(kind).layout(), counted)
+        }
+        7 => postcard_rows(
+            UNSIZED,
+            rows.iter()
+                .map(|(k, v)| (*k, v.clone(), RowMeta::default())),
+        ),
         5 => encode(Codec::Postcard, rows),
         6 => {
             let bytes: Vec<(u64, Vec<u8>)> = rows.iter().map(|(k, v)| (*k, bytes_of(v))).collect();
@@ -82,13 +108,20 @@ fn bytes_of(text: &str) -> Vec<u8> {
     text.as_bytes().to_vec()
 }
 
-/// Rows as the file store writes them now: back to back, with no count in front.
-fn postcard_rows<K, V>(stamped: bool, rows: impl Iterator<Item = (K, V, u64)>) -> Vec<u8>
+/// The rows of format versions 2 and 3: no stamps, no value lengths.
+const UNSIZED: Layout = Layout {
+    stamped: false,
+    sized: false,
+    counted: false,
+};
+
+/// Rows as the file store writes them since version 2: back to back, with no count in front.
+fn postcard_rows<K, V>(layout: Layout, rows: impl Iterator<Item = (K, V, RowMeta)>) -> Vec<u8>
 where
     K: Serialize + 'static,
     V: Serialize + 'static,
 {
-    let mut encoder = PostcardRows::<K, V>::new("fuzz", stamped, 0);
+    let mut encoder = PostcardRows::<K, V>::new("fuzz", layout, 0);
     for (key, value, stamp) in rows {
         if encoder.put(&key, &value, stamp).is_err() {
             return Vec::new();
@@ -104,11 +137,13 @@ fn encode<R: Serialize>(codec: Codec, rows: &[R]) -> Vec<u8> {
 
 fn identity_of(kind: u8) -> Identity {
     match kind % KINDS {
-        0 | 5 => Identity::new::<u64, String>(Codec::Postcard, FN_FINGERPRINT, false),
+        0 | 5 | 7 => Identity::new::<u64, String>(Codec::Postcard, FN_FINGERPRINT, false),
         1 => Identity::new::<String, Vec<u32>>(Codec::Postcard, FN_FINGERPRINT, true),
         2 => Identity::new::<u64, String>(Codec::Json, FN_FINGERPRINT, false),
         3 => Identity::new::<u64, String>(Codec::Csv, FN_FINGERPRINT, false),
-        _ => Identity::new::<u64, Vec<u8>>(Codec::Postcard, FN_FINGERPRINT, false),
+        _ => {
+            Identity::new::<u64, Vec<u8>>(Codec::Postcard, FN_FINGERPRINT, false).with_counts(true)
+        }
     }
 }
 
@@ -140,8 +175,11 @@ pub type FrameRows = (Vec<(u64, String)>, Vec<u64>);
 pub fn journal_frames_for(frames: &[FrameRows]) -> Vec<u8> {
     let mut bytes = Vec::new();
     for (rows, removed) in frames {
-        let rows: Vec<(u64, String, u64)> = rows.iter().map(|(k, v)| (*k, v.clone(), 0)).collect();
-        if let Ok(frame) = journal::encode_frame("fuzz", false, &rows, removed) {
+        let rows: Vec<(u64, String, RowMeta)> = rows
+            .iter()
+            .map(|(k, v)| (*k, v.clone(), RowMeta::default()))
+            .collect();
+        if let Ok(frame) = journal::encode_frame("fuzz", identity_of(0).layout(), &rows, removed) {
             bytes.extend_from_slice(&frame);
         }
     }
@@ -160,7 +198,7 @@ pub fn decode_journal(file: &[u8]) -> Result<usize, String> {
     let scan = journal::scan(frames)?;
     let mut named = 0;
     for body in scan.bodies {
-        let frame = journal::decode_body::<u64, String>(body, false)?;
+        let frame = journal::decode_body::<u64, String>(body, header.layout(false))?;
         named += frame.rows.len() + frame.removed.len();
     }
     Ok(named)

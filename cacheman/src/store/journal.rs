@@ -9,6 +9,10 @@
 //! body:   kind u8 (1: changes) | rows u64 | removed keys u64 | rows' length u64
 //!         | rows (postcard, as a snapshot's payload) | removed keys (postcard, back to back)
 //! ```
+//! Version 2 lays rows out as snapshot format version 4 does (each value's length before
+//! it, and a use count at the end when the flags byte says so, as the snapshot's does);
+//! version 1, as versions 2 and 3 do. Both are read; frames are appended only to a
+//! journal of the version this build writes (a save finding one of version 1 compacts).
 //! Little-endian. A journal continues the snapshot whose header carries its generation; one
 //! of another generation is what a crash left between a compaction's rename and its removal
 //! of the old journal, whose frames that snapshot already holds, and is ignored.
@@ -18,6 +22,7 @@
 //! file extended before its blocks were written). Anything else is damage before the last
 //! frame, and the journal is refused.
 
+use crate::shards::RowMeta;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -25,15 +30,17 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::codec::{self, PostcardRows};
+use super::codec::{self, Layout, PostcardRows};
 use super::files::{self, Fault, Step};
-use super::format::{u32_at, u64_at};
+use super::format::{self, u32_at, u64_at};
 use super::{Codec, Identity};
 
 /// First bytes of every journal.
 const MAGIC: [u8; 8] = *b"CMJOURNL";
-/// The journal layout this build writes and reads.
-const VERSION: u16 = 1;
+/// The journal layout this build writes.
+pub(crate) const VERSION: u16 = 2;
+/// The oldest journal layout this build reads.
+const OLDEST_READ: u16 = 1;
 /// Size of the journal's header in bytes.
 pub(crate) const HEADER_LEN: u64 = 8 + 2 + 1 + 1 + 8 * 3 + 4;
 /// Length and checksum in front of each frame's body.
@@ -49,27 +56,33 @@ pub(crate) fn path_beside(path: &Path) -> PathBuf {
 /// A journal's header: whose frames follow, and which snapshot they continue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct JournalHeader {
+    /// [`VERSION`] when writing; what the file says when read.
+    pub version: u16,
     pub codec: u8,
     pub type_fingerprint: u64,
     pub fn_fingerprint: u64,
     pub generation: u64,
+    /// Whether rows end with a use count (version 2 on; the snapshot header's flag).
+    pub counted: bool,
 }
 
 impl JournalHeader {
     pub(crate) fn of(identity: &Identity, generation: u64) -> Self {
         JournalHeader {
+            version: VERSION,
             codec: identity.codec.id(),
             type_fingerprint: identity.type_fingerprint,
             fn_fingerprint: identity.fn_fingerprint,
             generation,
+            counted: identity.counted,
         }
     }
 
     pub(crate) fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(HEADER_LEN as usize);
         out.extend_from_slice(&MAGIC);
-        out.extend_from_slice(&VERSION.to_le_bytes());
-        out.extend_from_slice(&[self.codec, 0]);
+        out.extend_from_slice(&self.version.to_le_bytes());
+        out.extend_from_slice(&[self.codec, format::flags_of(self.counted)]);
         out.extend_from_slice(&self.type_fingerprint.to_le_bytes());
         out.extend_from_slice(&self.fn_fingerprint.to_le_bytes());
         out.extend_from_slice(&self.generation.to_le_bytes());
@@ -94,12 +107,15 @@ impl JournalHeader {
             return Err("journal header checksum mismatch".into());
         }
         let version = u16::from_le_bytes([bytes[8], bytes[9]]);
-        if version != VERSION {
+        if !(OLDEST_READ..=VERSION).contains(&version) {
             return Err(format!(
-                "journal version {version} (this build reads version {VERSION})"
+                "journal version {version} (this build reads versions {OLDEST_READ} to {VERSION})"
             ));
         }
+        let counted = format::counted_by(bytes[11], version >= 2, "journal header")?;
         Ok(JournalHeader {
+            version,
+            counted,
             codec: bytes[10],
             type_fingerprint: u64_at(bytes, 12),
             fn_fingerprint: u64_at(bytes, 20),
@@ -107,9 +123,21 @@ impl JournalHeader {
         })
     }
 
-    /// Whether frames under this header are of `identity`'s rows.
+    /// Whether frames under this header are of `identity`'s rows (in either layout).
     pub(crate) fn matches(&self, identity: &Identity) -> bool {
-        *self == JournalHeader::of(identity, self.generation)
+        let ours = JournalHeader::of(identity, self.generation);
+        (self.codec, self.type_fingerprint, self.fn_fingerprint)
+            == (ours.codec, ours.type_fingerprint, ours.fn_fingerprint)
+    }
+
+    /// How the rows of this journal's frames are laid out, for a cache whose rows are
+    /// `stamped` or not.
+    pub(crate) fn layout(&self, stamped: bool) -> Layout {
+        Layout {
+            stamped,
+            sized: self.version >= 2,
+            counted: self.counted,
+        }
     }
 }
 
@@ -193,22 +221,22 @@ fn damage(at: usize, problem: &str, bytes: &[u8]) -> String {
 
 /// One frame: rows inserted or replaced, keys removed.
 pub(crate) struct Frame<K, V> {
-    pub rows: Vec<(K, V, u64)>,
+    pub rows: Vec<(K, V, RowMeta)>,
     pub removed: Vec<K>,
 }
 
-/// A whole frame (head and body) of `rows` and `removed` keys.
+/// A whole frame (head and body) of `rows`, laid out as `layout` says, and `removed` keys.
 pub(crate) fn encode_frame<K, V>(
     cache: &str,
-    stamped: bool,
-    rows: &[(K, V, u64)],
+    layout: Layout,
+    rows: &[(K, V, RowMeta)],
     removed: &[K],
 ) -> Result<Vec<u8>, crate::Error>
 where
     K: Serialize + 'static,
     V: Serialize + 'static,
 {
-    let mut encoded = PostcardRows::<K, V>::new(cache, stamped, 0);
+    let mut encoded = PostcardRows::<K, V>::new(cache, layout, 0);
     for (key, value, stamp) in rows {
         encoded.put(key, value, *stamp)?;
     }
@@ -249,9 +277,9 @@ pub(crate) fn seal_frame(frame: &mut [u8]) -> Result<(), usize> {
     Ok(())
 }
 
-/// Decodes one frame's body. Every count is checked against the bytes left before anything
-/// is reserved.
-pub(crate) fn decode_body<K, V>(body: &[u8], stamped: bool) -> Result<Frame<K, V>, String>
+/// Decodes one frame's body, whose rows are laid out as `layout` says. Every count is checked
+/// against the bytes left before anything is reserved.
+pub(crate) fn decode_body<K, V>(body: &[u8], layout: Layout) -> Result<Frame<K, V>, String>
 where
     K: DeserializeOwned + 'static,
     V: DeserializeOwned + 'static,
@@ -282,7 +310,7 @@ where
             rest.len()
         ));
     }
-    let rows = codec::decode_postcard_rows(rows_bytes, Some(rows), stamped)?;
+    let rows = codec::decode_postcard_rows(rows_bytes, Some(rows), layout)?;
     let mut gone = Vec::with_capacity(removed as usize);
     for at in 0..removed {
         let (key, after) = postcard::take_from_bytes::<K>(keys)

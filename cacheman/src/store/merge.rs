@@ -2,6 +2,7 @@
 //! read or wrote it: this process's changes since then win, entries it never touched are kept,
 //! and an invalidation (a higher epoch on disk) wins over everything held from before it.
 
+use crate::shards::RowMeta;
 use std::collections::HashSet;
 use std::fs::Metadata;
 use std::hash::Hash;
@@ -24,16 +25,19 @@ pub(crate) enum Merged<K, V> {
     /// Another process saved entries for keys untouched here (`rows`) and removed others
     /// (`gone`); the file holds the union.
     Adopt {
-        rows: Vec<(K, V, u64)>,
+        rows: Vec<(K, V, RowMeta)>,
         gone: Vec<K>,
     },
     /// Another process invalidated the cache: everything held from before is dropped and memory
     /// becomes `rows` (what was saved after the invalidation), at `epoch`.
-    Invalidated { epoch: u64, rows: Vec<(K, V, u64)> },
+    Invalidated {
+        epoch: u64,
+        rows: Vec<(K, V, RowMeta)>,
+    },
     /// Another process rewrote the whole contents (a compaction) since the last sync, and an
     /// append put this save's changes after it: memory becomes `rows` except for the keys
     /// this save carried (and keys changed since), which stay as they are.
-    Resync { rows: Vec<(K, V, u64)> },
+    Resync { rows: Vec<(K, V, RowMeta)> },
 }
 
 /// Enough of a file's metadata to tell whether someone replaced it since we looked. Every save
@@ -68,15 +72,15 @@ impl FileStamp {
 }
 
 /// The rows to write, their epoch, and what memory must adopt.
-pub(crate) type Outcome<K, V> = (Vec<(K, V, u64)>, u64, Merged<K, V>);
+pub(crate) type Outcome<K, V> = (Vec<(K, V, RowMeta)>, u64, Merged<K, V>);
 
 /// Merges `ours` (the snapshot, at `our_epoch`, with its journal) with the `disk` rows saved by
 /// another process at `disk_epoch`.
 pub(crate) fn merge<K, V>(
-    ours: Vec<(K, V, u64)>,
+    ours: Vec<(K, V, RowMeta)>,
     our_epoch: u64,
     journal: Journal<K>,
-    disk: Vec<(K, V, u64)>,
+    disk: Vec<(K, V, RowMeta)>,
     disk_epoch: u64,
 ) -> Outcome<K, V>
 where
@@ -102,9 +106,9 @@ where
     let touched: HashSet<K> = journal.touched.into_iter().collect();
     let cutoff = journal.dropped_before;
     // Another process's rows that memory would drop at once are not written back either.
-    let disk: Vec<(K, V, u64)> = disk
+    let disk: Vec<(K, V, RowMeta)> = disk
         .into_iter()
-        .filter(|(_, _, stamp)| *stamp == 0 || *stamp >= cutoff)
+        .filter(|(_, _, row)| row.stamp_ms == 0 || row.stamp_ms >= cutoff)
         .collect();
     let disk_keys: HashSet<K> = disk.iter().map(|(k, _, _)| k.clone()).collect();
     let gone: Vec<K> = ours
@@ -112,11 +116,11 @@ where
         .filter(|(k, _, _)| !touched.contains(k) && !disk_keys.contains(k))
         .map(|(k, _, _)| k.clone())
         .collect();
-    let theirs: Vec<(K, V, u64)> = disk
+    let theirs: Vec<(K, V, RowMeta)> = disk
         .into_iter()
         .filter(|(k, _, _)| !touched.contains(k))
         .collect();
-    let mut rows: Vec<(K, V, u64)> = ours
+    let mut rows: Vec<(K, V, RowMeta)> = ours
         .into_iter()
         .filter(|(k, _, _)| touched.contains(k))
         .collect();
@@ -127,12 +131,16 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shards::stamped_rows as at;
 
-    fn rows(pairs: &[(u32, u32)]) -> Vec<(u32, u32, u64)> {
-        pairs.iter().map(|&(k, v)| (k, v, 0)).collect()
+    fn rows(pairs: &[(u32, u32)]) -> Vec<(u32, u32, RowMeta)> {
+        pairs
+            .iter()
+            .map(|&(k, v)| (k, v, RowMeta::default()))
+            .collect()
     }
 
-    fn sorted(mut rows: Vec<(u32, u32, u64)>) -> Vec<(u32, u32, u64)> {
+    fn sorted(mut rows: Vec<(u32, u32, RowMeta)>) -> Vec<(u32, u32, RowMeta)> {
         rows.sort();
         rows
     }
@@ -175,19 +183,19 @@ mod tests {
 
     #[test]
     fn rows_of_another_process_past_their_removal_age_are_not_written() {
-        let ours = vec![(1, 1, 500)];
-        let disk = vec![(1, 1, 500), (2, 2, 90), (3, 3, 100)];
+        let ours = at(vec![(1, 1, 500)]);
+        let disk = at(vec![(1, 1, 500), (2, 2, 90), (3, 3, 100)]);
         let journal = Journal {
             touched: vec![],
             cleared: false,
             dropped_before: 100,
         };
         let (written, _, merged) = merge(ours, 0, journal, disk, 0);
-        assert_eq!(sorted(written), vec![(1, 1, 500), (3, 3, 100)]);
+        assert_eq!(sorted(written), at(vec![(1, 1, 500), (3, 3, 100)]));
         let Merged::Adopt { rows: adopt, .. } = merged else {
             panic!("expected Adopt")
         };
-        assert_eq!(sorted(adopt), vec![(1, 1, 500), (3, 3, 100)]);
+        assert_eq!(sorted(adopt), at(vec![(1, 1, 500), (3, 3, 100)]));
     }
 
     #[test]

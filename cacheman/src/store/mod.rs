@@ -16,6 +16,7 @@ pub(crate) mod redis;
 mod shared;
 mod stream;
 
+use crate::shards::RowMeta;
 use std::fs;
 use std::io;
 use std::path::Path;
@@ -34,14 +35,14 @@ use stream::Streamed;
 /// Rows read back from a file.
 pub(crate) struct Loaded<K, V> {
     /// Key, value, insertion stamp in Unix milliseconds (0 when the file has none).
-    pub rows: Vec<(K, V, u64)>,
+    pub rows: Vec<(K, V, RowMeta)>,
     pub epoch: u64,
 }
 
 /// A snapshot's entries: cloned rows, or a payload the file store wrote to a temporary file
 /// while the shards were copied ([`Store::encoder`]).
 pub(crate) enum Rows<K, V> {
-    Decoded(Vec<(K, V, u64)>),
+    Decoded(Vec<(K, V, RowMeta)>),
     Encoded(Streamed),
 }
 
@@ -71,7 +72,7 @@ pub(crate) struct Outgoing<K, V> {
 /// A save's changes since the last one, for a store that takes them ([`Store::append`]).
 pub(crate) struct Changes<K, V> {
     /// Rows of the keys inserted or replaced.
-    pub rows: Vec<(K, V, u64)>,
+    pub rows: Vec<(K, V, RowMeta)>,
     /// Keys removed (or evicted, or expired) that the last sync may have stored.
     pub removed: Vec<K>,
     pub epoch: u64,
@@ -144,6 +145,10 @@ pub(crate) struct Identity {
     pub fn_fingerprint: u64,
     /// Whether rows carry insertion stamps (caches with a time-to-live).
     pub stamped: bool,
+    /// Whether rows this cache writes carry use counts (bounded caches, postcard): a flag in
+    /// the file's header says so, so it is not part of the type fingerprint, and files with
+    /// or without counts are read by caches with or without a capacity.
+    pub counted: bool,
 }
 
 impl Identity {
@@ -160,7 +165,22 @@ impl Identity {
             type_fingerprint,
             fn_fingerprint,
             stamped,
+            counted: false,
         }
+    }
+
+    /// The same, writing use counts in its rows if `counted` and the codec is postcard (JSON
+    /// and CSV files keep their documents' shape).
+    pub(crate) fn with_counts(self, counted: bool) -> Self {
+        Identity {
+            counted: counted && self.codec == Codec::Postcard,
+            ..self
+        }
+    }
+
+    /// How the postcard rows this cache writes are laid out.
+    pub(crate) fn layout(&self) -> codec::Layout {
+        codec::Layout::current(self.stamped, self.counted)
     }
 }
 
@@ -198,6 +218,7 @@ pub(crate) fn write_invalidation_marker(
         entries: 0,
         payload_len: 0,
         payload_crc: crc32fast::hash(&[]),
+        counted: false,
         // Above any journal beside it, whose frames then no longer count.
         generation: old
             .map_or(0, |h| h.generation)

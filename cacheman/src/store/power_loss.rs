@@ -140,7 +140,7 @@ fn a_failed_directory_fsync_is_reported() {
 
 fn plain(rows: Vec<(String, u32, u64)>) -> Outgoing<String, u32> {
     Outgoing {
-        rows: Rows::Decoded(rows),
+        rows: Rows::Decoded(crate::shards::stamped_rows(rows)),
         epoch: 0,
         journal: None,
     }
@@ -214,7 +214,7 @@ fn an_append_writes_then_fsyncs_its_frame_and_syncs_the_directory_only_for_a_new
     let append = |key: &str| {
         seen.lock().unwrap().clear();
         let changes = super::Changes {
-            rows: vec![(key.to_string(), 2, 0)],
+            rows: vec![(key.to_string(), 2, crate::shards::RowMeta::default())],
             removed: vec![],
             epoch: 0,
         };

@@ -13,11 +13,12 @@ use std::thread::JoinHandle;
 
 use serde::Serialize;
 
-use super::codec::PostcardRows;
+use super::codec::{Layout, PostcardRows};
 use super::files::{Fault, SaveLock, Step, TempFile, check};
 use super::format::HEADER_LEN;
 use super::{Encoder, Rows};
 use crate::Error;
+use crate::shards::RowMeta;
 use crate::shards::{Mark, Sink};
 
 /// Bytes gathered before they are written: writes stay few, and the buffer stays in the CPU's
@@ -225,14 +226,14 @@ where
     pub(crate) fn new(
         cache: &str,
         path: &Path,
-        stamped: bool,
+        layout: Layout,
         temp: TempFile,
         lock: Option<SaveLock>,
         fault: Option<Arc<Fault>>,
     ) -> Self {
         StreamEncoder {
             // Room for one write's worth and the rows of one hold past it.
-            rows: PostcardRows::new(cache, stamped, WRITE_AT + WRITE_AT / 4),
+            rows: PostcardRows::new(cache, layout, WRITE_AT + WRITE_AT / 4),
             temp,
             writer: None,
             threadless: false,
@@ -366,8 +367,8 @@ where
     }
 
     #[inline]
-    fn put(&mut self, key: &K, value: &V, stamp_ms: u64) -> Result<(), Error> {
-        self.rows.put(key, value, stamp_ms)
+    fn put(&mut self, key: &K, value: &V, meta: RowMeta) -> Result<(), Error> {
+        self.rows.put(key, value, meta)
     }
 
     fn unlocked(&mut self) -> Result<(), Error> {
@@ -397,7 +398,7 @@ mod tests {
     fn encoder(dir: &Path, fault: Option<Arc<Fault>>) -> StreamEncoder<u64, Vec<u8>> {
         let path = cache_path(dir, "c");
         let temp = TempFile::beside(&path).unwrap();
-        StreamEncoder::new("c", &path, false, temp, None, fault)
+        StreamEncoder::new("c", &path, Layout::current(false, false), temp, None, fault)
     }
 
     fn value(k: u64) -> Vec<u8> {
@@ -407,7 +408,7 @@ mod tests {
     /// Puts keys `keys`, letting the encoder write out after each, as the shard copy does.
     fn put_all(encoder: &mut StreamEncoder<u64, Vec<u8>>, keys: std::ops::Range<u64>) {
         for k in keys {
-            Sink::put(encoder, &k, &value(k), 0).unwrap();
+            Sink::put(encoder, &k, &value(k), RowMeta::default()).unwrap();
             encoder.unlocked().unwrap();
         }
     }
@@ -419,8 +420,9 @@ mod tests {
         let payload = streamed.read_payload().unwrap();
         assert_eq!(payload.len() as u64, streamed.payload_len);
         assert_eq!(crc32fast::hash(&payload), streamed.payload_crc);
-        let rows: Vec<(u64, Vec<u8>, u64)> =
-            decode_postcard_rows(&payload, Some(streamed.rows), false).unwrap();
+        let rows: Vec<(u64, Vec<u8>, RowMeta)> =
+            decode_postcard_rows(&payload, Some(streamed.rows), Layout::current(false, false))
+                .unwrap();
         assert!(rows.iter().all(|(k, v, _)| *v == value(*k)));
         rows.into_iter().map(|(k, _, _)| k).collect()
     }
@@ -452,7 +454,7 @@ mod tests {
         let rows = WRITEBACK_FROM / 4096 + 300;
         let put = |encoder: &mut StreamEncoder<u64, Vec<u8>>, keys: std::ops::Range<u64>| {
             for k in keys {
-                Sink::put(encoder, &k, &big(k), 0).unwrap();
+                Sink::put(encoder, &k, &big(k), RowMeta::default()).unwrap();
                 encoder.unlocked().unwrap();
             }
         };
@@ -467,8 +469,9 @@ mod tests {
         assert!(streamed.payload_len > WRITEBACK_FROM);
         let payload = streamed.read_payload().unwrap();
         assert_eq!(crc32fast::hash(&payload), streamed.payload_crc);
-        let back: Vec<(u64, Vec<u8>, u64)> =
-            decode_postcard_rows(&payload, Some(streamed.rows), false).unwrap();
+        let back: Vec<(u64, Vec<u8>, RowMeta)> =
+            decode_postcard_rows(&payload, Some(streamed.rows), Layout::current(false, false))
+                .unwrap();
         assert_eq!(back.len() as u64, rows);
         assert!(
             back.iter()
@@ -515,7 +518,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let disk_full: Arc<Fault> = Arc::new(|_| Err(io::Error::from_raw_os_error(28)));
         let mut failing = encoder(dir.path(), Some(disk_full));
-        Sink::put(&mut failing, &1, &value(1), 0).unwrap();
+        Sink::put(&mut failing, &1, &value(1), RowMeta::default()).unwrap();
         let err = failing.finish_streamed().err().unwrap();
         let text = err.to_string();
         assert!(text.contains("cache `c`"), "{text}");
@@ -532,7 +535,7 @@ mod tests {
         let mut failing = encoder(dir.path(), Some(late));
         let mut failed = None;
         for k in 0..(20 * WRITE_AT / 102) as u64 {
-            Sink::put(&mut failing, &k, &value(k), 0).unwrap();
+            Sink::put(&mut failing, &k, &value(k), RowMeta::default()).unwrap();
             if let Err(err) = failing.unlocked() {
                 failed = Some(err);
                 break;

@@ -2,15 +2,16 @@
 //! a save's changes after the frames other processes appended (see `journal.rs` for the
 //! format, docs/ARCHITECTURE.md "The journal" for the design).
 
-use std::collections::{HashMap, HashSet};
+use crate::shards::RowMeta;
+use std::collections::HashSet;
 use std::fs;
-use std::hash::Hash;
 use std::io;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::FileStore;
+use super::replay::Replayed;
 use crate::Error;
 use crate::store::Changes;
 use crate::store::journal::{self, JournalHeader};
@@ -38,22 +39,12 @@ pub(super) struct Frames<K, V> {
     pub(super) end: u64,
 }
 
-/// The final state of the keys frames name (`None`: removed).
-pub(super) type Replayed<K, V> = HashMap<K, Option<(V, u64)>, crate::shards::Hasher>;
-
-/// Folds `frame` into the final state of the keys it names.
-pub(super) fn fold<K: Hash + Eq, V>(state: &mut Replayed<K, V>, frame: journal::Frame<K, V>) {
-    for key in frame.removed {
-        state.insert(key, None);
-    }
-    for (key, value, stamp) in frame.rows {
-        state.insert(key, Some((value, stamp)));
-    }
-}
+/// A journal's frames folded, and where they end.
+type Folded<K, V> = (Replayed<K, V>, u64);
 
 /// The snapshot and its journal as they are on disk, replayed.
 pub(super) struct Disk<K, V> {
-    pub(super) rows: Vec<(K, V, u64)>,
+    pub(super) rows: Vec<(K, V, RowMeta)>,
     pub(super) epoch: u64,
     pub(super) seen: Seen,
 }
@@ -87,41 +78,34 @@ where
     /// last frame is dropped with a warning; damage before it, or a journal of other rows, is
     /// an error (the files are left as they are). A journal of another generation is what a
     /// crashed compaction left, all of it in the snapshot already: ignored.
+    ///
+    /// The journal is read and folded first; the snapshot's rows it replaces are then left
+    /// out as they are decoded, their values stepped over unread (format version 4). (Reading
+    /// the two on two threads was no faster on two cores: each read and decoded at half
+    /// speed, and values freed across threads' allocator arenas made the next load slower.)
     pub(super) fn read_disk(&self) -> Result<Option<Disk<K, V>>, Error> {
         let Some((bytes, stamp)) = self.read_file()? else {
             return Ok(None);
         };
         let (header, payload) = self.check_snapshot(&bytes)?;
-        let generation = header.generation;
         let mut seen = Seen {
             snapshot: Some(stamp),
-            generation,
+            generation: header.generation,
             epoch: header.epoch,
             offset: journal::HEADER_LEN,
             journal_len: 0,
         };
-        // The journal first: the snapshot's rows it replaces are then dropped as they are read.
-        let state = self.replayed_journal(generation)?.map(|frames| {
-            let named = frames
-                .changes
-                .iter()
-                .map(|f| f.rows.len() + f.removed.len())
-                .sum();
-            let mut state = Replayed::with_capacity_and_hasher(named, Default::default());
-            for frame in frames.changes {
-                fold(&mut state, frame);
-            }
-            (state, frames.end)
-        });
-        let superseded = |key: &K| state.as_ref().is_some_and(|(s, _)| s.contains_key(key));
-        let mut rows = self.decode_rows(&header, payload, Some(superseded))?;
+        let replayed = self.replayed_journal(header.generation)?;
+        let superseded = |key: &K| {
+            replayed
+                .as_ref()
+                .is_some_and(|(state, _)| state.contains(key))
+        };
+        let mut rows = self.decode_rows(&header, payload, superseded)?;
         drop(bytes);
-        if let Some((state, end)) = state {
-            rows.extend(
-                state
-                    .into_iter()
-                    .filter_map(|(key, row)| row.map(|(value, stamp)| (key, value, stamp))),
-            );
+        if let Some((state, end)) = replayed {
+            rows.reserve(state.len());
+            rows.extend(state.into_rows());
             seen.offset = end;
             seen.journal_len = end;
         }
@@ -132,10 +116,10 @@ where
         }))
     }
 
-    /// The frames of the journal continuing snapshot `generation`, and where they end; `None`
-    /// without such a journal (none, or one a crashed compaction
-    /// left: of another generation, all of it in the snapshot already).
-    fn replayed_journal(&self, generation: u64) -> Result<Option<Frames<K, V>>, Error> {
+    /// The frames of the journal continuing snapshot `generation`, folded, and where they
+    /// end; `None` without such a journal (none, or one a crashed compaction left: of another
+    /// generation, all of it in the snapshot already).
+    fn replayed_journal(&self, generation: u64) -> Result<Option<Folded<K, V>>, Error> {
         let read = journal::read(&self.journal, journal::HEADER_LEN)
             .map_err(|e| self.journal_io_error("read the journal", e))?;
         let Some(read) = read else {
@@ -159,7 +143,18 @@ where
                     .into(),
             ));
         }
-        self.frames(&read, journal::HEADER_LEN).map(Some)
+        let frames = self.frames(&read, journal::HEADER_LEN)?;
+        drop(read);
+        let named = frames
+            .changes
+            .iter()
+            .map(|f| f.rows.len() + f.removed.len())
+            .sum();
+        let mut state = Replayed::with_capacity(named);
+        for frame in frames.changes {
+            state.fold(frame);
+        }
+        Ok(Some((state, frames.end)))
     }
 
     /// The frames of `read` from `offset` on, decoded.
@@ -169,6 +164,11 @@ where
         offset: u64,
     ) -> Result<Frames<K, V>, Error> {
         let bytes = read.frames_from(offset);
+        let stamped = self.identity.stamped;
+        let layout = match &read.header {
+            Ok(header) => header.layout(stamped),
+            Err(_) => self.identity.layout(),
+        };
         let scan = journal::scan(bytes).map_err(|r| {
             self.journal_corrupt(format!("{r} (the frames start at byte {offset})"))
         })?;
@@ -185,7 +185,7 @@ where
             .iter()
             .enumerate()
             .map(|(at, body)| {
-                journal::decode_body(body, self.identity.stamped).map_err(|message| {
+                journal::decode_body(body, layout).map_err(|message| {
                     self.journal_corrupt(format!(
                         "frame {at} after byte {offset} checks out but does not decode: {message}"
                     ))
@@ -271,10 +271,10 @@ where
                     };
                     let mut theirs = Replayed::default();
                     for frame in frames.changes {
-                        fold(&mut theirs, frame);
+                        theirs.fold(frame);
                     }
                     let (mut rows, mut gone) = (Vec::new(), Vec::new());
-                    for (key, row) in theirs {
+                    for (key, row) in theirs.into_states() {
                         match (touched.contains(&key), row) {
                             (true, _) => {}
                             (false, Some((value, stamp))) => rows.push((key, value, stamp)),
@@ -331,6 +331,18 @@ where
             self.remember(now_seen);
             return Ok(Some(merged));
         }
+        // Frames of another layout (an older build's, or a cache's with or without a
+        // capacity) before ours would not read back as one journal: a whole snapshot instead.
+        let other_layout = read.as_ref().is_some_and(|read| {
+            read.header.as_ref().is_ok_and(|h| {
+                h.generation == now_seen.generation
+                    && h.matches(&self.identity)
+                    && (h.version != journal::VERSION || h.counted != self.identity.counted)
+            })
+        });
+        if other_layout {
+            return Ok(None);
+        }
         if now_seen.offset <= journal::HEADER_LEN && now_seen.journal_len == 0 {
             let exists = read.as_ref().is_some_and(|read| {
                 read.header
@@ -346,7 +358,7 @@ where
         drop(read);
         let frame = journal::encode_frame(
             &self.cache,
-            self.identity.stamped,
+            self.identity.layout(),
             &changes.rows,
             &changes.removed,
         )?;

@@ -1,9 +1,10 @@
 //! The file store's own tests: rows, identity; the journal's are in `journal/tests.rs`.
 use super::*;
+use crate::shards::stamped_rows as at;
 
 fn plain(rows: Vec<(String, u32, u64)>, epoch: u64) -> Outgoing<String, u32> {
     Outgoing {
-        rows: Rows::Decoded(rows),
+        rows: Rows::Decoded(at(rows)),
         epoch,
         journal: None,
     }
@@ -22,7 +23,7 @@ fn rows_round_trip_with_and_without_stamps() {
         s.save(plain(vec![("a".into(), 1, 42)], 3)).unwrap();
         let loaded = s.load().unwrap().unwrap();
         let want = if stamped { 42 } else { 0 };
-        assert_eq!(loaded.rows, vec![("a".to_string(), 1, want)]);
+        assert_eq!(loaded.rows, at(vec![("a".to_string(), 1, want)]));
         assert_eq!(loaded.epoch, 3);
     }
 }
@@ -60,7 +61,10 @@ fn another_function_fingerprint_is_incompatible() {
 
 fn changes(rows: &[(&str, u32)], removed: &[&str], epoch: u64) -> Changes<String, u32> {
     Changes {
-        rows: rows.iter().map(|(k, v)| (k.to_string(), *v, 0)).collect(),
+        rows: rows
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v, RowMeta::default()))
+            .collect(),
         removed: removed.iter().map(|k| k.to_string()).collect(),
         epoch,
     }
@@ -122,7 +126,7 @@ fn another_process_frames_come_back_to_adopt_without_our_keys() {
     let Some(Merged::Adopt { rows, gone }) = merged else {
         panic!("expected Adopt");
     };
-    assert_eq!(rows, vec![("b".to_string(), 2, 0)]);
+    assert_eq!(rows, at(vec![("b".to_string(), 2, 0)]));
     assert_eq!(gone, vec!["a".to_string()]);
     // Ours came last: it wins on disk too.
     assert_eq!(sorted(&two), pairs(&[("b", 2), ("c", 30)]));
@@ -140,7 +144,7 @@ fn a_compaction_elsewhere_comes_back_as_a_resync() {
     let Some(Merged::Resync { rows }) = merged else {
         panic!("expected Resync");
     };
-    assert_eq!(rows, vec![("b".to_string(), 2, 0)]);
+    assert_eq!(rows, at(vec![("b".to_string(), 2, 0)]));
     assert_eq!(sorted(&two), pairs(&[("a", 10), ("b", 2)]));
 }
 
@@ -248,16 +252,175 @@ fn compaction_is_due_once_the_journal_outgrows_the_snapshot_and_the_minimum() {
     assert!(!s.compaction_due());
 }
 
+/// A snapshot of `rows` in format `version` (1 to 3: unsized rows; 1 also counts them in
+/// front, and has the shorter header of 2), as builds before this one wrote it.
+fn old_snapshot(s: &FileStore<String, u32>, version: u16, rows: &[(&str, u32)], generation: u64) {
+    let pairs: Vec<(String, u32)> = pairs(rows);
+    let payload = match version {
+        1 => Codec::Postcard.encode(&pairs, 0).unwrap(),
+        _ => {
+            let unsized_rows = codec::Layout {
+                stamped: false,
+                sized: false,
+                counted: false,
+            };
+            let mut encoder = codec::PostcardRows::new("c", unsized_rows, 0);
+            for (k, v) in &pairs {
+                encoder.put(k, v, RowMeta::default()).unwrap();
+            }
+            encoder.bytes().to_vec()
+        }
+    };
+    let header = Header {
+        version,
+        codec: Codec::Postcard.id(),
+        type_fingerprint: s.identity.type_fingerprint,
+        fn_fingerprint: s.identity.fn_fingerprint,
+        epoch: 0,
+        entries: pairs.len() as u64,
+        payload_len: payload.len() as u64,
+        payload_crc: crc32fast::hash(&payload),
+        generation,
+        counted: false,
+    };
+    let head = match version {
+        3 => header.encode().to_vec(),
+        _ => header.encode_v2(),
+    };
+    std::fs::write(&s.path, [head, payload].concat()).unwrap();
+}
+
+/// The store of a bounded cache: its rows carry use counts.
+fn counted_store(dir: &Path) -> FileStore<String, u32> {
+    let identity = Identity::new::<String, u32>(Codec::Postcard, 7, false).with_counts(true);
+    FileStore::new("c", files::cache_path(dir, "c"), identity)
+}
+
+fn uses_of(store: &FileStore<String, u32>) -> Vec<(String, u8)> {
+    let mut rows: Vec<_> = store.load().unwrap().unwrap().rows;
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    rows.into_iter()
+        .map(|(k, _, meta)| (k, meta.uses))
+        .collect()
+}
+
 #[test]
-fn files_of_format_version_2_still_load() {
+fn files_of_format_versions_1_to_3_still_load() {
+    for version in 1..=3 {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(dir.path(), false);
+        old_snapshot(&s, version, &[("a", 1), ("b", 2)], 0);
+        assert_eq!(
+            sorted(&store(dir.path(), false)),
+            pairs(&[("a", 1), ("b", 2)]),
+            "version {version}"
+        );
+        // A bounded cache reads them too, every count 0.
+        let counts = uses_of(&counted_store(dir.path()));
+        assert_eq!(
+            counts,
+            vec![("a".into(), 0), ("b".into(), 0)],
+            "version {version}"
+        );
+    }
+}
+
+#[test]
+fn use_counts_round_trip_in_snapshots_and_frames_and_are_read_by_any_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = counted_store(dir.path());
+    let meta = |uses| RowMeta { stamp_ms: 0, uses };
+    s.save(Outgoing {
+        rows: Rows::Decoded(vec![("a".into(), 1, meta(3)), ("b".into(), 2, meta(0))]),
+        epoch: 0,
+        journal: None,
+    })
+    .unwrap();
+    let mut changes = changes(&[("c", 3)], &[], 0);
+    changes.rows[0].2 = meta(2);
+    s.append(changes).unwrap().unwrap();
+    let want = vec![("a".into(), 3), ("b".into(), 0), ("c".into(), 2)];
+    assert_eq!(uses_of(&counted_store(dir.path())), want);
+    // A cache without a capacity reads the same files (the header says the rows are counted).
+    assert_eq!(
+        sorted(&store(dir.path(), false)),
+        pairs(&[("a", 1), ("b", 2), ("c", 3)])
+    );
+    // Frames without counts do not go after frames with them: a whole snapshot instead.
+    let plain_store = store(dir.path(), false);
+    plain_store.load().unwrap();
+    assert!(
+        plain_store
+            .append(changes_of(&[("d", 4)]))
+            .unwrap()
+            .is_none()
+    );
+}
+
+fn changes_of(rows: &[(&str, u32)]) -> Changes<String, u32> {
+    changes(rows, &[], 0)
+}
+
+#[test]
+fn a_journal_of_version_1_is_replayed_then_compacted_not_appended_to() {
     let dir = tempfile::tempdir().unwrap();
     let s = store(dir.path(), false);
-    s.save(plain(vec![("a".into(), 1, 0)], 0)).unwrap();
-    let bytes = std::fs::read(&s.path).unwrap();
-    let (mut header, payload) = Header::decode(&bytes).unwrap();
-    header.version = 2;
-    std::fs::write(&s.path, [header.encode_v2(), payload.to_vec()].concat()).unwrap();
-    assert_eq!(sorted(&store(dir.path(), false)), pairs(&[("a", 1)]));
+    old_snapshot(&s, 3, &[("a", 1), ("b", 2)], 5);
+    // As the build before this one appended: journal version 1, unsized rows.
+    let mut header = journal::JournalHeader::of(&s.identity, 5);
+    header.version = 1;
+    let unsized_rows = codec::Layout {
+        stamped: false,
+        sized: false,
+        counted: false,
+    };
+    let frame = journal::encode_frame(
+        "c",
+        unsized_rows,
+        &[("b".to_string(), 3u32, RowMeta::default())],
+        &["a".to_string()],
+    )
+    .unwrap();
+    std::fs::write(&s.journal, [header.encode(), frame].concat()).unwrap();
+    let s = store(dir.path(), false);
+    assert_eq!(sorted(&s), pairs(&[("b", 3)]));
+    // Frames of this build's layout do not go after version 1's: a whole snapshot instead.
+    assert!(s.append(changes(&[("c", 4)], &[], 0)).unwrap().is_none());
+    s.save(plain(vec![("b".into(), 3, 0), ("c".into(), 4, 0)], 0))
+        .unwrap();
+    assert!(s.append(changes(&[("d", 5)], &[], 0)).unwrap().is_some());
+    assert_eq!(
+        sorted(&store(dir.path(), false)),
+        pairs(&[("b", 3), ("c", 4), ("d", 5)])
+    );
+}
+
+#[test]
+fn a_snapshot_row_the_journal_replaces_is_not_decoded() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), false);
+    s.save(plain(vec![("a".into(), 1, 0), ("b".into(), 2, 0)], 0))
+        .unwrap();
+    s.append(changes(&[("a", 7)], &[], 0)).unwrap().unwrap();
+    // Row "a"'s value in the snapshot (after its key and length) made one that does not end
+    // where its length says, with the checksums made good again: it is stepped over unread.
+    let mut bytes = std::fs::read(&s.path).unwrap();
+    let (header, payload) = Header::decode(&bytes).unwrap();
+    let at = format::HEADER_LEN + payload.windows(3).position(|w| w == [1, b'a', 1]).unwrap();
+    bytes[at + 3] = 0x80;
+    let payload = bytes[format::HEADER_LEN..].to_vec();
+    let header = Header {
+        payload_crc: crc32fast::hash(&payload),
+        ..header
+    };
+    std::fs::write(&s.path, [header.encode().to_vec(), payload].concat()).unwrap();
+    assert_eq!(
+        sorted(&store(dir.path(), false)),
+        pairs(&[("a", 7), ("b", 2)])
+    );
+    // Without the journal, the same snapshot is refused.
+    std::fs::remove_file(&s.journal).unwrap();
+    assert!(store(dir.path(), false).load().is_err());
 }
 
 #[test]
@@ -273,6 +436,34 @@ fn a_save_without_changes_appends_nothing_but_still_adopts() {
     let Some(Merged::Adopt { rows, .. }) = one.append(changes(&[], &[], 0)).unwrap() else {
         panic!("expected Adopt");
     };
-    assert_eq!(rows, vec![("b".to_string(), 2, 0)]);
+    assert_eq!(rows, at(vec![("b".to_string(), 2, 0)]));
     assert_eq!(std::fs::metadata(&one.journal).unwrap().len(), len);
+}
+
+#[test]
+fn frames_of_one_layout_never_follow_frames_of_the_other_after_a_resync() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bounded, unbounded) = (counted_store(dir.path()), store(dir.path(), false));
+    unbounded.save(plain(vec![("a".into(), 1, 0)], 0)).unwrap();
+    bounded.load().unwrap();
+    // The unbounded cache compacts (a snapshot the bounded one has not seen), then appends.
+    unbounded
+        .save(plain(vec![("a".into(), 1, 0), ("b".into(), 2, 0)], 0))
+        .unwrap();
+    unbounded
+        .append(changes(&[("c", 3)], &[], 0))
+        .unwrap()
+        .unwrap();
+    // The bounded one finds that snapshot and a journal without counts: no frame of its own
+    // after them, but a whole snapshot.
+    assert!(
+        bounded
+            .append(changes(&[("d", 4)], &[], 0))
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        sorted(&store(dir.path(), false)),
+        pairs(&[("a", 1), ("b", 2), ("c", 3)])
+    );
 }

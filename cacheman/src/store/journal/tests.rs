@@ -3,7 +3,8 @@
 use super::*;
 
 fn frame(rows: &[(u32, String, u64)], removed: &[u32]) -> Vec<u8> {
-    encode_frame("c", false, rows, removed).unwrap()
+    let rows = crate::shards::stamped_rows(rows.to_vec());
+    encode_frame("c", Layout::current(false, false), &rows, removed).unwrap()
 }
 
 fn two_frames() -> (Vec<u8>, usize) {
@@ -17,7 +18,7 @@ fn decoded(bytes: &[u8]) -> Vec<Frame<u32, String>> {
     let scan = scan(bytes).unwrap();
     scan.bodies
         .iter()
-        .map(|body| decode_body(body, false).unwrap())
+        .map(|body| decode_body(body, Layout::current(false, false)).unwrap())
         .collect()
 }
 
@@ -27,7 +28,10 @@ fn frames_round_trip_in_order() {
     let frames = decoded(&bytes);
     assert_eq!(frames.len(), 2);
     assert_eq!(frames[0].rows.len(), 2);
-    assert_eq!(frames[1].rows, vec![(3, "three".to_string(), 0)]);
+    assert_eq!(
+        frames[1].rows,
+        crate::shards::stamped_rows(vec![(3, "three".to_string(), 0)])
+    );
     assert_eq!(frames[1].removed, vec![1]);
     assert_eq!(scan(&bytes).unwrap().end, bytes.len());
 }
@@ -82,13 +86,13 @@ fn zeros_after_the_frames_are_a_torn_append() {
 fn counts_larger_than_the_frame_are_refused_before_decoding() {
     let mut body = frame(&[(1, "one".into(), 0)], &[])[FRAME_HEAD..].to_vec();
     body[1..9].copy_from_slice(&u64::MAX.to_le_bytes());
-    assert!(decode_body::<u32, String>(&body, false).is_err());
+    assert!(decode_body::<u32, String>(&body, Layout::current(false, false)).is_err());
     let mut body = frame(&[], &[1])[FRAME_HEAD..].to_vec();
     body[9..17].copy_from_slice(&(1u64 << 40).to_le_bytes());
-    assert!(decode_body::<u32, String>(&body, false).is_err());
+    assert!(decode_body::<u32, String>(&body, Layout::current(false, false)).is_err());
     let mut body = frame(&[], &[1])[FRAME_HEAD..].to_vec();
     body[17..25].copy_from_slice(&u64::MAX.to_le_bytes());
-    assert!(decode_body::<u32, String>(&body, false).is_err());
+    assert!(decode_body::<u32, String>(&body, Layout::current(false, false)).is_err());
 }
 
 #[test]
