@@ -214,8 +214,9 @@ enum Step<V> {
 }
 
 /// A leader asking the store until it has the value or may compute: pauses double from
-/// [`FIRST_PAUSE`] to [`MAX_PAUSE`] while another caller holds the lease, up to the store's
-/// wait bound; then it computes too.
+/// [`FIRST_PAUSE`] to [`MAX_PAUSE`] while another caller holds the lease (its holder renews
+/// it while it computes; a dead holder's runs out), up to the store's wait bound if it has
+/// one; then it computes too.
 struct Asking {
     hash: u64,
     started: Instant,
@@ -245,11 +246,14 @@ impl Asking {
             Asked::Found(value) => Step::Found(value),
             Asked::Compute(ticket) => Step::Compute(ticket),
             Asked::Wait(ticket) => {
-                let left = shared.wait_bound().saturating_sub(self.started.elapsed());
-                if left.is_zero() {
-                    return Step::Compute(Some(ticket));
+                let mut pause = self.pause;
+                if let Some(bound) = shared.wait_bound() {
+                    let left = bound.saturating_sub(self.started.elapsed());
+                    if left.is_zero() {
+                        return Step::Compute(Some(ticket));
+                    }
+                    pause = pause.min(left);
                 }
-                let pause = self.pause.min(left);
                 self.pause = (self.pause * 2).min(MAX_PAUSE);
                 Step::Pause(pause)
             }

@@ -144,6 +144,14 @@ impl RedisServer {
         }
     }
 
+    /// The server's clock (`TIME`) in milliseconds: what its expiry of keys follows.
+    pub fn time_ms(&self) -> u64 {
+        let out = self.cli(&["TIME"]);
+        let mut parts = out.split_whitespace().map(|p| p.parse::<u64>().unwrap());
+        let (seconds, micros) = (parts.next().unwrap(), parts.next().unwrap());
+        seconds * 1000 + micros / 1000
+    }
+
     /// Runs `redis-cli` against the server with `args`; what it printed.
     pub fn cli(&self, args: &[&str]) -> String {
         let cli = self.binary.with_file_name("redis-cli");

@@ -9,15 +9,11 @@ use std::time::Duration;
 
 use cacheman::{CacheManager, CacheOptions, Redis};
 use tests::child::{self, Lines};
+use tests::fleet::{self, runs, runs_total, unique};
 use tests::redis_server::{RedisServer, running_or_skip, start_or_skip};
 use tests::support::{capture_warnings, warnings_containing};
 
 const WORKER: &str = env!("CARGO_BIN_EXE_redis_worker");
-
-/// `name` made this run's own, so that runs against a long-lived server never meet.
-fn unique(name: &str) -> String {
-    format!("{name}_{}", std::process::id())
-}
 
 fn redis(server: &RedisServer) -> Redis {
     Redis::new(server.url())
@@ -233,24 +229,7 @@ fn a_down_server_costs_the_sharing_never_the_value() {
 }
 
 fn worker(server: &RedisServer, manager: &str, marks: &std::path::Path) -> Command {
-    let mut command = Command::new(WORKER);
-    command.arg(server.url()).arg(manager).arg(marks);
-    command
-}
-
-/// Body runs per key, over every process's marks.
-fn runs(marks: &std::path::Path) -> std::collections::BTreeMap<u64, usize> {
-    let mut runs = std::collections::BTreeMap::new();
-    for entry in std::fs::read_dir(marks).unwrap() {
-        let name = entry.unwrap().file_name().into_string().unwrap();
-        if let Some((key, _pid)) = name.split_once('.')
-            && let Ok(key) = key.parse::<u64>()
-        {
-            let text = std::fs::read_to_string(marks.join(&name)).unwrap();
-            *runs.entry(key).or_default() += text.len();
-        }
-    }
-    runs
+    fleet::worker(WORKER, &server.url(), manager, marks)
 }
 
 #[test]
@@ -306,10 +285,6 @@ fn three_processes_run_each_body_once_under_a_herd_and_share_the_union() {
         30,
         "a process recomputed what another stored"
     );
-}
-
-fn runs_total(marks: &std::path::Path) -> usize {
-    runs(marks).values().sum()
 }
 
 #[test]

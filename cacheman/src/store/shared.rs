@@ -60,8 +60,9 @@ pub(crate) trait SharedEntries<K, V>: Send + Sync {
     fn put_current(&self, key: &K, value: &V);
     /// Removes the entry under `hash` from the current generation (a `remove`).
     fn remove(&self, hash: u64);
-    /// How long a caller waits for another caller's lease before computing itself.
-    fn wait_bound(&self) -> Duration;
+    /// How long a caller waits for another caller's lease before computing itself (`None`:
+    /// as long as the lease is held; its holder renews it while it computes).
+    fn wait_bound(&self) -> Option<Duration>;
     /// How many operations failed since the store was made (`CacheStats::store_errors`).
     fn errors(&self) -> u64;
 }

@@ -41,7 +41,7 @@ pub(crate) struct RedisStore<K, V> {
     /// Expiry of entries (the cache's time-to-live); 0: none.
     ttl_ms: u64,
     lease_ms: u64,
-    wait: Duration,
+    wait: Option<Duration>,
     local_copy: bool,
     /// Whether invalidations of this cache are being heard (the subscriber sets it).
     heard: Arc<AtomicBool>,
@@ -191,6 +191,9 @@ where
     }
 
     fn put_at(&self, key: &K, value: &V, generation: Option<u64>, token: Option<u64>) {
+        if let Some(token) = token {
+            self.server.renewals.let_go(token);
+        }
         let hash = crate::deps::stable_hash(key);
         let bytes = match codec::postcard_one(&(key, value)) {
             Ok(bytes) => bytes,
@@ -305,6 +308,16 @@ where
                 .invoke::<redis::Value>(c)
         });
         match reply.and_then(|reply| self.read_fetched(reply, token)) {
+            Ok(Fetched::Leased(ticket)) => {
+                if let Some(token) = ticket.token {
+                    // Renewed while this caller computes: `put` or `release` lets it go.
+                    let key = format!("{}{}:l:{}", self.entries, ticket.generation, hex(hash));
+                    self.server
+                        .renewals
+                        .hold(&self.server, key, token, self.lease_ms);
+                }
+                Fetched::Leased(ticket)
+            }
             Ok(fetched) => fetched,
             Err(message) => {
                 self.failed("fetch an entry", &message);
@@ -321,6 +334,7 @@ where
         let Some(token) = ticket.token else {
             return;
         };
+        self.server.renewals.let_go(token);
         let outcome = self.server.run(|c| {
             scripts::RELEASE
                 .key(&self.generation_key)
@@ -353,7 +367,7 @@ where
         }
     }
 
-    fn wait_bound(&self) -> Duration {
+    fn wait_bound(&self) -> Option<Duration> {
         self.wait
     }
 

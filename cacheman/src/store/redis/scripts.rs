@@ -90,3 +90,16 @@ return first
 ",
     )
 });
+
+/// `KEYS[1]`: a lease key; `ARGV`: the holder's token, the lease's length in ms. Extends the
+/// lease if the token still holds it. Returns 1 if renewed.
+pub(crate) static RENEW: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+",
+    )
+});

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
 use super::Redis;
+use super::renewal::Renewals;
 use super::subscriber::Hub;
 
 /// One server, as the caches of this process reach it.
@@ -24,6 +25,7 @@ pub(crate) struct Server {
     /// every failed command of a down server.
     healthy: AtomicBool,
     pub(crate) hub: Hub,
+    pub(crate) renewals: Renewals,
 }
 
 /// Idle connections kept per server; more are made when more threads ask at once.
@@ -55,6 +57,7 @@ impl Server {
             skip_until_ms: AtomicU64::new(0),
             healthy: AtomicBool::new(true),
             hub: Hub::default(),
+            renewals: Renewals::default(),
         });
         servers.push(Arc::downgrade(&server));
         Ok(server)
