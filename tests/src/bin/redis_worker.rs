@@ -14,7 +14,8 @@
 //! - `slow <key> <finish file>`: computes `key` with a body that marks `<marks dir>/started`,
 //!   then waits for the finish file (a computation as long as the test wants), prints
 //!   `done`.
-//! - `invalidate`: invalidates the cache.
+//! - `invalidate [<root>]`: invalidates the cache; with a root, declares that `squares`
+//!   depends on the cache `<root>` and invalidates that one (and so its dependents).
 //! - `macro <n>`: calls the `#[cached(store = "redis")]` function `cube(n)` (server from
 //!   `CACHEMAN_REDIS_URL`), prints `<value> <1 if the body ran>`.
 //! - `serve`: reads `get <key>` (prints `<value> <1 if the body ran>`), `errors` (prints
@@ -90,6 +91,13 @@ fn main() {
             println!("{value} {}", u8::from(ran));
         }
         ("invalidate", []) => manager.invalidate_cache("squares").expect("invalidated"),
+        ("invalidate", [root]) => {
+            // `squares` depends on `root` (a cache this process never registers).
+            manager
+                .register_dependent_cache(root, "squares")
+                .expect("the edge is declared");
+            manager.invalidate_cache(root).expect("invalidated");
+        }
         ("serve", []) => {
             println!("ready");
             for line in std::io::stdin().lock().lines() {

@@ -46,14 +46,18 @@ pub struct Redis {
 }
 
 impl Redis {
-    /// The server at `url` (`redis://[:password@]host:port[/db]`), with the defaults: keys
+    /// The server at `url` (`redis://[[user]:password@]host:port[/db]`), or the Redis Cluster
+    /// named by some of its nodes (`redis+cluster://[[user]:password@]host:port[,host:port...]`:
+    /// the client learns the rest from them, follows the Cluster's redirections, and each
+    /// cache's keys stay in one slot through their hash tag), with the defaults: keys
     /// under `cacheman`, 30 s leases renewed while their holder computes, callers wait for
     /// another's lease as long as it is held, 1 s to connect, 1 s per command, 1 s before
     /// trying a server that failed again, no local copy (every lookup one round trip).
     ///
     /// ```
     /// let redis = cacheman::Redis::new("redis://127.0.0.1:6379/");
-    /// # drop(redis);
+    /// let cluster = cacheman::Redis::new("redis+cluster://10.0.0.1:7000,10.0.0.2:7000");
+    /// # drop((redis, cluster));
     /// ```
     pub fn new(url: impl Into<String>) -> Self {
         Redis {
