@@ -88,11 +88,23 @@ where
         key: &Q,
     ) -> Option<V> {
         let epoch = self.epoch.load(Ordering::Acquire);
-        let Fetched::Found(found, value) = shared.fetch(stable_hash(key), false) else {
+        let hash = stable_hash(key);
+        let Fetched::Found(found, value, stamp) = shared.fetch(hash, false) else {
             return None;
         };
         if !key.matches(&found) {
             return None; // another key with the same hash
+        }
+        // Another host replaced the value this process's graph knows of the entry: the node
+        // takes the new stamp, so a computation reading it now records what it read, and what
+        // read the old value here is taken off.
+        if let Some(link) = self.deps.get()
+            && link
+                .graph
+                .node((link.id, hash))
+                .is_some_and(|(_, known)| known != stamp)
+        {
+            link.graph.replaced((link.id, hash), stamp);
         }
         if shared.local_copy() {
             let _landing = self.landing();
@@ -107,7 +119,7 @@ where
     /// Asks the store for the leader's key, taking its lease if nobody holds it.
     fn ask(&self, shared: &dyn SharedEntries<K, V>, key: &K, hash: u64) -> Asked<V> {
         match shared.fetch(hash, true) {
-            Fetched::Found(found, value) if found == *key => Asked::Found(value),
+            Fetched::Found(found, value, _) if found == *key => Asked::Found(value),
             // Another key with the same hash: compute without the store (its entry stays).
             Fetched::Found(..) => Asked::Compute(None),
             Fetched::Leased(ticket) => Asked::Compute(Some(ticket)),
@@ -143,7 +155,7 @@ where
         let frame = self.frame().map(crate::deps::Frame::open);
         let value = compute()?;
         let inputs = frame.map(|open| open.close().into_inputs());
-        lease.finish(&key, &value);
+        lease.finish(&key, &value, inputs.as_deref());
         self.computed(leader, &value, inputs);
         Ok(value)
     }
@@ -182,7 +194,7 @@ where
             }
             None => (compute().await?, None),
         };
-        lease.finish(&key, &value);
+        lease.finish(&key, &value, inputs.as_deref());
         self.computed(leader, &value, inputs);
         Ok(value)
     }
@@ -287,9 +299,12 @@ impl<K, V> Lease<'_, K, V> {
     /// one the miss started at, so a value computed across an invalidation (from any host,
     /// this one included: a local invalidation bumps the generation too) never lands. The
     /// cache's local epoch is not asked: it also moves when the local copy is merely dropped.
-    fn finish(mut self, key: &K, value: &V) {
+    /// `inputs` (what the computation read) are recorded on the store, which refuses the
+    /// value if one of them changed since it was read.
+    fn finish(mut self, key: &K, value: &V, inputs: Option<&[crate::deps::Input]>) {
         if let Some(ticket) = self.ticket.take() {
-            self.shared.put(key, value, &ticket);
+            self.shared
+                .put(key, value, &ticket, inputs.unwrap_or_default());
         }
     }
 }

@@ -29,7 +29,7 @@ fn host(name: &str, server: &RedisServer) -> (tempfile::TempDir, CacheManager) {
 }
 
 fn entry_keys(server: &RedisServer, manager: &str) -> Vec<String> {
-    let pattern = format!("cacheman:{{{manager}:*:v:*");
+    let pattern = format!("cacheman:{{{manager}:*:e:*");
     server
         .cli(&["--scan", "--pattern", &pattern])
         .lines()
@@ -129,9 +129,9 @@ fn a_value_that_does_not_decode_is_a_miss_with_a_warning() {
     cache.get_or_insert_with(1, || vec![1, 2, 3]);
     let keys = entry_keys(&server, &unique("redis_bad_data"));
     assert_eq!(keys.len(), 1, "{keys:?}");
-    // Key 1, then a vector claiming 2^35 elements in five bytes: nothing may be reserved
-    // for it, and nothing panics.
-    let hostile = "redis.call('SET', KEYS[1], '\\1\\255\\255\\255\\255\\127') return 1";
+    // A stamp (8 bytes), key 1, then a vector claiming 2^35 elements in five bytes: nothing
+    // may be reserved for it, and nothing panics.
+    let hostile = "redis.call('SET', KEYS[1], '\\0\\0\\0\\0\\0\\0\\0\\0\\1\\255\\255\\255\\255\\127') return 1";
     server.cli(&["EVAL", hostile, "1", &keys[0]]);
     let mut ran = false;
     let value = cache.get_or_insert_with(1, || {
@@ -147,8 +147,11 @@ fn a_value_that_does_not_decode_is_a_miss_with_a_warning() {
     let (_b_dir, b) = host(&unique("redis_bad_data"), &server);
     let on_b = b.register_cache::<u32, Vec<u64>>("lists").unwrap();
     assert_eq!(on_b.get(&1), Some(vec![4]));
-    // Another program's bytes under the key: a miss too.
+    // Another program's bytes under the key: a miss too, and so are bytes shorter than a
+    // stamp.
     server.cli(&["SET", &keys[0], "not postcard at all"]);
+    assert_eq!(on_b.get(&1), None);
+    server.cli(&["SET", &keys[0], "short"]);
     assert_eq!(on_b.get(&1), None);
 }
 

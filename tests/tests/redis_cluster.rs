@@ -52,7 +52,7 @@ fn caches_in_slots_of_different_nodes_are_shared_by_two_hosts() {
         assert_eq!(on_b.stats().store_errors, 0);
     }
     // The caches' slots are spread over the masters (each cache's keys in one slot).
-    let pattern = format!("cacheman:{{{name}:*:v:*");
+    let pattern = format!("cacheman:{{{name}:*:e:*");
     let per_node: Vec<usize> = cluster
         .ports()
         .iter()

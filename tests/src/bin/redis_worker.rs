@@ -16,6 +16,10 @@
 //!   `done`.
 //! - `invalidate [<root>]`: invalidates the cache; with a root, declares that `squares`
 //!   depends on the cache `<root>` and invalidates that one (and so its dependents).
+//! - `derive <k>`: `derived(k) = bases(k) + 1` through two caches on the server, where
+//!   `bases(k)` reads the number in `<marks dir>/source`; prints `<value> <1 if derived's body
+//!   ran> <1 if bases' body ran>`.
+//! - `invalidate-base <k>`: `invalidate_key(k)` on `bases`.
 //! - `macro <n>`: calls the `#[cached(store = "redis")]` function `cube(n)` (server from
 //!   `CACHEMAN_REDIS_URL`), prints `<value> <1 if the body ran>`.
 //! - `serve`: reads `get <key>` (prints `<value> <1 if the body ran>`), `errors` (prints
@@ -82,6 +86,26 @@ fn main() {
             });
             assert_eq!(value, key * key);
             println!("done");
+        }
+        ("derive", [k]) => {
+            let k: u64 = k.parse().unwrap();
+            let bases = manager.register_cache::<u64, u64>("bases").unwrap();
+            let derived = manager.register_cache::<u64, u64>("derived").unwrap();
+            let (mut derived_ran, mut base_ran) = (false, false);
+            let value = derived.get_or_insert_with(k, || {
+                derived_ran = true;
+                let base = bases.get_or_insert_with(k, || {
+                    base_ran = true;
+                    let source = std::fs::read_to_string(marks.join("source")).unwrap();
+                    source.trim().parse::<u64>().unwrap() * k
+                });
+                base + 1
+            });
+            println!("{value} {} {}", u8::from(derived_ran), u8::from(base_ran));
+        }
+        ("invalidate-base", [k]) => {
+            let bases = manager.register_cache::<u64, u64>("bases").unwrap();
+            bases.invalidate_key(&k.parse::<u64>().unwrap()).unwrap();
         }
         ("macro", [n]) => {
             let n: u64 = n.parse().unwrap();

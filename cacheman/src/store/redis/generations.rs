@@ -23,6 +23,9 @@ pub(crate) struct Generation {
     pub(crate) server: Arc<Server>,
     pub(crate) key: String,
     pub(crate) channel: String,
+    /// What the cache's entry keys start with, for a cache registered in this process (its
+    /// fingerprints are known): how a computation that read its entries finds them.
+    pub(crate) entries: Option<String>,
 }
 
 impl Generation {
@@ -31,6 +34,16 @@ impl Generation {
             server,
             key: format!("{base}:gen"),
             channel: format!("{base}:inv"),
+            entries: None,
+        }
+    }
+
+    /// The generation of a cache registered in this process, whose entries start with
+    /// `entries`.
+    pub(crate) fn registered(server: Arc<Server>, base: &str, entries: String) -> Self {
+        Generation {
+            entries: Some(entries),
+            ..Generation::new(server, base)
         }
     }
 }
@@ -56,6 +69,16 @@ pub(crate) fn register(manager: &str, cache: &str, generation: &Arc<Generation>)
         .or_default();
     list.retain(|g| g.strong_count() > 0);
     list.push(Arc::downgrade(generation));
+}
+
+/// The registered cache of `manager` whose dependency-graph id is `id`, if one is on Redis in
+/// this process.
+pub(crate) fn registered_by_id(manager: &str, id: u64) -> Option<Arc<Generation>> {
+    registry()
+        .iter()
+        .filter(|((m, cache), _)| m == manager && crate::deps::cache_id(cache) == id)
+        .flat_map(|(_, list)| list.iter().filter_map(Weak::upgrade))
+        .find(|generation| generation.entries.is_some())
 }
 
 /// Bumps the generations of `caches` of `manager` in one script per server: those registered
