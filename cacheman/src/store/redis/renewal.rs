@@ -24,6 +24,8 @@ struct State {
     held: Vec<Held>,
     /// Whether the renewal thread runs (it ends when no lease is held).
     running: bool,
+    /// When the waiting renewal thread wakes by itself: a lease due before is woken for.
+    wakes_at: Option<Instant>,
 }
 
 /// The leases this process holds on one server, and the thread that renews them.
@@ -32,6 +34,10 @@ pub(crate) struct Renewals {
     state: Mutex<State>,
     changed: Condvar,
 }
+
+/// How long the renewal thread waits for a new lease once none is held before it ends: a
+/// process that keeps missing keeps one thread rather than starting one per miss.
+const IDLE: Duration = Duration::from_secs(1);
 
 /// How often a lease of `lease_ms` is renewed: at a third of its length, so two renewals in a
 /// row may be late before it runs out.
@@ -47,14 +53,19 @@ impl Renewals {
     /// Renews the lease `key` (held by `token`, `lease_ms` long) until [`let_go`](Self::let_go).
     pub(crate) fn hold(&self, server: &Arc<Server>, key: String, token: u64, lease_ms: u64) {
         let mut state = self.lock();
+        let due = Instant::now() + every(lease_ms);
         state.held.push(Held {
             token,
             key,
             lease_ms,
-            due: Instant::now() + every(lease_ms),
+            due,
         });
         if state.running {
-            self.changed.notify_one();
+            // Leases of one length come due in the order they were taken: the thread is
+            // woken (a context switch on every miss) only for one due before it wakes anyway.
+            if state.wakes_at.is_none_or(|wakes_at| due < wakes_at) {
+                self.changed.notify_one();
+            }
             return;
         }
         let weak = Arc::downgrade(server);
@@ -77,8 +88,8 @@ impl Renewals {
     }
 }
 
-/// The renewal thread: renews what is due, sleeps until the next is; ends when nothing is
-/// held or the server is dropped.
+/// The renewal thread: renews what is due, sleeps until the next is; ends when nothing has
+/// been held for [`IDLE`].
 fn renew_loop(weak: Weak<Server>) {
     loop {
         let Some(server) = weak.upgrade() else {
@@ -87,21 +98,37 @@ fn renew_loop(weak: Weak<Server>) {
         let due = {
             let renewals = &server.renewals;
             let mut state = renewals.lock();
+            let mut idle_since = None;
             loop {
                 let now = Instant::now();
                 let Some(next) = state.held.iter().map(|held| held.due).min() else {
-                    state.running = false;
-                    return;
+                    let since = *idle_since.get_or_insert(now);
+                    if now.duration_since(since) >= IDLE {
+                        state.running = false;
+                        state.wakes_at = None;
+                        return;
+                    }
+                    let wait = IDLE - now.duration_since(since);
+                    state.wakes_at = Some(now + wait);
+                    state = renewals
+                        .changed
+                        .wait_timeout(state, wait)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                    continue;
                 };
+                idle_since = None;
                 if next <= now {
                     break;
                 }
+                state.wakes_at = Some(next);
                 state = renewals
                     .changed
                     .wait_timeout(state, next - now)
                     .unwrap_or_else(|e| e.into_inner())
                     .0;
             }
+            state.wakes_at = None;
             let now = Instant::now();
             let mut due = Vec::new();
             for held in state.held.iter_mut().filter(|held| held.due <= now) {
