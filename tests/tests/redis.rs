@@ -4,12 +4,12 @@
 //! server start one of their own. Without a `redis-server` binary the tests say so and skip,
 //! except under CI, which must have one.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use cacheman::{CacheManager, CacheOptions, Redis};
-use tests::child::{self, Lines};
-use tests::fleet::{self, runs, runs_total, unique};
+use tests::child;
+use tests::fleet::{self, Serving, runs, runs_total, unique};
 use tests::redis_server::{RedisServer, running_or_skip, start_or_skip};
 use tests::support::{capture_warnings, warnings_containing};
 
@@ -241,19 +241,12 @@ fn three_processes_run_each_body_once_under_a_herd_and_share_the_union() {
         return;
     };
     let marks = tempfile::tempdir().unwrap();
-    let go = marks.path().join("go");
-    let herd: Vec<_> = (0..3)
-        .map(|_| {
-            worker(&server, &unique("redis_herd"), marks.path())
-                .args(["compute", "0", "200"])
-                .arg(&go)
-                .stdout(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    std::fs::write(&go, b"").unwrap();
-    for mut process in herd {
+    let compute = || {
+        let mut command = worker(&server, &unique("redis_herd"), marks.path());
+        command.args(["compute", "0", "200"]);
+        command
+    };
+    for mut process in fleet::herd(3, compute, &marks.path().join("go")) {
         let status = child::wait(&mut process, "a herd worker");
         assert!(status.success());
     }
@@ -299,24 +292,14 @@ fn an_invalidation_in_one_process_is_seen_by_the_others() {
     let mut serving: Vec<_> = [false, true]
         .into_iter()
         .map(|local_copy| {
-            let mut process = worker(&server, &unique("redis_invalidation"), marks.path())
+            let mut command = worker(&server, &unique("redis_invalidation"), marks.path());
+            command
                 .arg("serve")
-                .env("LOCAL_COPY", if local_copy { "1" } else { "0" })
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .spawn()
-                .unwrap();
-            let mut lines = Lines::of(&mut process);
-            assert_eq!(lines.next(&mut process), "ready");
-            (process, lines)
+                .env("LOCAL_COPY", if local_copy { "1" } else { "0" });
+            Serving::start(command)
         })
         .collect();
-    let mut ask = |i: usize, line: &str| -> String {
-        use std::io::Write;
-        let (process, lines) = &mut serving[i];
-        writeln!(process.stdin.as_mut().unwrap(), "{line}").unwrap();
-        lines.next(process)
-    };
+    let mut ask = |i: usize, line: &str| serving[i].ask(line);
     assert_eq!(ask(0, "get 7"), "49 1");
     assert_eq!(ask(1, "get 7"), "49 0");
     let out = child::output(
@@ -329,9 +312,8 @@ fn an_invalidation_in_one_process_is_seen_by_the_others() {
     // heard, it fetches what process 0 recomputed, never the old generation.
     let heard = child::poll(|| (ask(1, "get 7") == "49 0").then_some(()));
     assert!(heard.is_some());
-    for (mut process, _) in serving {
-        drop(process.stdin.take());
-        assert!(child::wait(&mut process, "a serving worker").success());
+    for process in serving {
+        process.finish();
     }
 }
 
@@ -383,32 +365,22 @@ fn a_server_stopped_mid_run_and_restarted_is_recovered_without_restarting() {
         return;
     };
     let marks = tempfile::tempdir().unwrap();
-    let mut process = worker(&server, &unique("redis_restart"), marks.path())
-        .arg("serve")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = Lines::of(&mut process);
-    assert_eq!(lines.next(&mut process), "ready");
-    let mut ask = |process: &mut std::process::Child, line: &str| -> String {
-        use std::io::Write;
-        writeln!(process.stdin.as_mut().unwrap(), "{line}").unwrap();
-        lines.next(process)
-    };
-    assert_eq!(ask(&mut process, "get 3"), "9 1");
-    assert_eq!(ask(&mut process, "get 3"), "9 0");
+    let mut command = worker(&server, &unique("redis_restart"), marks.path());
+    command.arg("serve");
+    let mut process = Serving::start(command);
+    assert_eq!(process.ask("get 3"), "9 1");
+    assert_eq!(process.ask("get 3"), "9 0");
     server.stop();
     // Down: computed values, counted errors, no panic.
-    assert_eq!(ask(&mut process, "get 3"), "9 1");
-    assert_eq!(ask(&mut process, "get 4"), "16 1");
-    let errors: u64 = ask(&mut process, "errors").parse().unwrap();
+    assert_eq!(process.ask("get 3"), "9 1");
+    assert_eq!(process.ask("get 4"), "16 1");
+    let errors: u64 = process.ask("errors").parse().unwrap();
     assert!(errors >= 1);
     server.restart();
     // Back (empty: no persistence): the process reconnects by itself and shares again.
     let recovered = child::poll(|| {
-        ask(&mut process, "get 5");
-        (ask(&mut process, "get 5") == "25 0").then_some(())
+        process.ask("get 5");
+        (process.ask("get 5") == "25 0").then_some(())
     });
     assert!(
         recovered.is_some(),
@@ -419,8 +391,7 @@ fn a_server_stopped_mid_run_and_restarted_is_recovered_without_restarting() {
         .register_custom_cache::<u64, u64>("squares", CacheOptions::new())
         .unwrap();
     assert_eq!(on_other.get(&5), Some(25));
-    drop(process.stdin.take());
-    assert!(child::wait(&mut process, "the serving worker").success());
+    process.finish();
 }
 
 #[test]

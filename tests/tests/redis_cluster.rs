@@ -2,25 +2,15 @@
 //! each test starts its own), reached through a `redis+cluster://` URL. Run with
 //! `cargo test -p tests --features redis --test redis_cluster`.
 
-use std::io::Write;
-use std::process::{Child, Stdio};
-use std::time::Duration;
-
-use cacheman::{CacheManager, Redis};
+use cacheman::CacheManager;
 use tests::child::{self, Lines};
-use tests::fleet::{runs, runs_total, unique, worker};
+use tests::fleet::{self, Serving, runs, runs_total, unique, worker};
 use tests::redis_cluster::{RedisCluster, running_or_skip};
 
 const WORKER: &str = env!("CARGO_BIN_EXE_redis_worker");
 
-/// A manager standing for one host on the Cluster.
 fn host(name: &str, cluster: &RedisCluster) -> (tempfile::TempDir, CacheManager) {
-    let dir = tempfile::tempdir().unwrap();
-    let redis = Redis::new(cluster.url())
-        .retry_after(Duration::from_millis(50))
-        .command_timeout(Duration::from_millis(500));
-    let manager = CacheManager::new(name, dir.path()).with_redis(redis);
-    (dir, manager)
+    fleet::host(name, &cluster.url())
 }
 
 #[test]
@@ -74,28 +64,13 @@ fn caches_in_slots_of_different_nodes_are_shared_by_two_hosts() {
     assert_eq!(on_b[1].get(&1).as_deref(), Some("c1/1"));
 }
 
-/// A `redis_worker serve` process on the Cluster, and its lines.
-fn serving(
-    cluster: &RedisCluster,
-    manager: &str,
-    marks: &std::path::Path,
-    local: bool,
-) -> (Child, Lines) {
-    let mut process = worker(WORKER, &cluster.url(), manager, marks)
+/// A `redis_worker serve` process on the Cluster.
+fn serving(cluster: &RedisCluster, manager: &str, marks: &std::path::Path, local: bool) -> Serving {
+    let mut command = worker(WORKER, &cluster.url(), manager, marks);
+    command
         .arg("serve")
-        .env("LOCAL_COPY", if local { "1" } else { "0" })
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = Lines::of(&mut process);
-    assert_eq!(lines.next(&mut process), "ready");
-    (process, lines)
-}
-
-fn ask((process, lines): &mut (Child, Lines), line: &str) -> String {
-    writeln!(process.stdin.as_mut().unwrap(), "{line}").unwrap();
-    lines.next(process)
+        .env("LOCAL_COPY", if local { "1" } else { "0" });
+    Serving::start(command)
 }
 
 #[test]
@@ -112,9 +87,9 @@ fn an_invalidation_of_a_cache_with_dependents_reaches_other_processes() {
     roots.get_or_insert_with(1, || 1);
     let mut plain = serving(&cluster, &name, marks.path(), false);
     let mut local = serving(&cluster, &name, marks.path(), true);
-    assert_eq!(ask(&mut plain, "get 7"), "49 1");
-    assert_eq!(ask(&mut plain, "get 7"), "49 0");
-    assert_eq!(ask(&mut local, "get 7"), "49 0");
+    assert_eq!(plain.ask("get 7"), "49 1");
+    assert_eq!(plain.ask("get 7"), "49 0");
+    assert_eq!(local.ask("get 7"), "49 0");
 
     // A third process invalidates the root (whose slot is not the dependent's, most likely
     // on another node): the dependent's entries are left behind on every host.
@@ -127,12 +102,12 @@ fn an_invalidation_of_a_cache_with_dependents_reaches_other_processes() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(
-        ask(&mut plain, "get 7"),
+        plain.ask("get 7"),
         "49 1",
         "the dependent's old entry was served"
     );
     // The local copy hears it through pub/sub on its one node (an event: bounded poll).
-    child::poll(|| (ask(&mut local, "get 7") == "49 0").then_some(()))
+    child::poll(|| (local.ask("get 7") == "49 0").then_some(()))
         .expect("the invalidation never reached the local copy");
     assert_eq!(runs(marks.path()).get(&7), Some(&2));
     let mut ran = false;
@@ -141,10 +116,8 @@ fn an_invalidation_of_a_cache_with_dependents_reaches_other_processes() {
         1
     });
     assert!(ran, "the root's old entry was served");
-    for (mut process, _) in [plain, local] {
-        drop(process.stdin.take());
-        assert!(child::wait(&mut process, "a serving worker").success());
-    }
+    plain.finish();
+    local.finish();
 }
 
 #[test]
@@ -153,23 +126,17 @@ fn three_processes_run_each_body_once_under_a_herd_on_a_cluster() {
         return;
     };
     let marks = tempfile::tempdir().unwrap();
-    let go = marks.path().join("go");
-    let herd: Vec<_> = (0..3)
-        .map(|_| {
-            worker(
-                WORKER,
-                &cluster.url(),
-                &unique("cluster_herd"),
-                marks.path(),
-            )
-            .args(["compute", "0", "100"])
-            .arg(&go)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap()
-        })
-        .collect();
-    std::fs::write(&go, b"").unwrap();
+    let compute = || {
+        let mut command = worker(
+            WORKER,
+            &cluster.url(),
+            &unique("cluster_herd"),
+            marks.path(),
+        );
+        command.args(["compute", "0", "100"]);
+        command
+    };
+    let herd = fleet::herd(3, compute, &marks.path().join("go"));
     for mut process in herd {
         let mut lines = Lines::of(&mut process);
         assert_eq!(

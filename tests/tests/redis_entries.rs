@@ -3,11 +3,8 @@
 //! read the invalidated one, whoever computed them. Run with
 //! `cargo test -p tests --features redis --test redis_entries`.
 
-use std::time::Duration;
-
-use cacheman::{CacheManager, Redis};
 use tests::child;
-use tests::fleet::{unique, worker};
+use tests::fleet::{host, unique, worker};
 use tests::redis_cluster;
 use tests::redis_server::running_or_skip;
 
@@ -60,15 +57,6 @@ fn an_entry_invalidated_in_one_process_takes_its_readers_off_a_cluster() {
         return;
     };
     an_entry_invalidated_in_one_process_takes_its_readers_off_every_host(&cluster.url());
-}
-
-fn host(name: &str, url: &str) -> (tempfile::TempDir, CacheManager) {
-    let dir = tempfile::tempdir().unwrap();
-    let redis = Redis::new(url)
-        .retry_after(Duration::from_millis(50))
-        .command_timeout(Duration::from_millis(500));
-    let manager = CacheManager::new(name, dir.path()).with_redis(redis);
-    (dir, manager)
 }
 
 #[test]
