@@ -83,6 +83,7 @@ mod cache_async;
 mod cache_deps;
 mod cache_miss;
 mod cache_shared;
+mod cache_shared_async;
 mod cached_fn;
 #[cfg(feature = "cli")]
 pub mod cli;
@@ -103,6 +104,7 @@ mod manager_operations;
 #[cfg(feature = "redis")]
 mod manager_redis;
 mod names;
+mod offload;
 mod options;
 mod query;
 mod shards;
