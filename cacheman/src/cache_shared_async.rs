@@ -16,8 +16,9 @@ use crate::cache::{CacheInner, Found};
 use crate::cache_miss::Leader;
 use crate::cache_shared::{Asking, Step};
 use crate::deps::{Input, stable_hash};
-use crate::offload::{Cleanup, offload};
-use crate::store::Ticket;
+use crate::offload::{Cleanup, Offloaded, offload};
+use crate::query::Query;
+use crate::store::{Fetched, Ticket};
 
 impl<K, V> CacheInner<K, V>
 where
@@ -28,24 +29,41 @@ where
     /// misses is fetched on the pool.
     pub(crate) async fn lookup_shared_async(self: &Arc<Self>, key: &K) -> Option<V> {
         match self.find_counted(key) {
-            Found::Hit(value) => return Some(value),
-            Found::Recording(value) => return Some(self.read_in_computation(key, value)),
-            Found::Missing => {}
+            Found::Hit(value) => Some(value),
+            Found::Recording(value) => Some(self.read_in_computation(key, value)),
+            Found::Missing => match self.missed_or_fetch(key) {
+                Looked::Done(found) => found,
+                Looked::Fetch(fetching) => self.land(key, fetching.await),
+            },
+        }
+    }
+
+    /// The async form of [`CacheInner::missed`]: an entry set aside, or the store's fetch
+    /// started on the pool, to await and then [`land`](Self::land) in the task (so that
+    /// nothing borrowed from the key is held across the wait).
+    pub(crate) fn missed_or_fetch<Q: Query<K> + ?Sized>(self: &Arc<Self>, key: &Q) -> Looked<K, V> {
+        if self.shared().is_none() {
+            return Looked::Done(self.missed(key));
         }
         if self.has_parked.load(Ordering::Acquire)
             && let Some(value) = self.unpark(key)
         {
-            return Some(self.counted_hit(key, value));
+            return Looked::Done(Some(self.counted_hit(key, value)));
         }
         let epoch = self.epoch.load(Ordering::Acquire);
         let (inner, hash) = (Arc::clone(self), stable_hash(key));
-        let fetched = offload(
+        let call = offload(
             move || inner.shared().map(|shared| shared.fetch(hash, false)),
             None,
-        )
-        .await;
-        let value = match (fetched, self.shared()) {
-            (Some(fetched), Some(shared)) => self.land_fetched(shared, key, fetched, epoch),
+        );
+        Looked::Fetch(Fetching { call, epoch })
+    }
+
+    /// What a fetch started by [`missed_or_fetch`](Self::missed_or_fetch) found, counted as
+    /// `missed` counts it.
+    pub(crate) fn land<Q: Query<K> + ?Sized>(&self, key: &Q, landing: Landing<K, V>) -> Option<V> {
+        let value = match (landing.fetched, self.shared()) {
+            (Some(fetched), Some(shared)) => self.land_fetched(shared, key, fetched, landing.epoch),
             _ => None,
         };
         match value {
@@ -59,7 +77,7 @@ where
 
     /// Counts a hit served from outside the map, and records it in the computation that
     /// reads it, if one does (in the task: its frame is there).
-    fn counted_hit(&self, key: &K, value: V) -> V {
+    fn counted_hit<Q: Query<K> + ?Sized>(&self, key: &Q, value: V) -> V {
         if self.counters.hit() {
             self.note_read(key, &value, self.read_mark());
         }
@@ -129,6 +147,38 @@ where
                 shared.release(hash, &ticket);
             }
         })
+    }
+}
+
+/// What an async lookup found before any wait: the value or its absence, or a fetch to await.
+#[doc(hidden)]
+pub enum Looked<K, V> {
+    Done(Option<V>),
+    Fetch(Fetching<K, V>),
+}
+
+/// A fetch from a shared store under way on the offload pool.
+#[doc(hidden)]
+pub struct Fetching<K, V> {
+    call: Offloaded<Option<Fetched<K, V>>>,
+    epoch: u64,
+}
+
+/// What a [`Fetching`] found, to land in the cache.
+#[doc(hidden)]
+pub struct Landing<K, V> {
+    fetched: Option<Fetched<K, V>>,
+    epoch: u64,
+}
+
+impl<K, V> Future for Fetching<K, V> {
+    type Output = Landing<K, V>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Landing<K, V>> {
+        let epoch = self.epoch;
+        Pin::new(&mut self.call)
+            .poll(cx)
+            .map(|fetched| Landing { fetched, epoch })
     }
 }
 

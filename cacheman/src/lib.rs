@@ -243,8 +243,10 @@ pub mod __fuzz {
 /// What `#[cached]` expands to refers to these paths; they are not a stable API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::cache_shared_async::{Fetching, Landing, Looked};
     pub use crate::cached_fn::{
-        compute, compute_async, compute_or_fall_back, compute_or_fall_back_async, lookup,
+        compute, compute_async, compute_or_fall_back, compute_or_fall_back_async, land, lookup,
+        lookup_or_fetch,
     };
     pub use crate::declarations::{
         Declaration, OpenView, Persistable, ViaNothing, ViaSerde, ViewOf, assert_same_manager,

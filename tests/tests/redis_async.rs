@@ -76,4 +76,37 @@ fn an_async_caller_waits_for_the_server_without_holding_its_thread() {
         20
     });
     assert!(ran && value == 20);
+
+    // An async `#[cached]` function's lookup too (its cache opens on this server).
+    // SAFETY: the one test of this binary; nothing else reads the environment now.
+    unsafe { std::env::set_var("CACHEMAN_REDIS_URL", server.url()) };
+    assert_eq!(pollster::block_on(tripled(1)), 3);
+    server.cli(&["CLIENT", "PAUSE", "60000", "WRITE"]);
+    let mut call = pin!(tripled(5));
+    let first = poll_once(call.as_mut());
+    server.cli(&["CLIENT", "UNPAUSE"]);
+    assert!(
+        first.is_pending(),
+        "the async #[cached] lookup waited for the server on the task's thread"
+    );
+    assert_eq!(pollster::block_on(call), 15);
+    assert_eq!(tripled_cache().stats().store_errors, 0);
+}
+
+#[cacheman::cached(store = "redis", manager = "redis_async_macro")]
+async fn tripled(n: u32) -> u32 {
+    n * 3
+}
+
+/// A borrowed argument: the lookup's view borrows it, and must not be held across the wait.
+#[cacheman::cached(store = "redis", manager = "redis_async_macro")]
+async fn length(text: &str) -> usize {
+    text.len()
+}
+
+#[test]
+fn an_async_cached_call_on_redis_is_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    assert_send(&tripled(1));
+    assert_send(&length("abc"));
 }
