@@ -36,6 +36,42 @@ pub(crate) fn lookup(plan: &Plan, counting: bool) -> TokenStream {
     }
 }
 
+/// The counted lookup of an async call: as [`lookup`], but a map miss on a shared store
+/// (Redis) awaits its fetch on cacheman's offload pool instead of blocking the executor's
+/// thread. The view is built again after the wait, so that nothing borrowed from the
+/// arguments is held across it (the call's future stays `Send` whatever the view is).
+fn lookup_async(plan: &Plan) -> TokenStream {
+    let (key_type, key_expr) = (&plan.key_type, &plan.key_expr);
+    let (build_key, view, eq) = match &plan.view {
+        Some(view) => (quote!(), view.expr.clone(), view.eq.clone()),
+        None => (
+            quote!(let __cacheman_key: #key_type = #key_expr;),
+            quote!(&__cacheman_key),
+            quote!(*__cacheman_k == __cacheman_key),
+        ),
+    };
+    quote! {
+        #build_key
+        let __cacheman_looked = ::cacheman::__private::lookup_or_fetch(
+            __cacheman_cache,
+            #view,
+            |__cacheman_k: &#key_type| #eq,
+        );
+        let __cacheman_found = match __cacheman_looked {
+            ::cacheman::__private::Looked::Done(__cacheman_found) => __cacheman_found,
+            ::cacheman::__private::Looked::Fetch(__cacheman_fetching) => {
+                let __cacheman_landing = __cacheman_fetching.await;
+                ::cacheman::__private::land(
+                    __cacheman_cache,
+                    __cacheman_landing,
+                    #view,
+                    |__cacheman_k: &#key_type| #eq,
+                )
+            }
+        };
+    }
+}
+
 /// Builds the owned key for the miss path, unless the lookup already did.
 fn make_key(plan: &Plan) -> TokenStream {
     let (key_type, key_expr) = (&plan.key_type, &plan.key_expr);
@@ -47,7 +83,11 @@ fn make_key(plan: &Plan) -> TokenStream {
 
 /// The body of the cached function after its statics: look up, and on a miss compute.
 pub(crate) fn cached_call(plan: &Plan, body: &TokenStream, is_async: bool) -> TokenStream {
-    let lookup = lookup(plan, true);
+    let lookup = if is_async {
+        lookup_async(plan)
+    } else {
+        lookup(plan, true)
+    };
     let make_key = make_key(plan);
     let hit = wrap_mode(
         plan.mode,

@@ -73,7 +73,12 @@ where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<V, E>>,
     {
-        if let Some(value) = self.inner.lookup(&key) {
+        let found = if self.inner.shared().is_some() {
+            self.inner.lookup_shared_async(&key).await
+        } else {
+            self.inner.lookup(&key)
+        };
+        if let Some(value) = found {
             return Ok(value);
         }
         self.compute_missing_async(key, compute).await
@@ -107,8 +112,8 @@ where
         match outcome {
             Outcome::Found(value) => Ok(value),
             Outcome::Lead(leader) => {
-                if let Some(shared) = inner.shared() {
-                    return inner.lead_shared_async(shared, leader, compute).await;
+                if inner.shared().is_some() {
+                    return self.inner.lead_shared_async(leader, compute).await;
                 }
                 let (value, inputs) = match inner.frame() {
                     Some(frame) => {

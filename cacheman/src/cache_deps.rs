@@ -444,9 +444,15 @@ where
     }
 
     fn take_off(&self, dirty: &HashSet<u64>, suspect: &HashSet<u64>) {
-        // On a shared store the entries go for every host (see `cache_shared.rs`).
+        // On a shared store the entries go for every host: invalidated ones with the readers
+        // recorded of them there (see `store/redis/readers.rs`); suspect ones (they read a
+        // value since replaced, whose readers the store took off itself) are removed only, so
+        // that a computation of them reading the new value still lands.
         if let Some(shared) = self.shared() {
-            for hash in dirty.iter().chain(suspect) {
+            for hash in dirty {
+                shared.invalidate_entry(*hash);
+            }
+            for hash in suspect {
                 shared.remove(*hash);
             }
         }

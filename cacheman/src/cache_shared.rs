@@ -9,12 +9,9 @@
 //! the copy through the callback handed to the store at registration, under the landing lock
 //! and with an epoch bump, so that no value fetched or computed before it lands after it.
 
-use std::future::Future;
 use std::hash::Hash;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, Weak};
-use std::task::{Context, Poll, Waker};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use crate::cache::{CacheInner, on_maps};
@@ -88,11 +85,37 @@ where
         key: &Q,
     ) -> Option<V> {
         let epoch = self.epoch.load(Ordering::Acquire);
-        let Fetched::Found(found, value) = shared.fetch(stable_hash(key), false) else {
+        let fetched = shared.fetch(stable_hash(key), false);
+        self.land_fetched(shared, key, fetched, epoch)
+    }
+
+    /// What [`fetch_shared`](Self::fetch_shared) does with the store's answer, the cache's
+    /// epoch read before it asked: the value, if it is `key`'s, given to the graph and kept
+    /// in the local copy.
+    pub(crate) fn land_fetched<Q: Query<K> + ?Sized>(
+        &self,
+        shared: &dyn SharedEntries<K, V>,
+        key: &Q,
+        fetched: Fetched<K, V>,
+        epoch: u64,
+    ) -> Option<V> {
+        let hash = stable_hash(key);
+        let Fetched::Found(found, value, stamp) = fetched else {
             return None;
         };
         if !key.matches(&found) {
             return None; // another key with the same hash
+        }
+        // Another host replaced the value this process's graph knows of the entry: the node
+        // takes the new stamp, so a computation reading it now records what it read, and what
+        // read the old value here is taken off.
+        if let Some(link) = self.deps.get()
+            && link
+                .graph
+                .node((link.id, hash))
+                .is_some_and(|(_, known)| known != stamp)
+        {
+            link.graph.replaced((link.id, hash), stamp);
         }
         if shared.local_copy() {
             let _landing = self.landing();
@@ -107,7 +130,7 @@ where
     /// Asks the store for the leader's key, taking its lease if nobody holds it.
     fn ask(&self, shared: &dyn SharedEntries<K, V>, key: &K, hash: u64) -> Asked<V> {
         match shared.fetch(hash, true) {
-            Fetched::Found(found, value) if found == *key => Asked::Found(value),
+            Fetched::Found(found, value, _) if found == *key => Asked::Found(value),
             // Another key with the same hash: compute without the store (its entry stays).
             Fetched::Found(..) => Asked::Compute(None),
             Fetched::Leased(ticket) => Asked::Compute(Some(ticket)),
@@ -143,46 +166,7 @@ where
         let frame = self.frame().map(crate::deps::Frame::open);
         let value = compute()?;
         let inputs = frame.map(|open| open.close().into_inputs());
-        lease.finish(&key, &value);
-        self.computed(leader, &value, inputs);
-        Ok(value)
-    }
-
-    /// The async form of [`lead_shared`](Self::lead_shared): waits without blocking the
-    /// executor's thread (the store's round trips themselves are blocking calls).
-    pub(crate) async fn lead_shared_async<E, F, Fut>(
-        &self,
-        shared: &dyn SharedEntries<K, V>,
-        leader: Leader<'_, K, V>,
-        compute: F,
-    ) -> Result<V, E>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<V, E>>,
-    {
-        let Some(key) = leader.key().cloned() else {
-            return compute().await;
-        };
-        let mut asking = Asking::new(&key);
-        let ticket = loop {
-            match asking.step(self, shared, &key) {
-                Step::Found(value) => {
-                    self.computed(leader, &value, None);
-                    return Ok(value);
-                }
-                Step::Compute(ticket) => break ticket,
-                Step::Pause(pause) => Delay::new(pause).await,
-            }
-        };
-        let lease = asking.lease(shared, ticket);
-        let (value, inputs) = match self.frame() {
-            Some(frame) => {
-                let (value, frame) = crate::deps::Recording::new(frame, compute()).await;
-                (value?, Some(frame.into_inputs()))
-            }
-            None => (compute().await?, None),
-        };
-        lease.finish(&key, &value);
+        lease.finish(&key, &value, inputs.as_deref());
         self.computed(leader, &value, inputs);
         Ok(value)
     }
@@ -205,7 +189,7 @@ where
 }
 
 /// What a leader does next.
-enum Step<V> {
+pub(crate) enum Step<V> {
     Found(V),
     /// Compute, holding the lease if the ticket has a token (`None`: without the store).
     Compute(Option<Ticket>),
@@ -214,16 +198,18 @@ enum Step<V> {
 }
 
 /// A leader asking the store until it has the value or may compute: pauses double from
-/// [`FIRST_PAUSE`] to [`MAX_PAUSE`] while another caller holds the lease, up to the store's
-/// wait bound; then it computes too.
-struct Asking {
-    hash: u64,
+/// [`FIRST_PAUSE`] to [`MAX_PAUSE`] while another caller holds the lease (its holder renews
+/// it while it computes; a dead holder's runs out), up to the store's wait bound if it has
+/// one; then it computes too.
+#[derive(Clone, Copy)]
+pub(crate) struct Asking {
+    pub(crate) hash: u64,
     started: Instant,
     pause: Duration,
 }
 
 impl Asking {
-    fn new<K: Hash + ?Sized>(key: &K) -> Self {
+    pub(crate) fn new<K: Hash + ?Sized>(key: &K) -> Self {
         Asking {
             hash: stable_hash(key),
             started: Instant::now(),
@@ -231,7 +217,7 @@ impl Asking {
         }
     }
 
-    fn step<K, V>(
+    pub(crate) fn step<K, V>(
         &mut self,
         inner: &CacheInner<K, V>,
         shared: &dyn SharedEntries<K, V>,
@@ -245,11 +231,14 @@ impl Asking {
             Asked::Found(value) => Step::Found(value),
             Asked::Compute(ticket) => Step::Compute(ticket),
             Asked::Wait(ticket) => {
-                let left = shared.wait_bound().saturating_sub(self.started.elapsed());
-                if left.is_zero() {
-                    return Step::Compute(Some(ticket));
+                let mut pause = self.pause;
+                if let Some(bound) = shared.wait_bound() {
+                    let left = bound.saturating_sub(self.started.elapsed());
+                    if left.is_zero() {
+                        return Step::Compute(Some(ticket));
+                    }
+                    pause = pause.min(left);
                 }
-                let pause = self.pause.min(left);
                 self.pause = (self.pause * 2).min(MAX_PAUSE);
                 Step::Pause(pause)
             }
@@ -283,9 +272,12 @@ impl<K, V> Lease<'_, K, V> {
     /// one the miss started at, so a value computed across an invalidation (from any host,
     /// this one included: a local invalidation bumps the generation too) never lands. The
     /// cache's local epoch is not asked: it also moves when the local copy is merely dropped.
-    fn finish(mut self, key: &K, value: &V) {
+    /// `inputs` (what the computation read) are recorded on the store, which refuses the
+    /// value if one of them changed since it was read.
+    fn finish(mut self, key: &K, value: &V, inputs: Option<&[crate::deps::Input]>) {
         if let Some(ticket) = self.ticket.take() {
-            self.shared.put(key, value, &ticket);
+            self.shared
+                .put(key, value, &ticket, inputs.unwrap_or_default());
         }
     }
 }
@@ -294,69 +286,6 @@ impl<K, V> Drop for Lease<'_, K, V> {
     fn drop(&mut self) {
         if let Some(ticket) = self.ticket.take() {
             self.shared.release(self.hash, &ticket);
-        }
-    }
-}
-
-/// A pause for async waiters that needs no runtime: a thread sleeps, then wakes the task
-/// with the waker of its latest poll.
-struct Delay {
-    duration: Duration,
-    state: Option<Arc<DelayState>>,
-}
-
-#[derive(Default)]
-struct DelayState {
-    done: AtomicBool,
-    waker: Mutex<Option<Waker>>,
-}
-
-impl Delay {
-    fn new(duration: Duration) -> Self {
-        Delay {
-            duration,
-            state: None,
-        }
-    }
-}
-
-impl Future for Delay {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let state = match &self.state {
-            Some(state) => state.clone(),
-            None => {
-                let state = Arc::new(DelayState::default());
-                let (shared, duration) = (state.clone(), self.duration);
-                let spawned = std::thread::Builder::new()
-                    .name("cacheman-delay".into())
-                    .spawn(move || {
-                        std::thread::sleep(duration);
-                        shared.done.store(true, Ordering::Release);
-                        let waker = shared
-                            .waker
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .take();
-                        if let Some(waker) = waker {
-                            waker.wake();
-                        }
-                    });
-                if spawned.is_err() {
-                    return Poll::Ready(()); // no thread: ask the store again at once
-                }
-                self.state = Some(state.clone());
-                state
-            }
-        };
-        // The waker is stored before `done` is read again, so a wake between the two is
-        // not lost.
-        *state.waker.lock().unwrap_or_else(|e| e.into_inner()) = Some(cx.waker().clone());
-        if state.done.load(Ordering::Acquire) {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
         }
     }
 }

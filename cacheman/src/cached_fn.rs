@@ -106,6 +106,66 @@ where
     }
 }
 
+/// The counted lookup of an async `#[cached]` call: as [`lookup`], but a key the map misses
+/// on a shared store is fetched on the offload pool: the caller awaits the
+/// [`Looked::Fetch`](crate::cache_shared_async::Looked) and hands what it found to [`land`]
+/// with the same view, so that nothing borrowed from the arguments is held across the wait.
+#[doc(hidden)]
+pub fn lookup_or_fetch<K, V, Q, F>(
+    cache: &Cache<K, V>,
+    view: &Q,
+    eq: F,
+) -> crate::cache_shared_async::Looked<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    Q: Hash + ?Sized,
+    F: Fn(&K) -> bool,
+{
+    use crate::cache_shared_async::Looked;
+    let probe = Probe { view, eq };
+    match cache.inner.find_counted(&probe) {
+        Found::Hit(value) => Looked::Done(Some(value)),
+        Found::Recording(value) => {
+            Looked::Done(Some(read_in_computation(&cache.inner, probe, value)))
+        }
+        Found::Missing => missed_or_fetch(&cache.inner, probe),
+    }
+}
+
+/// [`CacheInner::missed_or_fetch`] for a probe (moved out of line, as in [`lookup`]).
+#[cold]
+#[inline(never)]
+fn missed_or_fetch<K, V, Q, F>(
+    inner: &std::sync::Arc<CacheInner<K, V>>,
+    probe: Probe<'_, Q, F>,
+) -> crate::cache_shared_async::Looked<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    Q: Hash + ?Sized,
+    F: Fn(&K) -> bool,
+{
+    inner.missed_or_fetch(&probe)
+}
+
+/// What [`lookup_or_fetch`]'s fetch found, for the key `view` and `eq` describe.
+#[doc(hidden)]
+pub fn land<K, V, Q, F>(
+    cache: &Cache<K, V>,
+    landing: crate::cache_shared_async::Landing<K, V>,
+    view: &Q,
+    eq: F,
+) -> Option<V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    Q: Hash + ?Sized,
+    F: Fn(&K) -> bool,
+{
+    cache.inner.land(&Probe { view, eq }, landing)
+}
+
 /// [`CacheInner::read_in_computation`] for a probe.
 #[cold]
 #[inline(never)]

@@ -84,6 +84,7 @@ mod cache_async;
 mod cache_deps;
 mod cache_miss;
 mod cache_shared;
+mod cache_shared_async;
 mod cached_fn;
 #[cfg(feature = "cli")]
 pub mod cli;
@@ -104,6 +105,7 @@ mod manager_operations;
 #[cfg(feature = "redis")]
 mod manager_redis;
 mod names;
+mod offload;
 mod options;
 mod query;
 mod shards;
@@ -245,8 +247,10 @@ pub mod __fuzz {
 /// What `#[cached]` expands to refers to these paths; they are not a stable API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::cache_shared_async::{Fetching, Landing, Looked};
     pub use crate::cached_fn::{
-        compute, compute_async, compute_or_fall_back, compute_or_fall_back_async, lookup,
+        compute, compute_async, compute_or_fall_back, compute_or_fall_back_async, land, lookup,
+        lookup_or_fetch,
     };
     pub use crate::declarations::{
         Declaration, OpenView, Persistable, ViaNothing, ViaSerde, ViewOf, assert_same_manager,

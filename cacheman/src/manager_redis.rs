@@ -52,12 +52,25 @@ impl CacheManager {
         read(&self.shared.redis).clone()
     }
 
-    /// Bumps the Redis generations of `name` and its declared dependents in one step, so that
-    /// no host sees one invalidated and another not yet (each cache's own invalidation then
-    /// follows, as for files).
+    /// Bumps the Redis generations of `name` and its declared dependents in one step (on a
+    /// Cluster, one cache at a time, each after every cache it depends on), so that no host
+    /// sees one invalidated and another not yet (each cache's own invalidation then follows,
+    /// as for files).
     pub(crate) fn bump_redis_generations(&self, name: &str) -> Result<(), Error> {
         let mut caches = vec![name.to_owned()];
         caches.extend(self.shared.entries.dependents_of(name));
+        // Upstream first: a cache has strictly more of the set upstream of it than any cache
+        // it depends on has.
+        let upstream = |cache: &String| {
+            caches
+                .iter()
+                .filter(|other| self.shared.entries.dependents_of(other).contains(cache))
+                .count()
+        };
+        let mut ordered: Vec<(usize, String)> =
+            caches.iter().map(|c| (upstream(c), c.clone())).collect();
+        ordered.sort_by_key(|(upstream, _)| *upstream);
+        let caches: Vec<String> = ordered.into_iter().map(|(_, c)| c).collect();
         crate::store::redis::generations::bump_together(self.name(), self.redis().as_ref(), &caches)
     }
 

@@ -3,5 +3,7 @@
 
 pub mod child;
 pub mod crash;
+pub mod fleet;
+pub mod redis_cluster;
 pub mod redis_server;
 pub mod support;

@@ -59,8 +59,14 @@ pub fn running_or_skip(test: &str) -> Option<RedisServer> {
 /// A server of this test's own, started here: says why a test cannot run, and fails instead
 /// under CI (`CI` set), which must have a server binary; returns `None` to skip.
 pub fn start_or_skip(test: &str) -> Option<RedisServer> {
+    binary_or_skip(test).map(RedisServer::start)
+}
+
+/// The `redis-server` binary; or says why `test` cannot run and returns `None` (fails instead
+/// under CI, which must have one).
+pub fn binary_or_skip(test: &str) -> Option<PathBuf> {
     match server_binary() {
-        Some(binary) => Some(RedisServer::start(binary)),
+        Some(binary) => Some(binary),
         None => {
             assert!(
                 std::env::var_os("CI").is_none(),
@@ -144,6 +150,11 @@ impl RedisServer {
         }
     }
 
+    /// The server's clock (`TIME`) in milliseconds: what its expiry of keys follows.
+    pub fn time_ms(&self) -> u64 {
+        time_ms(&self.cli(&["TIME"]))
+    }
+
     /// Runs `redis-cli` against the server with `args`; what it printed.
     pub fn cli(&self, args: &[&str]) -> String {
         let cli = self.binary.with_file_name("redis-cli");
@@ -163,4 +174,13 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Milliseconds from what `redis-cli TIME` printed (seconds, then microseconds).
+pub fn time_ms(printed: &str) -> u64 {
+    let mut parts = printed
+        .split_whitespace()
+        .map(|p| p.parse::<u64>().unwrap());
+    let (seconds, micros) = (parts.next().unwrap(), parts.next().unwrap());
+    seconds * 1000 + micros / 1000
 }

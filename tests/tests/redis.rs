@@ -4,20 +4,16 @@
 //! server start one of their own. Without a `redis-server` binary the tests say so and skip,
 //! except under CI, which must have one.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use cacheman::{CacheManager, CacheOptions, Redis};
-use tests::child::{self, Lines};
+use tests::child;
+use tests::fleet::{self, Serving, runs, runs_total, unique};
 use tests::redis_server::{RedisServer, running_or_skip, start_or_skip};
 use tests::support::{capture_warnings, warnings_containing};
 
 const WORKER: &str = env!("CARGO_BIN_EXE_redis_worker");
-
-/// `name` made this run's own, so that runs against a long-lived server never meet.
-fn unique(name: &str) -> String {
-    format!("{name}_{}", std::process::id())
-}
 
 fn redis(server: &RedisServer) -> Redis {
     Redis::new(server.url())
@@ -33,7 +29,7 @@ fn host(name: &str, server: &RedisServer) -> (tempfile::TempDir, CacheManager) {
 }
 
 fn entry_keys(server: &RedisServer, manager: &str) -> Vec<String> {
-    let pattern = format!("cacheman:{{{manager}:*:v:*");
+    let pattern = format!("cacheman:{{{manager}:*:e:*");
     server
         .cli(&["--scan", "--pattern", &pattern])
         .lines()
@@ -133,9 +129,9 @@ fn a_value_that_does_not_decode_is_a_miss_with_a_warning() {
     cache.get_or_insert_with(1, || vec![1, 2, 3]);
     let keys = entry_keys(&server, &unique("redis_bad_data"));
     assert_eq!(keys.len(), 1, "{keys:?}");
-    // Key 1, then a vector claiming 2^35 elements in five bytes: nothing may be reserved
-    // for it, and nothing panics.
-    let hostile = "redis.call('SET', KEYS[1], '\\1\\255\\255\\255\\255\\127') return 1";
+    // A stamp (8 bytes), key 1, then a vector claiming 2^35 elements in five bytes: nothing
+    // may be reserved for it, and nothing panics.
+    let hostile = "redis.call('SET', KEYS[1], '\\0\\0\\0\\0\\0\\0\\0\\0\\1\\255\\255\\255\\255\\127') return 1";
     server.cli(&["EVAL", hostile, "1", &keys[0]]);
     let mut ran = false;
     let value = cache.get_or_insert_with(1, || {
@@ -151,8 +147,11 @@ fn a_value_that_does_not_decode_is_a_miss_with_a_warning() {
     let (_b_dir, b) = host(&unique("redis_bad_data"), &server);
     let on_b = b.register_cache::<u32, Vec<u64>>("lists").unwrap();
     assert_eq!(on_b.get(&1), Some(vec![4]));
-    // Another program's bytes under the key: a miss too.
+    // Another program's bytes under the key: a miss too, and so are bytes shorter than a
+    // stamp.
     server.cli(&["SET", &keys[0], "not postcard at all"]);
+    assert_eq!(on_b.get(&1), None);
+    server.cli(&["SET", &keys[0], "short"]);
     assert_eq!(on_b.get(&1), None);
 }
 
@@ -233,24 +232,7 @@ fn a_down_server_costs_the_sharing_never_the_value() {
 }
 
 fn worker(server: &RedisServer, manager: &str, marks: &std::path::Path) -> Command {
-    let mut command = Command::new(WORKER);
-    command.arg(server.url()).arg(manager).arg(marks);
-    command
-}
-
-/// Body runs per key, over every process's marks.
-fn runs(marks: &std::path::Path) -> std::collections::BTreeMap<u64, usize> {
-    let mut runs = std::collections::BTreeMap::new();
-    for entry in std::fs::read_dir(marks).unwrap() {
-        let name = entry.unwrap().file_name().into_string().unwrap();
-        if let Some((key, _pid)) = name.split_once('.')
-            && let Ok(key) = key.parse::<u64>()
-        {
-            let text = std::fs::read_to_string(marks.join(&name)).unwrap();
-            *runs.entry(key).or_default() += text.len();
-        }
-    }
-    runs
+    fleet::worker(WORKER, &server.url(), manager, marks)
 }
 
 #[test]
@@ -259,19 +241,12 @@ fn three_processes_run_each_body_once_under_a_herd_and_share_the_union() {
         return;
     };
     let marks = tempfile::tempdir().unwrap();
-    let go = marks.path().join("go");
-    let herd: Vec<_> = (0..3)
-        .map(|_| {
-            worker(&server, &unique("redis_herd"), marks.path())
-                .args(["compute", "0", "200"])
-                .arg(&go)
-                .stdout(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    std::fs::write(&go, b"").unwrap();
-    for mut process in herd {
+    let compute = || {
+        let mut command = worker(&server, &unique("redis_herd"), marks.path());
+        command.args(["compute", "0", "200"]);
+        command
+    };
+    for mut process in fleet::herd(3, compute, &marks.path().join("go")) {
         let status = child::wait(&mut process, "a herd worker");
         assert!(status.success());
     }
@@ -308,10 +283,6 @@ fn three_processes_run_each_body_once_under_a_herd_and_share_the_union() {
     );
 }
 
-fn runs_total(marks: &std::path::Path) -> usize {
-    runs(marks).values().sum()
-}
-
 #[test]
 fn an_invalidation_in_one_process_is_seen_by_the_others() {
     let Some(server) = running_or_skip("invalidation_across_processes") else {
@@ -321,24 +292,14 @@ fn an_invalidation_in_one_process_is_seen_by_the_others() {
     let mut serving: Vec<_> = [false, true]
         .into_iter()
         .map(|local_copy| {
-            let mut process = worker(&server, &unique("redis_invalidation"), marks.path())
+            let mut command = worker(&server, &unique("redis_invalidation"), marks.path());
+            command
                 .arg("serve")
-                .env("LOCAL_COPY", if local_copy { "1" } else { "0" })
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .spawn()
-                .unwrap();
-            let mut lines = Lines::of(&mut process);
-            assert_eq!(lines.next(&mut process), "ready");
-            (process, lines)
+                .env("LOCAL_COPY", if local_copy { "1" } else { "0" });
+            Serving::start(command)
         })
         .collect();
-    let mut ask = |i: usize, line: &str| -> String {
-        use std::io::Write;
-        let (process, lines) = &mut serving[i];
-        writeln!(process.stdin.as_mut().unwrap(), "{line}").unwrap();
-        lines.next(process)
-    };
+    let mut ask = |i: usize, line: &str| serving[i].ask(line);
     assert_eq!(ask(0, "get 7"), "49 1");
     assert_eq!(ask(1, "get 7"), "49 0");
     let out = child::output(
@@ -351,9 +312,8 @@ fn an_invalidation_in_one_process_is_seen_by_the_others() {
     // heard, it fetches what process 0 recomputed, never the old generation.
     let heard = child::poll(|| (ask(1, "get 7") == "49 0").then_some(()));
     assert!(heard.is_some());
-    for (mut process, _) in serving {
-        drop(process.stdin.take());
-        assert!(child::wait(&mut process, "a serving worker").success());
+    for process in serving {
+        process.finish();
     }
 }
 
@@ -405,32 +365,22 @@ fn a_server_stopped_mid_run_and_restarted_is_recovered_without_restarting() {
         return;
     };
     let marks = tempfile::tempdir().unwrap();
-    let mut process = worker(&server, &unique("redis_restart"), marks.path())
-        .arg("serve")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = Lines::of(&mut process);
-    assert_eq!(lines.next(&mut process), "ready");
-    let mut ask = |process: &mut std::process::Child, line: &str| -> String {
-        use std::io::Write;
-        writeln!(process.stdin.as_mut().unwrap(), "{line}").unwrap();
-        lines.next(process)
-    };
-    assert_eq!(ask(&mut process, "get 3"), "9 1");
-    assert_eq!(ask(&mut process, "get 3"), "9 0");
+    let mut command = worker(&server, &unique("redis_restart"), marks.path());
+    command.arg("serve");
+    let mut process = Serving::start(command);
+    assert_eq!(process.ask("get 3"), "9 1");
+    assert_eq!(process.ask("get 3"), "9 0");
     server.stop();
     // Down: computed values, counted errors, no panic.
-    assert_eq!(ask(&mut process, "get 3"), "9 1");
-    assert_eq!(ask(&mut process, "get 4"), "16 1");
-    let errors: u64 = ask(&mut process, "errors").parse().unwrap();
+    assert_eq!(process.ask("get 3"), "9 1");
+    assert_eq!(process.ask("get 4"), "16 1");
+    let errors: u64 = process.ask("errors").parse().unwrap();
     assert!(errors >= 1);
     server.restart();
     // Back (empty: no persistence): the process reconnects by itself and shares again.
     let recovered = child::poll(|| {
-        ask(&mut process, "get 5");
-        (ask(&mut process, "get 5") == "25 0").then_some(())
+        process.ask("get 5");
+        (process.ask("get 5") == "25 0").then_some(())
     });
     assert!(
         recovered.is_some(),
@@ -441,8 +391,7 @@ fn a_server_stopped_mid_run_and_restarted_is_recovered_without_restarting() {
         .register_custom_cache::<u64, u64>("squares", CacheOptions::new())
         .unwrap();
     assert_eq!(on_other.get(&5), Some(25));
-    drop(process.stdin.take());
-    assert!(child::wait(&mut process, "the serving worker").success());
+    process.finish();
 }
 
 #[test]

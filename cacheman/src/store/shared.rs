@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use crate::deps::Input;
+
 /// What a shared store's miss path holds while it computes: the generation the store's
 /// entries of this cache were at when the miss asked, and the lease token if it took one.
 /// A value put with a ticket is stored only if the generation is still current, so a value
@@ -13,14 +15,18 @@ pub(crate) struct Ticket {
     pub generation: u64,
     /// `Some`: this caller holds the key's lease (`SET NX PX`), released by its put.
     pub token: Option<u64>,
+    /// The entry's version when the miss asked: an invalidation of the entry (or of one it
+    /// read) moves it, and a put with an older one does not land.
+    pub version: u64,
 }
 
 /// The answer of [`SharedEntries::fetch`].
 #[cfg_attr(not(feature = "redis"), allow(dead_code))] // made by the Redis store only
 pub(crate) enum Fetched<K, V> {
     /// The store holds an entry of the current generation under the key's hash: its key (to
-    /// compare with the one asked: hashes may collide) and value.
-    Found(K, V),
+    /// compare with the one asked: hashes may collide), value and stamp (the hash of the
+    /// value's encoding, as the dependency graph records it).
+    Found(K, V, u64),
     /// No value; this caller now holds the key's lease and computes.
     Leased(Ticket),
     /// No value, and another caller (on this host or another) holds the lease: wait for its
@@ -51,8 +57,11 @@ pub(crate) trait SharedEntries<K, V>: Send + Sync {
     /// The entry under `hash` in the current generation; or, with `lease`, takes that
     /// hash's lease when there is no entry and no lease, in the same round trip.
     fn fetch(&self, hash: u64, lease: bool) -> Fetched<K, V>;
-    /// Stores `value` if `ticket`'s generation is still current, and lets its lease go.
-    fn put(&self, key: &K, value: &V, ticket: &Ticket);
+    /// Stores `value` if `ticket`'s generation and version are still current, and lets its
+    /// lease go. `inputs` are the entries the computation read: each on this store's server
+    /// records the entry among its readers first, and if one no longer has the stamp that
+    /// was read, the value is not stored (the lease is let go).
+    fn put(&self, key: &K, value: &V, ticket: &Ticket, inputs: &[Input]);
     /// Lets a lease go without a value (the computation failed or was abandoned), so that a
     /// waiting host takes over at once rather than after the lease expires.
     fn release(&self, hash: u64, ticket: &Ticket);
@@ -60,8 +69,13 @@ pub(crate) trait SharedEntries<K, V>: Send + Sync {
     fn put_current(&self, key: &K, value: &V);
     /// Removes the entry under `hash` from the current generation (a `remove`).
     fn remove(&self, hash: u64);
-    /// How long a caller waits for another caller's lease before computing itself.
-    fn wait_bound(&self) -> Duration;
+    /// Invalidates the entry under `hash` for every host: removes it, makes a computation of
+    /// it that started before not land, and does the same, transitively, to the entries
+    /// recorded on the store as having read it.
+    fn invalidate_entry(&self, hash: u64);
+    /// How long a caller waits for another caller's lease before computing itself (`None`:
+    /// as long as the lease is held; its holder renews it while it computes).
+    fn wait_bound(&self) -> Option<Duration>;
     /// How many operations failed since the store was made (`CacheStats::store_errors`).
     fn errors(&self) -> u64;
 }

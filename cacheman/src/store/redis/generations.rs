@@ -1,6 +1,14 @@
 //! Invalidating several caches in one step on the server: the generation keys of the caches
 //! of this process by manager and cache name, and the bump of a whole dependent set in one
 //! script (atomic, so no host ever sees a cache invalidated and its dependent not yet).
+//!
+//! On a Cluster each cache's keys are in its own slot and one script cannot span slots: the
+//! caches are bumped one script each, in the order given (the manager puts every cache after
+//! those it depends on): the invalidated cache first, then its dependents. Until
+//! the last, a host may see the cache invalidated and a dependent not yet; a dependent value
+//! computed meanwhile is put in the dependent's old generation, which the next bump leaves
+//! behind. The other order would be worse: a dependent recomputed from the cache's old value
+//! between the bumps would land in the dependent's new generation and stay.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -15,6 +23,9 @@ pub(crate) struct Generation {
     pub(crate) server: Arc<Server>,
     pub(crate) key: String,
     pub(crate) channel: String,
+    /// What the cache's entry keys start with, for a cache registered in this process (its
+    /// fingerprints are known): how a computation that read its entries finds them.
+    pub(crate) entries: Option<String>,
 }
 
 impl Generation {
@@ -23,6 +34,16 @@ impl Generation {
             server,
             key: format!("{base}:gen"),
             channel: format!("{base}:inv"),
+            entries: None,
+        }
+    }
+
+    /// The generation of a cache registered in this process, whose entries start with
+    /// `entries`.
+    pub(crate) fn registered(server: Arc<Server>, base: &str, entries: String) -> Self {
+        Generation {
+            entries: Some(entries),
+            ..Generation::new(server, base)
         }
     }
 }
@@ -48,6 +69,16 @@ pub(crate) fn register(manager: &str, cache: &str, generation: &Arc<Generation>)
         .or_default();
     list.retain(|g| g.strong_count() > 0);
     list.push(Arc::downgrade(generation));
+}
+
+/// The registered cache of `manager` whose dependency-graph id is `id`, if one is on Redis in
+/// this process.
+pub(crate) fn registered_by_id(manager: &str, id: u64) -> Option<Arc<Generation>> {
+    registry()
+        .iter()
+        .filter(|((m, cache), _)| m == manager && crate::deps::cache_id(cache) == id)
+        .flat_map(|(_, list)| list.iter().filter_map(Weak::upgrade))
+        .find(|generation| generation.entries.is_some())
 }
 
 /// Bumps the generations of `caches` of `manager` in one script per server: those registered
@@ -102,21 +133,35 @@ pub(crate) fn bump_together(
         if generations.len() < 2 {
             continue;
         }
-        let mut invocation = scripts::INVALIDATE.prepare_invoke();
-        for generation in &generations {
-            invocation.key(&generation.key);
-        }
-        for generation in &generations {
-            invocation.arg(&generation.channel);
-        }
-        if let Err(message) = server.run(|c| invocation.invoke::<i64>(c)) {
-            first_error.get_or_insert(Error::Redis {
-                cache: caches.join("`, `"),
-                server: server.name.clone(),
-                action: "invalidate the caches together",
-                message,
-            });
+        // One script for the set; on a Cluster one per cache (one slot each), in order.
+        let steps = if server.is_cluster() {
+            generations.chunks(1).collect::<Vec<_>>()
+        } else {
+            vec![generations.as_slice()]
+        };
+        for step in steps {
+            if let Err(message) = bump(&server, step) {
+                first_error.get_or_insert(Error::Redis {
+                    cache: caches.join("`, `"),
+                    server: server.name.clone(),
+                    action: "invalidate the caches together",
+                    message,
+                });
+                break; // the rest after a retry: the cache itself first again
+            }
         }
     }
     first_error.map_or(Ok(()), Err)
+}
+
+/// Bumps `generations` in one script and tells their channels.
+fn bump(server: &Server, generations: &[Arc<Generation>]) -> Result<i64, String> {
+    let mut invocation = scripts::INVALIDATE.prepare_invoke();
+    for generation in generations {
+        invocation.key(&generation.key);
+    }
+    for generation in generations {
+        invocation.arg(&generation.channel);
+    }
+    server.run(|c| invocation.invoke::<i64>(c))
 }

@@ -3,7 +3,9 @@
 //! hosts' invalidations (`subscriber.rs`) and the store itself (`redis_store.rs`).
 
 pub(crate) mod generations;
+mod readers;
 mod redis_store;
+mod renewal;
 mod scripts;
 mod server;
 mod subscriber;
@@ -45,14 +47,18 @@ pub struct Redis {
 }
 
 impl Redis {
-    /// The server at `url` (`redis://[:password@]host:port[/db]`), with the defaults: keys
-    /// under `cacheman`, 30 s leases, callers wait for another's lease up to its length, 1 s
-    /// to connect, 1 s per command, 1 s before trying a server that failed again, no local
-    /// copy (every lookup one round trip).
+    /// The server at `url` (`redis://[[user]:password@]host:port[/db]`), or the Redis Cluster
+    /// named by some of its nodes (`redis+cluster://[[user]:password@]host:port[,host:port...]`:
+    /// the client learns the rest from them, follows the Cluster's redirections, and each
+    /// cache's keys stay in one slot through their hash tag), with the defaults: keys
+    /// under `cacheman`, 30 s leases renewed while their holder computes, callers wait for
+    /// another's lease as long as it is held, 1 s to connect, 1 s per command, 1 s before
+    /// trying a server that failed again, no local copy (every lookup one round trip).
     ///
     /// ```
     /// let redis = cacheman::Redis::new("redis://127.0.0.1:6379/");
-    /// # drop(redis);
+    /// let cluster = cacheman::Redis::new("redis+cluster://10.0.0.1:7000,10.0.0.2:7000");
+    /// # drop((redis, cluster));
     /// ```
     pub fn new(url: impl Into<String>) -> Self {
         Redis {
@@ -101,9 +107,12 @@ impl Redis {
         self
     }
 
-    /// How long a miss's lease on its key lasts (default 30 s): other hosts' callers of the
-    /// key wait for its value meanwhile. A holder that dies (or computes longer than this)
-    /// loses it when it expires, and a waiting caller takes over.
+    /// How long a miss's lease on its key lasts unless renewed (default 30 s): other hosts'
+    /// callers of the key wait for its value meanwhile. The holder's process renews it every
+    /// third of this while the computation runs, so a computation longer than the lease
+    /// still runs once; a holder that dies stops renewing, its lease expires within this
+    /// long, and a waiting caller takes over. Short leases find a dead holder sooner but
+    /// cost a renewal (one round trip) every third of their length per computation.
     ///
     /// ```
     /// let redis = cacheman::Redis::new("redis://127.0.0.1/").lease(std::time::Duration::from_secs(5));
@@ -115,8 +124,10 @@ impl Redis {
     }
 
     /// How long a caller waits for another caller's lease before it computes the value itself
-    /// (default: the lease's length plus a tenth, so that a dead holder's lease expires first
-    /// and a waiter takes it over).
+    /// (default: no bound; it waits as long as the lease is held, that is while its holder
+    /// computes, or until a dead holder's lease expires, then takes it over). A bound caps
+    /// the wait on a live holder whose computation takes longer: the key is then computed
+    /// twice, as callers of one host never do.
     ///
     /// ```
     /// let redis = cacheman::Redis::new("redis://127.0.0.1/").wait(std::time::Duration::from_secs(2));
@@ -182,8 +193,8 @@ impl Redis {
         self
     }
 
-    pub(crate) fn wait_bound(&self) -> Duration {
-        self.wait.unwrap_or(self.lease + self.lease / 10)
+    pub(crate) fn wait_bound(&self) -> Option<Duration> {
+        self.wait
     }
 }
 

@@ -4,8 +4,11 @@
 //! ```text
 //! <prefix>:{<manager>:<cache>}:gen                       the generation, bumped by invalidations
 //! <prefix>:{<manager>:<cache>}:inv                       the channel invalidations are told on
-//! <prefix>:{<manager>:<cache>}:<types><fn>:<gen>:v:<h>   an entry: postcard of (key, value)
+//! <prefix>:{<manager>:<cache>}:<types><fn>:<gen>:e:<h>   an entry: its stamp, then postcard of
+//!                                                        (key, value)
 //! <prefix>:{<manager>:<cache>}:<types><fn>:<gen>:l:<h>   the lease on computing it
+//! <prefix>:{<manager>:<cache>}:r:<h>                     the entries that read it (readers.rs)
+//! <prefix>:{<manager>:<cache>}:ver:<h>                   its version, moved by invalidations
 //! ```
 //!
 //! `<types>` and `<fn>` are the type and function fingerprints (16 hex digits each), so a
@@ -22,14 +25,17 @@ use serde::de::DeserializeOwned;
 
 use super::Redis;
 use super::generations::{self, Generation};
+use super::readers::{self, EntryKeys};
 use super::scripts;
 use super::server::Server;
 use crate::Error;
+use crate::deps::Input;
 use crate::store::codec;
 use crate::store::{Fetched, Identity, Loaded, Merged, Outgoing, SharedEntries, Store, Ticket};
 
 /// The Redis store of one cache.
 pub(crate) struct RedisStore<K, V> {
+    manager: String,
     cache: String,
     server: Arc<Server>,
     generation_key: String,
@@ -41,7 +47,7 @@ pub(crate) struct RedisStore<K, V> {
     /// Expiry of entries (the cache's time-to-live); 0: none.
     ttl_ms: u64,
     lease_ms: u64,
-    wait: Duration,
+    wait: Option<Duration>,
     local_copy: bool,
     /// Whether invalidations of this cache are being heard (the subscriber sets it).
     heard: Arc<AtomicBool>,
@@ -63,17 +69,23 @@ impl<K, V> RedisStore<K, V> {
             reason: format!("the Redis URL {:?} is not usable: {message}", redis.url),
         })?;
         let base = generations::base(&redis.prefix, manager, cache);
-        let generation = Arc::new(Generation::new(server.clone(), &base));
+        let entries = format!(
+            "{base}:{:016x}{:016x}:",
+            identity.type_fingerprint, identity.fn_fingerprint
+        );
+        let generation = Arc::new(Generation::registered(
+            server.clone(),
+            &base,
+            entries.clone(),
+        ));
         generations::register(manager, cache, &generation);
         Ok(RedisStore {
+            manager: manager.to_owned(),
             cache: cache.to_owned(),
             generation_key: generation.key.clone(),
             channel: generation.channel.clone(),
             _generation: generation,
-            entries: format!(
-                "{base}:{:016x}{:016x}:",
-                identity.type_fingerprint, identity.fn_fingerprint
-            ),
+            entries,
             server,
             ttl_ms: ttl.map_or(0, |t| (t.as_millis() as u64).max(1)),
             lease_ms: (redis.lease.as_millis() as u64).max(1),
@@ -138,6 +150,21 @@ fn hex(hash: u64) -> String {
     format!("{hash:016x}")
 }
 
+/// The bytes before an entry's postcard row: its stamp.
+const STAMP_LEN: usize = 8;
+
+/// The readers a `PUT` returned after its first element.
+fn members(reply: &[redis::Value]) -> Vec<Vec<u8>> {
+    reply
+        .iter()
+        .skip(1)
+        .filter_map(|member| match member {
+            redis::Value::BulkString(bytes) => Some(bytes.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// A generation as the scripts return it.
 fn generation(value: &redis::Value) -> Option<u64> {
     match value {
@@ -165,11 +192,24 @@ where
             .first()
             .and_then(generation)
             .ok_or_else(|| format!("the generation key {} holds no number", self.generation_key))?;
-        let ticket = |token| Ticket { generation, token };
+        let version = parts.get(3).and_then(self::generation).unwrap_or(0);
+        let ticket = |token| Ticket {
+            generation,
+            token,
+            version,
+        };
         match (parts.get(1), parts.get(2)) {
             (Some(redis::Value::Int(1)), Some(redis::Value::BulkString(bytes))) => {
-                match codec::postcard_from_one::<(K, V)>(bytes) {
-                    Ok((key, value)) => Ok(Fetched::Found(key, value)),
+                let decoded = match (bytes.get(..STAMP_LEN), bytes.get(STAMP_LEN..)) {
+                    (Some(stamp), Some(row)) => codec::postcard_from_one::<(K, V)>(row)
+                        .map(|(key, value)| (key, value, stamp)),
+                    _ => Err("shorter than its stamp".to_owned()),
+                };
+                match decoded {
+                    Ok((key, value, stamp)) => {
+                        let stamp = u64::from_le_bytes(stamp.try_into().unwrap_or_default());
+                        Ok(Fetched::Found(key, value, stamp))
+                    }
                     Err(reason) => {
                         // Another program's value, or a damaged one: a miss, recomputed and
                         // overwritten (no lease was taken: the value was there).
@@ -190,9 +230,22 @@ where
         }
     }
 
-    fn put_at(&self, key: &K, value: &V, generation: Option<u64>, token: Option<u64>) {
+    /// Puts `value` under `key`: in the ticket's generation and version if there is one
+    /// (then lets its lease go), else in the current one (an insert). Readers recorded of the
+    /// key's previous value, if the value changed, are invalidated after.
+    fn put_at(&self, key: &K, value: &V, ticket: Option<&Ticket>) {
+        let token = ticket.and_then(|t| t.token);
+        if let Some(token) = token {
+            self.server.renewals.let_go(token);
+        }
         let hash = crate::deps::stable_hash(key);
-        let bytes = match codec::postcard_one(&(key, value)) {
+        let encoded = codec::postcard_fingerprint(value)
+            .ok_or_else(|| "the value does not encode".to_owned())
+            .and_then(|stamp| {
+                let row = codec::postcard_one(&(key, value))?;
+                Ok([&stamp.to_le_bytes()[..], &row].concat())
+            });
+        let bytes = match encoded {
             Ok(bytes) => bytes,
             Err(reason) => {
                 log::warn!(
@@ -203,26 +256,62 @@ where
                 return;
             }
         };
+        let entry = EntryKeys::new(&self.entries, hash);
         let outcome = self.server.run(|c| {
             scripts::PUT
                 .key(&self.generation_key)
                 .arg(&self.entries)
-                .arg(hex(hash))
-                .arg(generation.map_or(String::new(), |g| g.to_string()))
+                .arg(&entry.hash)
+                .arg(ticket.map_or(String::new(), |t| t.generation.to_string()))
                 .arg(bytes.as_slice())
                 .arg(self.ttl_ms)
                 .arg(token.map_or(String::new(), |t| t.to_string()))
-                // An insert (no generation) tells the hosts keeping local copies.
-                .arg(if generation.is_none() {
+                // An insert (no ticket) tells the hosts keeping local copies.
+                .arg(if ticket.is_none() {
                     self.channel.as_str()
                 } else {
                     ""
                 })
-                .invoke::<i64>(c)
+                .arg(entry.version())
+                .arg(ticket.map_or(String::new(), |t| t.version.to_string()))
+                .arg(entry.readers())
+                .invoke::<Vec<redis::Value>>(c)
         });
-        if let Err(message) = outcome {
-            self.failed("store an entry", &message);
+        let stale = match outcome {
+            Ok(reply) => readers::entries_of(&members(&reply)),
+            Err(message) => return self.failed("store an entry", &message),
+        };
+        if !stale.is_empty()
+            && let Err(message) = readers::invalidate(&self.server, stale)
+        {
+            self.failed("invalidate the readers of a changed entry", &message);
         }
+    }
+
+    /// Records this computation of `hash` among the readers of each entry it read on this
+    /// server; `false` if one of them no longer has the stamp it saw (the value is stale
+    /// and must not be stored) or the server could not be asked.
+    fn record_reads(&self, hash: u64, inputs: &[Input]) -> bool {
+        let reader = EntryKeys::new(&self.entries, hash);
+        for input in inputs {
+            let Some(read) = generations::registered_by_id(&self.manager, input.source) else {
+                continue; // not a cache on Redis in this process: nothing to record here
+            };
+            let (Some(entries), true) = (&read.entries, Arc::ptr_eq(&read.server, &self.server))
+            else {
+                continue; // on another server: its invalidations cannot reach this one
+            };
+            let read = EntryKeys::new(entries, input.key);
+            match readers::record_read(&self.server, &read, input.seen, &reader, self.ttl_ms) {
+                Ok(true) => {}
+                Ok(false) => return false,
+                Err(message) => {
+                    self.failed("record what an entry read", &message);
+                    return false;
+                }
+            }
+        }
+        true
     }
 }
 
@@ -294,17 +383,33 @@ where
 
     fn fetch(&self, hash: u64, lease: bool) -> Fetched<K, V> {
         let token = lease.then(token);
+        let entry = EntryKeys::new(&self.entries, hash);
         let reply = self.server.run(|c| {
             scripts::FETCH
                 .key(&self.generation_key)
                 .arg(&self.entries)
-                .arg(hex(hash))
+                .arg(&entry.hash)
                 .arg(token.unwrap_or(0))
                 .arg(self.lease_ms)
                 .arg(u8::from(lease))
+                .arg(if lease {
+                    entry.version()
+                } else {
+                    String::new()
+                })
                 .invoke::<redis::Value>(c)
         });
         match reply.and_then(|reply| self.read_fetched(reply, token)) {
+            Ok(Fetched::Leased(ticket)) => {
+                if let Some(token) = ticket.token {
+                    // Renewed while this caller computes: `put` or `release` lets it go.
+                    let key = format!("{}{}:l:{}", self.entries, ticket.generation, hex(hash));
+                    self.server
+                        .renewals
+                        .hold(&self.server, key, token, self.lease_ms);
+                }
+                Fetched::Leased(ticket)
+            }
             Ok(fetched) => fetched,
             Err(message) => {
                 self.failed("fetch an entry", &message);
@@ -313,14 +418,19 @@ where
         }
     }
 
-    fn put(&self, key: &K, value: &V, ticket: &Ticket) {
-        self.put_at(key, value, Some(ticket.generation), ticket.token);
+    fn put(&self, key: &K, value: &V, ticket: &Ticket, inputs: &[Input]) {
+        let hash = crate::deps::stable_hash(key);
+        if !inputs.is_empty() && !self.record_reads(hash, inputs) {
+            return self.release(hash, ticket);
+        }
+        self.put_at(key, value, Some(ticket));
     }
 
     fn release(&self, hash: u64, ticket: &Ticket) {
         let Some(token) = ticket.token else {
             return;
         };
+        self.server.renewals.let_go(token);
         let outcome = self.server.run(|c| {
             scripts::RELEASE
                 .key(&self.generation_key)
@@ -336,7 +446,14 @@ where
     }
 
     fn put_current(&self, key: &K, value: &V) {
-        self.put_at(key, value, None, None);
+        self.put_at(key, value, None);
+    }
+
+    fn invalidate_entry(&self, hash: u64) {
+        let start = vec![EntryKeys::new(&self.entries, hash)];
+        if let Err(message) = readers::invalidate(&self.server, start) {
+            self.failed("invalidate an entry and what read it", &message);
+        }
     }
 
     fn remove(&self, hash: u64) {
@@ -353,7 +470,7 @@ where
         }
     }
 
-    fn wait_bound(&self) -> Duration {
+    fn wait_bound(&self) -> Option<Duration> {
         self.wait
     }
 

@@ -1,6 +1,6 @@
 //! How other hosts' invalidations reach this process: one thread per server subscribes to the
-//! invalidation channel of every cache that keeps a local copy, and calls the callback each
-//! cache handed its store. While the subscription is down, no cache keeps a local copy (its
+//! invalidation channel of every cache that keeps a local copy (on a Cluster, on one node,
+//! which hears every node's `PUBLISH`), and calls the callback each cache handed its store. While the subscription is down, no cache keeps a local copy (its
 //! `heard` flag is false), and every copy is dropped when it is lost and again when it is back,
 //! since invalidations may have been published meanwhile.
 
@@ -128,7 +128,7 @@ fn subscribe_loop(weak: Weak<Server>) {
 /// Subscribes and hands out messages until the connection fails (`Err`) or the server is
 /// dropped (`Ok`).
 fn listen(server: &Arc<Server>, weak: &Weak<Server>) -> redis::RedisResult<()> {
-    let mut connection = server.connect()?;
+    let mut connection = server.subscriber_connection()?;
     let mut pubsub = connection.as_pubsub();
     pubsub.set_read_timeout(Some(POLL))?;
     let mut subscribed: HashSet<String> = HashSet::new();

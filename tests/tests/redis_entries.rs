@@ -1,0 +1,173 @@
+//! Per-entry dependencies on a real Redis server and Cluster (feature `redis`): what an entry
+//! read is recorded on the server, so an invalidation in any process removes the entries that
+//! read the invalidated one, whoever computed them. Run with
+//! `cargo test -p tests --features redis --test redis_entries`.
+
+use tests::child;
+use tests::fleet::{host, unique, worker};
+use tests::redis_cluster;
+use tests::redis_server::running_or_skip;
+
+const WORKER: &str = env!("CARGO_BIN_EXE_redis_worker");
+
+/// One `redis_worker` command on `url`; what it printed.
+fn run(url: &str, manager: &str, marks: &std::path::Path, args: &[&str]) -> String {
+    let out = child::output(worker(WORKER, url, manager, marks).args(args));
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// A computes `derived(5)` from `bases(5)`; C reads it from the server; B, which never saw
+/// either, invalidates `bases(5)` after the source changed; C then recomputes both.
+fn an_entry_invalidated_in_one_process_takes_its_readers_off_every_host(url: &str) {
+    let manager = unique("entries_across_hosts");
+    let marks = tempfile::tempdir().unwrap();
+    let source = marks.path().join("source");
+    std::fs::write(&source, "10").unwrap();
+    assert_eq!(run(url, &manager, marks.path(), &["derive", "5"]), "51 1 1");
+    assert_eq!(run(url, &manager, marks.path(), &["derive", "5"]), "51 0 0");
+    std::fs::write(&source, "20").unwrap();
+    run(url, &manager, marks.path(), &["invalidate-base", "5"]);
+    assert_eq!(
+        run(url, &manager, marks.path(), &["derive", "5"]),
+        "101 1 1",
+        "a process served the reader of an entry another process invalidated"
+    );
+    assert_eq!(
+        run(url, &manager, marks.path(), &["derive", "5"]),
+        "101 0 0"
+    );
+}
+
+#[test]
+fn an_entry_invalidated_in_one_process_takes_its_readers_off_the_server() {
+    let Some(server) = running_or_skip("entry_readers_across_hosts") else {
+        return;
+    };
+    an_entry_invalidated_in_one_process_takes_its_readers_off_every_host(&server.url());
+}
+
+#[test]
+fn an_entry_invalidated_in_one_process_takes_its_readers_off_a_cluster() {
+    let Some(cluster) = redis_cluster::running_or_skip("cluster_entry_readers") else {
+        return;
+    };
+    an_entry_invalidated_in_one_process_takes_its_readers_off_every_host(&cluster.url());
+}
+
+#[test]
+fn a_reader_whose_input_was_invalidated_while_it_computed_does_not_land() {
+    let Some(server) = running_or_skip("reader_of_a_changed_input") else {
+        return;
+    };
+    nothing_computed_across_an_invalidation_lands(&server.url());
+}
+
+#[test]
+fn a_reader_whose_input_was_invalidated_while_it_computed_does_not_land_on_a_cluster() {
+    let Some(cluster) = redis_cluster::running_or_skip("cluster_reader_of_a_changed_input") else {
+        return;
+    };
+    nothing_computed_across_an_invalidation_lands(&cluster.url());
+}
+
+/// Host A computes while host B invalidates what A read, or what A computes.
+fn nothing_computed_across_an_invalidation_lands(url: &str) {
+    let name = unique("entries_race");
+    let (_a_dir, a) = host(&name, url);
+    let (_b_dir, b) = host(&name, url);
+    let bases_on_a = a.register_cache::<u64, u64>("bases").unwrap();
+    let derived_on_a = a.register_cache::<u64, u64>("derived").unwrap();
+    let bases_on_b = b.register_cache::<u64, u64>("bases").unwrap();
+    let derived_on_b = b.register_cache::<u64, u64>("derived").unwrap();
+
+    // A reads `bases(1)`, then B invalidates it before A's computation ends: A's caller
+    // gets its value, but the server must not keep it.
+    let value = derived_on_a.get_or_insert_with(1, || {
+        let base = bases_on_a.get_or_insert_with(1, || 10);
+        bases_on_b.invalidate_key(&1).unwrap();
+        base + 1
+    });
+    assert_eq!(value, 11);
+    assert_eq!(
+        derived_on_b.get(&1),
+        None,
+        "a reader computed from an invalidated input landed on the server"
+    );
+
+    // An entry invalidated while it is computed does not land either.
+    let value = bases_on_a.get_or_insert_with(2, || {
+        bases_on_b.invalidate_key(&2).unwrap();
+        20
+    });
+    assert_eq!(value, 20);
+    assert_eq!(
+        bases_on_b.get(&2),
+        None,
+        "an invalidated computation landed"
+    );
+
+    // Undisturbed, both land and are read by the other host.
+    derived_on_a.get_or_insert_with(3, || bases_on_a.get_or_insert_with(3, || 30) + 1);
+    assert_eq!(derived_on_b.get(&3), Some(31));
+    assert_eq!(bases_on_b.get(&3), Some(30));
+    assert_eq!(derived_on_a.stats().store_errors, 0);
+}
+
+#[test]
+fn an_insert_of_another_value_takes_the_readers_of_the_old_one_off_the_server() {
+    let Some(server) = running_or_skip("insert_reaches_readers") else {
+        return;
+    };
+    let name = unique("entries_insert");
+    let (_a_dir, a) = host(&name, &server.url());
+    let (_b_dir, b) = host(&name, &server.url());
+    let bases_on_a = a.register_cache::<u64, u64>("bases").unwrap();
+    let derived_on_a = a.register_cache::<u64, u64>("derived").unwrap();
+    derived_on_a.get_or_insert_with(1, || bases_on_a.get_or_insert_with(1, || 10) + 1);
+    let bases_on_b = b.register_cache::<u64, u64>("bases").unwrap();
+    let derived_on_b = b.register_cache::<u64, u64>("derived").unwrap();
+    assert_eq!(derived_on_b.get(&1), Some(11));
+    // The same value again changes nothing; another one takes the reader off.
+    bases_on_b.insert(1, 10);
+    assert_eq!(derived_on_b.get(&1), Some(11));
+    bases_on_b.insert(1, 50);
+    assert_eq!(
+        derived_on_b.get(&1),
+        None,
+        "a reader of the old value was served"
+    );
+}
+
+#[test]
+fn a_reader_of_a_value_another_host_recomputed_lands_for_every_host() {
+    let Some(server) = running_or_skip("reader_of_a_recomputed_input") else {
+        return;
+    };
+    let name = unique("entries_recomputed");
+    let (_a_dir, a) = host(&name, &server.url());
+    let (_b_dir, b) = host(&name, &server.url());
+    let bases_on_a = a.register_cache::<u64, u64>("bases").unwrap();
+    let derived_on_a = a.register_cache::<u64, u64>("derived").unwrap();
+    let bases_on_b = b.register_cache::<u64, u64>("bases").unwrap();
+    let derived_on_b = b.register_cache::<u64, u64>("derived").unwrap();
+    let derive = |base: u64| {
+        derived_on_a.get_or_insert_with(1, || bases_on_a.get_or_insert_with(1, || base) + 1)
+    };
+    assert_eq!(derive(10), 11);
+    // B invalidates and recomputes the input to another value; A, which computed the old one,
+    // recomputes its reader from the server's new value, and the reader lands.
+    bases_on_b.invalidate_key(&1).unwrap();
+    assert_eq!(bases_on_b.get_or_insert_with(1, || 20), 20);
+    assert_eq!(derived_on_b.get(&1), None);
+    assert_eq!(derive(99), 21);
+    assert_eq!(
+        derived_on_b.get(&1),
+        Some(21),
+        "the reader was refused: A recorded the stamp of the value it computed before"
+    );
+}
