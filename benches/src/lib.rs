@@ -160,6 +160,28 @@ pub fn value_of(key: u64) -> Vec<u8> {
         .collect()
 }
 
+/// Milliseconds `work` took.
+pub fn millis_of(work: impl FnOnce()) -> f64 {
+    let started = Instant::now();
+    work();
+    started.elapsed().as_secs_f64() * 1e3
+}
+
+/// The median of `values` (the upper one of an even count).
+pub fn middle(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Bytes this process has handed to `write` so far (`wchar` of `/proc/self/io`; Linux).
+pub fn bytes_written() -> u64 {
+    let io = std::fs::read_to_string("/proc/self/io").expect("Linux's /proc/self/io");
+    io.lines()
+        .find_map(|line| line.strip_prefix("wchar: "))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("a wchar line")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -48,6 +48,28 @@ pub fn snapshot_of(rows: &[(u32, u64)]) -> Result<Option<u64>, String> {
     Ok(Some(i))
 }
 
+/// How many kills a crash harness makes: `CACHEMAN_CRASH_KILLS`, else `default`.
+pub fn kills_from_env(default: u32) -> u32 {
+    std::env::var("CACHEMAN_CRASH_KILLS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The seed of a crash harness's kill instants: `CACHEMAN_CRASH_SEED` (to replay a failure),
+/// else one drawn from the clock (made odd, so never the zero state `XorShift` cannot leave).
+pub fn seed_from_env() -> u64 {
+    std::env::var("CACHEMAN_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+                | 1
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

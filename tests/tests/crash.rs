@@ -11,7 +11,7 @@
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use cacheman::CacheManager;
 use tests::child::{self, Lines};
@@ -25,10 +25,7 @@ const SIGKILL: i32 = 9;
 
 #[test]
 fn a_killed_writer_leaves_exactly_one_complete_snapshot() {
-    let kills = std::env::var("CACHEMAN_CRASH_KILLS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(50);
+    let kills = tests::crash::kills_from_env(50);
     kill_repeatedly(kills);
 }
 
@@ -39,15 +36,7 @@ fn two_hundred_kills_leave_exactly_one_complete_snapshot() {
 }
 
 fn kill_repeatedly(kills: u32) {
-    let seed = std::env::var("CACHEMAN_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
-                | 1
-        });
+    let seed = tests::crash::seed_from_env();
     eprintln!("crash test: {kills} kills, CACHEMAN_CRASH_SEED={seed}");
     let mut random = XorShift(seed);
     let dir = tempfile::tempdir().unwrap();

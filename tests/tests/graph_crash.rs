@@ -14,7 +14,7 @@
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use cacheman::{AutoSync, CacheManager, CacheOptions};
 use tests::child::{self, Lines};
@@ -28,10 +28,7 @@ const SIGKILL: i32 = 9;
 
 #[test]
 fn a_killed_recorder_leaves_a_graph_that_loads_and_vouches_only_for_the_truth() {
-    let kills = std::env::var("CACHEMAN_CRASH_KILLS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(30);
+    let kills = tests::crash::kills_from_env(30);
     kill_repeatedly(kills);
 }
 
@@ -42,15 +39,7 @@ fn two_hundred_kills_of_a_recorder_leave_a_graph_that_loads() {
 }
 
 fn kill_repeatedly(kills: u32) {
-    let seed = std::env::var("CACHEMAN_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
-                | 1
-        });
+    let seed = tests::crash::seed_from_env();
     eprintln!("graph crash test: {kills} kills, CACHEMAN_CRASH_SEED={seed}");
     capture_warnings();
     let mut random = XorShift(seed);

@@ -17,34 +17,14 @@
 //! `cargo run --release -p benches --bin journal_peer [ROUNDS]` prints one JSON object.
 
 use std::path::Path;
-use std::time::Instant;
 
+use benches::{bytes_written, middle, millis_of};
 use cached4::ConcurrentCached;
 use cached4::stores::RedbCache;
 use cacheman::{AutoSync, Cache, CacheManager, CacheOptions};
 
 const ENTRIES: u64 = 1_000_000;
 const LOOKUPS: u64 = 1_000;
-
-fn millis_of(work: impl FnOnce()) -> f64 {
-    let started = Instant::now();
-    work();
-    started.elapsed().as_secs_f64() * 1e3
-}
-
-fn middle(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
-/// Bytes this process has handed to `write` so far (Linux).
-fn bytes_written() -> u64 {
-    let io = std::fs::read_to_string("/proc/self/io").expect("Linux's /proc/self/io");
-    io.lines()
-        .find_map(|line| line.strip_prefix("wchar: "))
-        .and_then(|n| n.trim().parse().ok())
-        .expect("a wchar line")
-}
 
 /// Keys spread over the whole cache, in a scattered order.
 fn scattered(round: u64) -> impl Iterator<Item = u64> {

@@ -25,29 +25,10 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use benches::{bytes_written, middle, millis_of};
 use cacheman::{AutoSync, Cache, CacheManager, CacheOptions, ManualClock};
 
 const ENTRIES: u64 = 1_000_000;
-
-fn millis_of(work: impl FnOnce()) -> f64 {
-    let started = Instant::now();
-    work();
-    started.elapsed().as_secs_f64() * 1e3
-}
-
-fn middle(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
-/// Bytes this process has handed to `write` so far (Linux).
-fn bytes_written() -> u64 {
-    let io = std::fs::read_to_string("/proc/self/io").expect("Linux's /proc/self/io");
-    io.lines()
-        .find_map(|line| line.strip_prefix("wchar: "))
-        .and_then(|n| n.trim().parse().ok())
-        .expect("a wchar line")
-}
 
 /// Waits for background compactions (threads named `cacheman-compact`) to end.
 fn wait_for_compactions() {
