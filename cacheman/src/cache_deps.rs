@@ -130,6 +130,44 @@ where
         }
     }
 
+    /// Before a save that appends: forgets the recorded keys among those changed since the
+    /// last save (the shards' journal, which names every key inserted, removed, evicted or
+    /// expired away since) that the map no longer holds. Costs the changes, where
+    /// [`prune_recorded`](Self::prune_recorded) costs every recorded key; without a journal,
+    /// it is that. Keys that left before the last save's journal was taken, or entries expired
+    /// but still in the map, wait for the next whole prune (at a whole save, a `clear`, or
+    /// when the recorded keys double).
+    pub(crate) fn prune_changed(&self) {
+        let Some(link) = self.deps.get() else {
+            return;
+        };
+        let Some(changed) = on_maps!(self, s, _now => s.changed_keys()) else {
+            return self.prune_recorded();
+        };
+        let gone: Vec<u64> = {
+            // As in `prune_recorded`: no computation between its check and its store.
+            let _landing = self.landing_exclusive();
+            let mut recorded = lock(&self.recorded_keys);
+            let parked = lock(&self.parked);
+            changed
+                .iter()
+                .filter_map(|key| {
+                    let hash = stable_hash(key);
+                    let held = !recorded.contains_key(&hash)
+                        || parked.contains_key(&hash)
+                        || on_maps!(self, s, now => s.contains_key(key, now));
+                    (!held).then(|| {
+                        recorded.remove(&hash);
+                        hash
+                    })
+                })
+                .collect()
+        };
+        if !gone.is_empty() {
+            link.graph.forget(link.id, &gone);
+        }
+    }
+
     /// A value found by a miss (someone else computed it): recorded like a hit. The value was
     /// taken before this call, so no mark can vouch for the node's stamp: a cache that can
     /// hash its values records the value's own stamp (exact); a memory cache the node's, if no

@@ -122,8 +122,12 @@ where
         // merge also takes off what other processes invalidated before the snapshot.
         if let Some(link) = self.deps.get() {
             // The file is about to hold what memory holds: entries held by neither are
-            // forgotten first.
-            self.prune_recorded();
+            // forgotten first (by an append, those among its changes: see `prune_changed`).
+            if whole {
+                self.prune_recorded();
+            } else {
+                self.prune_changed();
+            }
             link.graph.save()?;
         }
         let covered = self.counters.changes_made();

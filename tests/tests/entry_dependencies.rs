@@ -426,6 +426,39 @@ fn the_record_of_entries_that_left_is_forgotten() {
 }
 
 #[test]
+fn a_save_that_appends_forgets_the_recorded_entries_its_changes_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let manager = manager(&dir);
+    let raw: Cache<u64, u64> = manager.register_cache("raw").unwrap();
+    let derived: Cache<u64, u64> = manager.register_cache("derived").unwrap();
+    raw.insert(0, 1);
+    for n in 0..10 {
+        derived.get_or_insert_with(n, || raw.get(&0).unwrap() + n);
+    }
+    // The first save writes a whole snapshot; the next appends what changed.
+    derived.save().unwrap();
+    let recorded = || {
+        let graph = cacheman::inspect::read_manager(&dir.path().join("entries")).graph;
+        graph.expect("a graph file").entries_per_cache["derived"]
+    };
+    assert_eq!(recorded(), 10);
+    // `remove` does not tell the graph: the save finds the keys among its changes.
+    for n in 0..4 {
+        derived.remove(&n);
+    }
+    derived.save().unwrap();
+    assert!(
+        dir.path().join("entries/derived.journal").exists(),
+        "the save appended"
+    );
+    assert_eq!(
+        recorded(),
+        6,
+        "the graph still records entries the file no longer has"
+    );
+}
+
+#[test]
 fn a_removed_or_cleared_entry_that_was_set_aside_is_not_served_again() {
     let dir = tempfile::tempdir().unwrap();
     let manager = manager(&dir);

@@ -75,6 +75,24 @@ where
         (rows, removed)
     }
 
+    /// The journal's keys (inserted or removed since the last sync), left in place; `None`
+    /// when this map keeps no journal. Costs the changes, not the map.
+    pub(crate) fn changed_keys(&self) -> Option<Vec<K>> {
+        let mut keys = Vec::new();
+        for i in 0..self.shards.len() {
+            let shard = self.read(i);
+            let journal = shard.journal.as_ref()?;
+            keys.extend(
+                journal
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .iter()
+                    .cloned(),
+            );
+        }
+        Some(keys)
+    }
+
     /// Rows stamped before this are past their removal age at `now_ms` (0: nothing expires).
     pub(crate) fn dropped_before(&self, now_ms: u64) -> u64 {
         match M::TRACKED && self.limits.ttl.is_some() {
