@@ -196,7 +196,7 @@ where
             compaction: Default::default(),
             deps: OnceLock::new(),
             recorded_keys: Mutex::default(),
-            prune_at: std::sync::atomic::AtomicUsize::new(crate::cache_deps::MIN_PRUNE_AT),
+            prune_at: std::sync::atomic::AtomicUsize::new(crate::cache_recorded::MIN_PRUNE_AT),
             parked: Mutex::default(),
             has_parked: AtomicBool::new(false),
             landing: RwLock::new(()),

@@ -83,6 +83,7 @@ mod cache;
 mod cache_async;
 mod cache_deps;
 mod cache_miss;
+mod cache_recorded;
 mod cache_shared;
 mod cache_shared_async;
 mod cached_fn;
