@@ -82,6 +82,7 @@ mod builder;
 mod cache;
 mod cache_async;
 mod cache_deps;
+mod cache_inner;
 mod cache_miss;
 mod cache_recorded;
 mod cache_shared;

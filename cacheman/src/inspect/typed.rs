@@ -12,7 +12,7 @@ use crate::{Cache, Explanation};
 
 /// A cache seen through its key and value types, type-erased: what the embedded `cacheman`
 /// commands read entries through. Every persistent [`Cache`] is one; `#[cached]` functions
-/// provide theirs to [`cli::run`](crate::cli) through their declarations.
+/// provide theirs to `cli::run` (feature `cli`) through their declarations.
 ///
 /// ```
 /// use cacheman::inspect::TypedView;
