@@ -43,6 +43,50 @@ fn an_entry_invalidated_in_one_process_takes_its_readers_off_every_host(url: &st
     );
 }
 
+/// A computes `derived(5)` from `bases(5)` (no dependency declared between the caches); B,
+/// which never saw either entry, invalidates `bases` whole after the source changed; C then
+/// recomputes both.
+fn a_cache_invalidated_whole_in_one_process_takes_its_reader_caches_off_every_host(url: &str) {
+    let manager = unique("cache_readers_across_hosts");
+    let marks = tempfile::tempdir().unwrap();
+    let source = marks.path().join("source");
+    std::fs::write(&source, "10").unwrap();
+    assert_eq!(run(url, &manager, marks.path(), &["derive", "5"]), "51 1 1");
+    assert_eq!(run(url, &manager, marks.path(), &["derive", "5"]), "51 0 0");
+    std::fs::write(&source, "20").unwrap();
+    run(url, &manager, marks.path(), &["invalidate-bases"]);
+    assert_eq!(
+        run(url, &manager, marks.path(), &["derive", "5"]),
+        "101 1 1",
+        "a process served a reader of a cache another process invalidated whole"
+    );
+    // The readers set of `bases(5)` outlives the generation bump (it is per key, not per
+    // generation): the put of the new `bases(5)`, another value, takes `derived(5)` off once
+    // more, so the recomputed `derived(5)` may land only at the next lookup.
+    let fourth = run(url, &manager, marks.path(), &["derive", "5"]);
+    assert!(fourth == "101 0 0" || fourth == "101 1 0", "{fourth}");
+    assert_eq!(
+        run(url, &manager, marks.path(), &["derive", "5"]),
+        "101 0 0"
+    );
+}
+
+#[test]
+fn a_cache_invalidated_whole_in_one_process_takes_its_reader_caches_off_the_server() {
+    let Some(server) = running_or_skip("cache_readers_across_hosts") else {
+        return;
+    };
+    a_cache_invalidated_whole_in_one_process_takes_its_reader_caches_off_every_host(&server.url());
+}
+
+#[test]
+fn a_cache_invalidated_whole_in_one_process_takes_its_reader_caches_off_a_cluster() {
+    let Some(cluster) = redis_cluster::running_or_skip("cluster_cache_readers") else {
+        return;
+    };
+    a_cache_invalidated_whole_in_one_process_takes_its_reader_caches_off_every_host(&cluster.url());
+}
+
 #[test]
 fn an_entry_invalidated_in_one_process_takes_its_readers_off_the_server() {
     let Some(server) = running_or_skip("entry_readers_across_hosts") else {
@@ -115,6 +159,19 @@ fn nothing_computed_across_an_invalidation_lands(url: &str) {
     derived_on_a.get_or_insert_with(3, || bases_on_a.get_or_insert_with(3, || 30) + 1);
     assert_eq!(derived_on_b.get(&3), Some(31));
     assert_eq!(bases_on_b.get(&3), Some(30));
+
+    // B invalidates the input's cache whole while A computes a reader of it: not stored.
+    let value = derived_on_a.get_or_insert_with(4, || {
+        let base = bases_on_a.get_or_insert_with(4, || 40);
+        b.invalidate_cache("bases").unwrap();
+        base + 1
+    });
+    assert_eq!(value, 41);
+    assert_eq!(
+        derived_on_b.get(&4),
+        None,
+        "a reader computed across a whole-cache invalidation of its input landed"
+    );
     assert_eq!(derived_on_a.stats().store_errors, 0);
 }
 
