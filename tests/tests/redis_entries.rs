@@ -37,7 +37,8 @@ fn an_invalidation_in_one_process_takes_the_readers_off_every_host(
     url: &str,
     invalidation: Invalidation,
 ) {
-    let manager = unique("entries_across_hosts");
+    // Each its own manager: the tests may share one server (CACHEMAN_REDIS_URL).
+    let manager = unique(&format!("{invalidation:?}_across_hosts"));
     let marks = tempfile::tempdir().unwrap();
     let source = marks.path().join("source");
     std::fs::write(&source, "10").unwrap();
