@@ -20,6 +20,7 @@
 //!   `bases(k)` reads the number in `<marks dir>/source`; prints `<value> <1 if derived's body
 //!   ran> <1 if bases' body ran>`.
 //! - `invalidate-base <k>`: `invalidate_key(k)` on `bases`.
+//! - `invalidate-bases`: `invalidate_cache("bases")` (no dependency declared on it).
 //! - `macro <n>`: calls the `#[cached(store = "redis")]` function `cube(n)` (server from
 //!   `CACHEMAN_REDIS_URL`), prints `<value> <1 if the body ran>`.
 //! - `serve`: reads `get <key>` (prints `<value> <1 if the body ran>`), `errors` (prints
@@ -106,6 +107,10 @@ fn main() {
         ("invalidate-base", [k]) => {
             let bases = manager.register_cache::<u64, u64>("bases").unwrap();
             bases.invalidate_key(&k.parse::<u64>().unwrap()).unwrap();
+        }
+        ("invalidate-bases", []) => {
+            manager.register_cache::<u64, u64>("bases").unwrap();
+            manager.invalidate_cache("bases").expect("invalidated");
         }
         ("macro", [n]) => {
             let n: u64 = n.parse().unwrap();

@@ -3,6 +3,7 @@
 //! hosts' invalidations (`subscriber.rs`) and the store itself (`redis_store.rs`).
 
 pub(crate) mod generations;
+mod reader_caches;
 mod readers;
 mod redis_store;
 mod renewal;

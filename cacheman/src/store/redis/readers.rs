@@ -66,7 +66,7 @@ impl EntryKeys {
     }
 
     /// `<prefix>:{<manager>:<cache>}`.
-    fn base(&self) -> &str {
+    pub(crate) fn base(&self) -> &str {
         &self.entries[..self.entries.len() - FINGERPRINTS_LEN]
     }
 
@@ -105,6 +105,8 @@ pub(crate) fn record_read(
             .arg(read.readers())
             .arg(reader.member())
             .arg(reader_ttl_ms)
+            .arg(super::reader_caches::key(read.base()))
+            .arg(reader.base())
             .invoke::<i64>(c)
             .map(|recorded| recorded == 1)
     })

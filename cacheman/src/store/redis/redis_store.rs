@@ -9,6 +9,8 @@
 //! <prefix>:{<manager>:<cache>}:<types><fn>:<gen>:l:<h>   the lease on computing it
 //! <prefix>:{<manager>:<cache>}:r:<h>                     the entries that read it (readers.rs)
 //! <prefix>:{<manager>:<cache>}:ver:<h>                   its version, moved by invalidations
+//! <prefix>:{<manager>:<cache>}:rc                        the caches that read its entries
+//!                                                        (reader_caches.rs)
 //! ```
 //!
 //! `<types>` and `<fn>` are the type and function fingerprints (16 hex digits each), so a
@@ -25,6 +27,7 @@ use serde::de::DeserializeOwned;
 
 use super::Redis;
 use super::generations::{self, Generation};
+use super::reader_caches;
 use super::readers::{self, EntryKeys};
 use super::scripts;
 use super::server::Server;
@@ -38,6 +41,8 @@ pub(crate) struct RedisStore<K, V> {
     manager: String,
     cache: String,
     server: Arc<Server>,
+    /// `<prefix>:{<manager>:<cache>}`: what every key of the cache starts with.
+    base: String,
     generation_key: String,
     channel: String,
     /// The same keys, for invalidations of several caches at once.
@@ -85,6 +90,7 @@ impl<K, V> RedisStore<K, V> {
             generation_key: generation.key.clone(),
             channel: generation.channel.clone(),
             _generation: generation,
+            base,
             entries,
             server,
             ttl_ms: ttl.map_or(0, |t| (t.as_millis() as u64).max(1)),
@@ -340,9 +346,15 @@ where
 
     /// Bumps the generation: every host's entries of the cache become unreachable at once
     /// (left to their expiry or the server's eviction), and subscribers drop their copies.
-    /// The epoch is the file store's currency; here the generation counter is.
+    /// So do, whole, the caches any host recorded as having read its entries, transitively
+    /// (`reader_caches.rs`). The epoch is the file store's currency; here the generation
+    /// counter is.
     fn invalidate(&self, _epoch: u64) -> Result<(), Error> {
-        self.bump("invalidate the cache")
+        let action = "invalidate the cache and the caches that read it";
+        reader_caches::invalidate(&self.server, &self.base).map_err(|message| {
+            self.failed(action, &message);
+            self.error(action, message)
+        })
     }
 
     /// As `invalidate`: the old entries become unreachable.

@@ -107,6 +107,22 @@ return first
     )
 });
 
+/// `KEYS[1]`: a cache's generation key; `ARGV`: its channel, its reader-caches key. Bumps
+/// the generation, tells the subscribers, and takes and returns the caches recorded as
+/// having read its entries (in one step: a reader recorded after it read the new
+/// generation).
+pub(crate) static INVALIDATE_TAKING_READERS: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+local g = redis.call('INCR', KEYS[1])
+redis.call('PUBLISH', ARGV[1], g)
+local readers = redis.call('SMEMBERS', ARGV[2])
+redis.call('DEL', ARGV[2])
+return readers
+",
+    )
+});
+
 /// `KEYS[1]`: a lease key; `ARGV`: the holder's token, the lease's length in ms. Extends the
 /// lease if the token still holds it. Returns 1 if renewed.
 pub(crate) static RENEW: LazyLock<redis::Script> = LazyLock::new(|| {
@@ -122,15 +138,19 @@ return 0
 
 /// `KEYS[1]`: the generation key of a cache an entry read; `ARGV`: that cache's entries
 /// prefix, the key read, the stamp the reader saw (8 bytes), the read entry's readers key,
-/// the reader (its entries prefix and key), the reader's expiry ms (`0`: none). If the read
-/// entry is still stored with that stamp, records the reader among its readers (a set that
-/// lives as long as its longest-lived reader) and returns 1; else 0 (the reader is stale).
+/// the reader (its entries prefix and key), the reader's expiry ms (`0`: none), the read
+/// cache's reader-caches key, the reader's cache (its base). If the read entry is still
+/// stored with that stamp, records the reader among its readers (a set that lives as long as
+/// its longest-lived reader) and the reader's cache among the read cache's reader caches (a
+/// set of at most as many caches as there are, taken by the next whole-cache invalidation)
+/// and returns 1; else 0 (the reader is stale).
 pub(crate) static RECORD_READ: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
 local g = redis.call('GET', KEYS[1]) or '0'
 local v = redis.call('GET', ARGV[1] .. g .. ':e:' .. ARGV[2])
 if not v or string.sub(v, 1, 8) ~= ARGV[3] then return 0 end
+redis.call('SADD', ARGV[7], ARGV[8])
 local existed = redis.call('EXISTS', ARGV[4])
 redis.call('SADD', ARGV[4], ARGV[5])
 if ARGV[6] == '0' then
