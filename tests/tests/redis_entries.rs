@@ -128,11 +128,35 @@ fn a_reader_whose_input_was_invalidated_while_it_computed_does_not_land_on_a_clu
     nothing_computed_across_an_invalidation_lands(&cluster.url());
 }
 
+#[test]
+fn a_manager_of_the_same_name_on_another_server_does_not_hide_what_a_reader_read() {
+    let Some(server) = running_or_skip("twin_server") else {
+        return;
+    };
+    let Some(cluster) = redis_cluster::running_or_skip("twin_cluster") else {
+        return;
+    };
+    // Registered first, the twin's caches are what a look-up by manager and cache name alone
+    // finds: the reader's inputs must be looked up on its own server (this failed when they
+    // were not: the input was taken for one on another server, and nothing was checked).
+    let name = unique("entries_twin");
+    let (_twin_dir, twin) = host(&name, &cluster.url());
+    let _twin_caches = (
+        twin.register_cache::<u64, u64>("bases").unwrap(),
+        twin.register_cache::<u64, u64>("derived").unwrap(),
+    );
+    nothing_computed_across_an_invalidation_lands_in(&name, &server.url());
+}
+
 /// Host A computes while host B invalidates what A read, or what A computes.
 fn nothing_computed_across_an_invalidation_lands(url: &str) {
-    let name = unique("entries_race");
-    let (_a_dir, a) = host(&name, url);
-    let (_b_dir, b) = host(&name, url);
+    nothing_computed_across_an_invalidation_lands_in(&unique("entries_race"), url);
+}
+
+/// [`nothing_computed_across_an_invalidation_lands`] with the manager `name`.
+fn nothing_computed_across_an_invalidation_lands_in(name: &str, url: &str) {
+    let (_a_dir, a) = host(name, url);
+    let (_b_dir, b) = host(name, url);
     let bases_on_a = a.register_cache::<u64, u64>("bases").unwrap();
     let derived_on_a = a.register_cache::<u64, u64>("derived").unwrap();
     let bases_on_b = b.register_cache::<u64, u64>("bases").unwrap();

@@ -72,13 +72,18 @@ pub(crate) fn register(manager: &str, cache: &str, generation: &Arc<Generation>)
 }
 
 /// The registered cache of `manager` whose dependency-graph id is `id`, if one is on Redis in
-/// this process.
-pub(crate) fn registered_by_id(manager: &str, id: u64) -> Option<Arc<Generation>> {
+/// this process on `server`. (Managers of one name on two servers in one process are two
+/// sets of caches: a cache on another server is never taken for this one's.)
+pub(crate) fn registered_by_id(
+    manager: &str,
+    id: u64,
+    server: &Arc<Server>,
+) -> Option<Arc<Generation>> {
     registry()
         .iter()
         .filter(|((m, cache), _)| m == manager && crate::deps::cache_id(cache) == id)
         .flat_map(|(_, list)| list.iter().filter_map(Weak::upgrade))
-        .find(|generation| generation.entries.is_some())
+        .find(|generation| generation.entries.is_some() && Arc::ptr_eq(&generation.server, server))
 }
 
 /// Bumps the generations of `caches` of `manager` in one script per server: those registered

@@ -300,12 +300,15 @@ where
     fn record_reads(&self, hash: u64, inputs: &[Input]) -> bool {
         let reader = EntryKeys::new(&self.entries, hash);
         for input in inputs {
-            let Some(read) = generations::registered_by_id(&self.manager, input.source) else {
-                continue; // not a cache on Redis in this process: nothing to record here
-            };
-            let (Some(entries), true) = (&read.entries, Arc::ptr_eq(&read.server, &self.server))
+            let Some(read) =
+                generations::registered_by_id(&self.manager, input.source, &self.server)
             else {
-                continue; // on another server: its invalidations cannot reach this one
+                // Not a cache on this server in this process (a file cache, or one on another
+                // server, whose invalidations cannot reach this one): nothing to record here.
+                continue;
+            };
+            let Some(entries) = &read.entries else {
+                continue;
             };
             let read = EntryKeys::new(entries, input.key);
             match readers::record_read(&self.server, &read, input.seen, &reader, self.ttl_ms) {
