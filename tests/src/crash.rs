@@ -70,6 +70,28 @@ pub fn seed_from_env() -> u64 {
         })
 }
 
+/// Starts the crash writer `writer` on `dir`, waits until it is ready, lets it run for
+/// `delay`, and kills it with `SIGKILL`.
+pub fn run_and_kill(writer: &str, dir: &std::path::Path, delay: std::time::Duration) {
+    use std::os::unix::process::ExitStatusExt;
+    let mut child = std::process::Command::new(writer)
+        .arg(dir)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ready = crate::child::Lines::of(&mut child).next(&mut child);
+    assert_eq!(ready, "ready", "the writer failed to start");
+    // The delay is what makes the kill instant random, not a wait for something to happen.
+    std::thread::sleep(delay);
+    child.kill().unwrap();
+    let status = crate::child::wait(&mut child, "the killed writer");
+    assert_eq!(
+        status.signal(),
+        Some(9),
+        "the writer stopped by itself ({status}) before it was killed"
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,20 +8,16 @@
 //! `CACHEMAN_CRASH_SEED` replays the kill instants of a failed run, whose seed it prints.
 #![cfg(unix)]
 
-use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use cacheman::CacheManager;
-use tests::child::{self, Lines};
 use tests::crash::{CACHE, MANAGER, snapshot_of};
 use tests::support::XorShift;
 
 const WRITER: &str = env!("CARGO_BIN_EXE_crash_writer");
 /// Kill instants are drawn uniformly from this window after the writer reports ready.
 const KILL_WINDOW_MICROS: u64 = 30_000;
-const SIGKILL: i32 = 9;
 
 #[test]
 fn a_killed_writer_leaves_exactly_one_complete_snapshot() {
@@ -46,7 +42,7 @@ fn kill_repeatedly(kills: u32) {
     let mut with_journal = 0;
     for kill in 0..kills {
         let delay = Duration::from_micros(random.next_u64() % KILL_WINDOW_MICROS);
-        run_and_kill(dir.path(), delay);
+        tests::crash::run_and_kill(WRITER, dir.path(), delay);
 
         let orphans = temporaries(&cache_dir);
         if orphans > 0 {
@@ -88,26 +84,6 @@ fn kill_repeatedly(kills: u32) {
     assert!(
         last.is_some_and(|i| i > 0),
         "the writer never saved twice: the kills tested nothing"
-    );
-}
-
-/// Starts the writer, waits until it is ready, lets it run for `delay`, and kills it.
-fn run_and_kill(dir: &Path, delay: Duration) {
-    let mut child = Command::new(WRITER)
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let ready = Lines::of(&mut child).next(&mut child);
-    assert_eq!(ready, "ready", "the writer failed to start");
-    // The delay is what makes the kill instant random, not a wait for something to happen.
-    std::thread::sleep(delay);
-    child.kill().unwrap();
-    let status = child::wait(&mut child, "the killed writer");
-    assert_eq!(
-        status.signal(),
-        Some(SIGKILL),
-        "the writer stopped by itself ({status}) before it was killed"
     );
 }
 

@@ -11,20 +11,15 @@
 //! `CACHEMAN_CRASH_SEED` replays the kill instants of a failed run, whose seed it prints.
 #![cfg(unix)]
 
-use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use cacheman::{AutoSync, CacheManager, CacheOptions};
-use tests::child::{self, Lines};
 use tests::support::{XorShift, capture_warnings, warnings_containing};
 
 const WRITER: &str = env!("CARGO_BIN_EXE_graph_crash_writer");
 const MANAGER: &str = "graph_crash";
 /// Kill instants are drawn uniformly from this window after the writer reports ready.
 const KILL_WINDOW_MICROS: u64 = 40_000;
-const SIGKILL: i32 = 9;
 
 #[test]
 fn a_killed_recorder_leaves_a_graph_that_loads_and_vouches_only_for_the_truth() {
@@ -49,7 +44,7 @@ fn kill_repeatedly(kills: u32) {
     let mut last_round = 0;
     for kill in 0..kills {
         let delay = Duration::from_micros(random.next_u64() % KILL_WINDOW_MICROS);
-        run_and_kill(dir.path(), delay);
+        tests::crash::run_and_kill(WRITER, dir.path(), delay);
         if manager_dir.join(".graph.journal").exists() {
             with_journal += 1;
         }
@@ -106,25 +101,5 @@ fn kill_repeatedly(kills: u32) {
     assert!(
         last_round > 1,
         "the writer never saved twice: the kills tested nothing"
-    );
-}
-
-/// Starts the writer, waits until it is ready, lets it run for `delay`, and kills it.
-fn run_and_kill(dir: &Path, delay: Duration) {
-    let mut child = Command::new(WRITER)
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let ready = Lines::of(&mut child).next(&mut child);
-    assert_eq!(ready, "ready", "the writer failed to start");
-    // The delay is what makes the kill instant random, not a wait for something to happen.
-    std::thread::sleep(delay);
-    child.kill().unwrap();
-    let status = child::wait(&mut child, "the killed writer");
-    assert_eq!(
-        status.signal(),
-        Some(SIGKILL),
-        "the writer stopped by itself ({status}) before it was killed"
     );
 }
