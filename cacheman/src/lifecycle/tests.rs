@@ -2,6 +2,7 @@
 //! and the unsaved changes.
 
 use std::io;
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use super::*;
