@@ -177,6 +177,15 @@ mod save_lock {
         }
     }
 
+    impl Drop for Process {
+        /// A test that fails part-way must not leave its children saving into its removed
+        /// directory (their errors would read as the failure).
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
     /// The flock entries of `/proc/locks` on the file `lock` (by inode) of process `pid`:
     /// `Some(true)` when it waits for the lock, `Some(false)` when it holds it.
     fn lock_state(lock: &std::path::Path, pid: u32) -> Option<bool> {
@@ -202,7 +211,10 @@ mod save_lock {
         assert_eq!(saver.next_line(), "ready");
         let mut holder = Process::start(&["hold", path]);
         assert_eq!(holder.next_line(), "holding");
-        assert_eq!(lock_state(&lock, holder.child.id()), Some(false));
+        // `/proc/locks` is read a page at a time, and other tests' locks coming and going
+        // between two pages can hide a line for one read: ask until it shows.
+        let holds = child::poll(|| lock_state(&lock, holder.child.id()).filter(|&waits| !waits));
+        assert_eq!(holds, Some(false), "the holder does not hold the save lock");
 
         saver.go();
         let waited = child::poll(|| {
