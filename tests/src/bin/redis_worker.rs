@@ -1,5 +1,6 @@
 //! A process standing for one host of a fleet sharing caches on Redis, driven by
-//! tests/tests/redis.rs: `redis_worker <url> <manager> <marks dir> <command> [args]`.
+//! tests/tests/redis_processes.rs and the other Redis tests:
+//! `redis_worker <url> <manager> <marks dir> <command> [args]`.
 //!
 //! Its cache `squares` (u64 -> u64) is on the server at `<url>`; each run of the body leaves a
 //! file `<marks dir>/<key>.<pid>`, so the test counts body runs across processes. Environment:
