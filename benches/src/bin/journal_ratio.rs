@@ -115,14 +115,40 @@ fn varint_len(n: u64) -> u64 {
     u64::from((64 - n.leading_zeros()).max(1).div_ceil(7))
 }
 
-/// A reload from a snapshot and a journal half its size, and from a snapshot alone of the
-/// same entries, in turn: their medians in ms, and the two files' sizes.
-fn load_with_journal(rounds: usize) -> (f64, f64, u64, u64) {
+/// A reload from a snapshot and a journal of `journal_rows` replaced entries (500,000: half
+/// the snapshot's size), and from a snapshot alone of the same entries, in turn: their medians
+/// in ms, and the two files' sizes. Keys are `key_of` the numbers 0..1,000,000.
+fn load_with_journal<K>(
+    rounds: usize,
+    journal_rows: u64,
+    key_of: fn(u64) -> K,
+) -> (f64, f64, u64, u64)
+where
+    K: std::hash::Hash
+        + Eq
+        + Clone
+        + serde::Serialize
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
     let (with, alone) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let (journaled_manager, journaled) = big_cache(with.path(), manual());
-    for batch in 0..5 {
-        let keys = batch * 100_000..(batch + 1) * 100_000;
-        journaled.extend(keys.map(|k| (k, benches::value_of(k + 7))));
+    let filled = |dir: &Path| {
+        let manager = CacheManager::new("bench", dir);
+        let cache = manager
+            .register_custom_cache::<K, Vec<u8>>("big", manual())
+            .unwrap();
+        cache.extend((0..ENTRIES).map(|k| (key_of(k), benches::value_of(k))));
+        cache.compact().unwrap();
+        (manager, cache)
+    };
+    let (journaled_manager, journaled) = filled(with.path());
+    // In 5 saves (fewer for a small journal).
+    let batch = journal_rows.div_ceil(5).max(1);
+    for start in (0..journal_rows).step_by(batch as usize) {
+        let keys = start..(start + batch).min(journal_rows);
+        journaled.extend(keys.map(|k| (key_of(k), benches::value_of(k + 7))));
         journaled.save().unwrap();
     }
     let snapshot = journaled_manager.cache_file_path("big").unwrap();
@@ -130,8 +156,8 @@ fn load_with_journal(rounds: usize) -> (f64, f64, u64, u64) {
         .expect("the saves appended to a journal")
         .len();
     let snapshot_len = std::fs::metadata(&snapshot).unwrap().len();
-    let (_alone_manager, compacted) = big_cache(alone.path(), manual());
-    compacted.extend((0..500_000).map(|k| (k, benches::value_of(k + 7))));
+    let (_alone_manager, compacted) = filled(alone.path());
+    compacted.extend((0..journal_rows).map(|k| (key_of(k), benches::value_of(k + 7))));
     compacted.compact().unwrap();
     let (mut with_journal, mut snapshot_alone) = (Vec::new(), Vec::new());
     for round in 0..rounds {
@@ -146,6 +172,8 @@ fn load_with_journal(rounds: usize) -> (f64, f64, u64, u64) {
         }
     }
     assert_eq!(journaled.len(), compacted.len());
+    let first = if journal_rows > 0 { 7 } else { 0 };
+    assert_eq!(journaled.get(&key_of(0)), Some(benches::value_of(first)));
     (
         middle(with_journal),
         middle(snapshot_alone),
@@ -163,15 +191,29 @@ fn main() {
         .and_then(|i| args.get(i + 1)?.parse().ok())
         .unwrap_or(1_200);
     if args.iter().any(|a| a == "--load-only") {
-        // For profiling the load alone.
-        let (with, alone, _, _) = load_with_journal(rounds);
-        println!("{{\"load_with_journal_ms\": {with:.1}, \"load_snapshot_ms\": {alone:.1}}}");
+        // The load alone: `--journal-rows N` (500,000 by default), `--string-keys` for keys
+        // of `String` ("key-" and the number) instead of `u64`.
+        let journal_rows = args
+            .iter()
+            .position(|a| a == "--journal-rows")
+            .and_then(|i| args.get(i + 1)?.parse().ok())
+            .unwrap_or(ENTRIES / 2);
+        let (with, alone, _, _) = match args.iter().any(|a| a == "--string-keys") {
+            true => load_with_journal(rounds, journal_rows, |k| format!("key-{k}")),
+            false => load_with_journal(rounds, journal_rows, |k| k),
+        };
+        println!(
+            "{{\"journal_rows\": {journal_rows}, \"load_with_journal_ms\": {with:.1}, \
+             \"load_snapshot_ms\": {alone:.1}, \"load_ratio\": {:.3}}}",
+            with / alone
+        );
         return;
     }
     let (append_ms, full_ms) = append_over_full(rounds);
     let (written, changes, saves) = write_amplification(60);
     let (long_written, long_changes, long_saves) = write_amplification(long);
-    let (journal_load_ms, snapshot_load_ms, journal_len, snapshot_len) = load_with_journal(rounds);
+    let (journal_load_ms, snapshot_load_ms, journal_len, snapshot_len) =
+        load_with_journal(rounds, ENTRIES / 2, |k| k);
     println!(
         "{{\"rounds\": {rounds}, \"append_10_ms\": {append_ms:.3}, \"full_save_ms\": {full_ms:.1}, \
          \"append_over_full\": {:.5}, \"autosync_saves\": {saves}, \
