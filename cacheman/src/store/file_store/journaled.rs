@@ -10,9 +10,11 @@ use std::io;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::FileStore;
+use super::join::{self, JOIN_FROM};
 use super::replay::Replayed;
+use super::{Codec, FileStore};
 use crate::Error;
+use crate::shards::Hasher;
 use crate::store::Changes;
 use crate::store::journal::{self, JournalHeader};
 use crate::store::merge::{FileStamp, Merged};
@@ -38,9 +40,6 @@ pub(super) struct Frames<K, V> {
     pub(super) changes: Vec<journal::Frame<K, V>>,
     pub(super) end: u64,
 }
-
-/// A journal's frames folded, and where they end.
-type Folded<K, V> = (Replayed<K, V>, u64);
 
 /// The snapshot and its journal as they are on disk, replayed.
 pub(super) struct Disk<K, V> {
@@ -79,10 +78,13 @@ where
     /// an error (the files are left as they are). A journal of another generation is what a
     /// crashed compaction left, all of it in the snapshot already: ignored.
     ///
-    /// The journal is read and folded first; the snapshot's rows it replaces are then left
-    /// out as they are decoded, their values stepped over unread (format version 4). (Reading
-    /// the two on two threads was no faster on two cores: each read and decoded at half
-    /// speed, and values freed across threads' allocator arenas made the next load slower.)
+    /// The journal is read first; the snapshot's rows it replaces are then left out, their
+    /// values stepped over unread (format version 4). A journal of [`JOIN_FROM`] entries or
+    /// more is matched against the snapshot's keys partition by partition (`join.rs`); a
+    /// smaller one is folded into one table that each snapshot key is looked up in as it is
+    /// decoded. (Reading the two on two threads was no faster on two cores: each read and
+    /// decoded at half speed, and values freed across threads' allocator arenas made the
+    /// next load slower.)
     pub(super) fn read_disk(&self) -> Result<Option<Disk<K, V>>, Error> {
         let Some((bytes, stamp)) = self.read_file()? else {
             return Ok(None);
@@ -95,20 +97,40 @@ where
             offset: journal::HEADER_LEN,
             journal_len: 0,
         };
-        let replayed = self.replayed_journal(header.generation)?;
-        let superseded = |key: &K| {
-            replayed
-                .as_ref()
-                .is_some_and(|(state, _)| state.contains(key))
+        let rows = match self.journal_frames(header.generation)? {
+            None => self.decode_rows(&header, payload, |_| false)?,
+            Some(frames) => {
+                seen.offset = frames.end;
+                seen.journal_len = frames.end;
+                let named: usize = frames
+                    .changes
+                    .iter()
+                    .map(|f| f.rows.len() + f.removed.len())
+                    .sum();
+                let layout = self.layout_of(&header);
+                let postcard = self.identity.codec == Codec::Postcard;
+                if postcard && layout.sized && named >= JOIN_FROM {
+                    join::replay_over(
+                        payload,
+                        header.entries,
+                        layout,
+                        frames.changes,
+                        &Hasher::default(),
+                    )
+                    .map_err(|message| self.undecodable(message))?
+                } else {
+                    let mut state = Replayed::with_capacity(named);
+                    for frame in frames.changes {
+                        state.fold(frame);
+                    }
+                    let mut rows = self.decode_rows(&header, payload, |k| state.contains(k))?;
+                    rows.reserve(state.len());
+                    rows.extend(state.into_rows());
+                    rows
+                }
+            }
         };
-        let mut rows = self.decode_rows(&header, payload, superseded)?;
         drop(bytes);
-        if let Some((state, end)) = replayed {
-            rows.reserve(state.len());
-            rows.extend(state.into_rows());
-            seen.offset = end;
-            seen.journal_len = end;
-        }
         Ok(Some(Disk {
             rows,
             epoch: header.epoch,
@@ -116,10 +138,10 @@ where
         }))
     }
 
-    /// The frames of the journal continuing snapshot `generation`, folded, and where they
+    /// The frames of the journal continuing snapshot `generation`, decoded, and where they
     /// end; `None` without such a journal (none, or one a crashed compaction left: of another
     /// generation, all of it in the snapshot already).
-    fn replayed_journal(&self, generation: u64) -> Result<Option<Folded<K, V>>, Error> {
+    fn journal_frames(&self, generation: u64) -> Result<Option<Frames<K, V>>, Error> {
         let read = journal::read(&self.journal, journal::HEADER_LEN)
             .map_err(|e| self.journal_io_error("read the journal", e))?;
         let Some(read) = read else {
@@ -143,18 +165,7 @@ where
                     .into(),
             ));
         }
-        let frames = self.frames(&read, journal::HEADER_LEN)?;
-        drop(read);
-        let named = frames
-            .changes
-            .iter()
-            .map(|f| f.rows.len() + f.removed.len())
-            .sum();
-        let mut state = Replayed::with_capacity(named);
-        for frame in frames.changes {
-            state.fold(frame);
-        }
-        Ok(Some((state, frames.end)))
+        self.frames(&read, journal::HEADER_LEN).map(Some)
     }
 
     /// The frames of `read` from `offset` on, decoded.

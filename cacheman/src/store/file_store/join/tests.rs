@@ -1,0 +1,209 @@
+use super::*;
+use std::collections::HashMap;
+
+use crate::store::codec::PostcardRows;
+
+type Row = (u32, String, RowMeta);
+
+fn row(key: u32, value: &str) -> Row {
+    let meta = RowMeta {
+        stamp_ms: u64::from(key) * 10,
+        uses: (key % 4) as u8,
+    };
+    (key, value.to_owned(), meta)
+}
+
+fn payload(rows: &[Row], layout: Layout) -> Vec<u8> {
+    let mut encoded = PostcardRows::<u32, String>::new("c", layout, 0);
+    for (key, value, meta) in rows {
+        encoded.put(key, value, *meta).unwrap();
+    }
+    encoded.bytes().to_vec()
+}
+
+fn frame(rows: &[Row], removed: &[u32]) -> Frame<u32, String> {
+    Frame {
+        rows: rows.to_vec(),
+        removed: removed.to_vec(),
+    }
+}
+
+/// What a replay must give, the plain way: the snapshot's rows no frame names, in order,
+/// then each key's last put, in the order of the frames, unless a later frame removed it.
+fn replayed_plainly(snapshot: &[Row], frames: &[Frame<u32, String>]) -> Vec<Row> {
+    let mut entries = Vec::new();
+    for frame in frames {
+        entries.extend(frame.removed.iter().map(|k| (*k, None)));
+        entries.extend(frame.rows.iter().map(|r| (r.0, Some(r.clone()))));
+    }
+    let last: HashMap<u32, usize> = entries.iter().enumerate().map(|(i, e)| (e.0, i)).collect();
+    let kept = snapshot
+        .iter()
+        .filter(|r| !last.contains_key(&r.0))
+        .cloned();
+    let puts = entries
+        .iter()
+        .enumerate()
+        .filter(|(i, (key, _))| last[key] == *i)
+        .filter_map(|(_, (_, put))| put.clone());
+    kept.chain(puts).collect()
+}
+
+/// Hashes a `u32` key to `shape(key)`: bad hashes, on purpose.
+#[derive(Clone, Copy)]
+struct Shaped(fn(u64) -> u64);
+
+struct ShapedHasher(fn(u64) -> u64, u64);
+
+impl std::hash::Hasher for ShapedHasher {
+    fn finish(&self) -> u64 {
+        (self.0)(self.1)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.1 = self.1 << 8 | u64::from(b);
+        }
+    }
+}
+
+impl BuildHasher for Shaped {
+    type Hasher = ShapedHasher;
+    fn build_hasher(&self) -> ShapedHasher {
+        ShapedHasher(self.0, 0)
+    }
+}
+
+/// Every key one hash; every key in partition 0 with hashes that differ; keys spread over
+/// partitions by their low bits alone (keys `n` and `n + 2^bits` share a partition).
+const SHAPES: [fn(u64) -> u64; 3] = [|_| 0x5555_5555_5555_5555, |k| k, |k| k << PARTITION_SHIFT];
+
+const LAYOUTS: [Layout; 3] = [
+    Layout {
+        stamped: false,
+        sized: true,
+        counted: false,
+    },
+    Layout {
+        stamped: true,
+        sized: true,
+        counted: false,
+    },
+    Layout {
+        stamped: true,
+        sized: true,
+        counted: true,
+    },
+];
+
+/// The join's rows equal the plain replay's, for every layout, partition count and hash.
+fn check(snapshot: &[Row], frames: &[Frame<u32, String>]) {
+    for layout in LAYOUTS {
+        let bytes = payload(snapshot, layout);
+        // What the snapshot's rows read back as: without what the layout leaves out.
+        let read: Vec<Row> = snapshot
+            .iter()
+            .map(|(k, v, m)| {
+                let stamp_ms = if layout.stamped { m.stamp_ms } else { 0 };
+                let uses = if layout.counted { m.uses } else { 0 };
+                (*k, v.clone(), RowMeta { stamp_ms, uses })
+            })
+            .collect();
+        let want = replayed_plainly(&read, frames);
+        let count = snapshot.len() as u64;
+        let copied = || frames.iter().map(|f| frame(&f.rows, &f.removed)).collect();
+        for bits in [0, 1, 3, 6] {
+            let store = crate::shards::Hasher::default();
+            let got = replay_partitioned(&bytes, count, layout, copied(), &store, bits).unwrap();
+            assert_eq!(
+                got, want,
+                "{layout:?}, {bits} partition bits, the store's hash"
+            );
+            for (at, shape) in SHAPES.into_iter().enumerate() {
+                let hasher = Shaped(shape);
+                let got =
+                    replay_partitioned(&bytes, count, layout, copied(), &hasher, bits).unwrap();
+                assert_eq!(got, want, "{layout:?}, {bits} partition bits, shape {at}");
+            }
+        }
+        let got = replay_over(&bytes, count, layout, copied(), &Shaped(SHAPES[2])).unwrap();
+        assert_eq!(got, want, "{layout:?}, partitions chosen by size");
+    }
+}
+
+fn snapshot_of(keys: std::ops::Range<u32>) -> Vec<Row> {
+    keys.map(|k| row(k, &format!("snapshot {k}"))).collect()
+}
+
+#[test]
+fn later_frames_win_and_removals_count() {
+    let frames = [
+        frame(&[row(1, "a"), row(2, "b"), row(20, "new")], &[3]),
+        // Put and removed again, and a key removed then put back in one frame (removals
+        // first).
+        frame(&[row(4, "d"), row(2, "b2")], &[1, 2, 20]),
+        frame(&[row(1, "a3"), row(5, "e")], &[4, 5, 99]),
+        // One key twice in one frame: the second put wins.
+        frame(&[row(6, "f"), row(6, "f2")], &[]),
+    ];
+    check(&snapshot_of(0..10), &frames);
+}
+
+#[test]
+fn an_empty_journal_keeps_the_snapshot_as_it_is() {
+    let snapshot = snapshot_of(0..50);
+    check(&snapshot, &[]);
+    check(&snapshot, &[frame(&[], &[]), frame(&[], &[])]);
+    check(&[], &[]);
+}
+
+#[test]
+fn a_journal_of_other_keys_than_the_snapshot_only_adds() {
+    let frames = [frame(&[row(100, "x"), row(101, "y")], &[102])];
+    check(&snapshot_of(0..40), &frames);
+    check(&[], &frames);
+}
+
+#[test]
+fn many_frames_over_many_keys_replay_as_the_plain_fold_does() {
+    // A small linear congruential generator: the same scattered puts and removals each run.
+    let mut state = 12_345u64;
+    let mut next = |below: u32| {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1);
+        ((state >> 33) % u64::from(below)) as u32
+    };
+    let frames: Vec<_> = (0..12)
+        .map(|f| {
+            let rows: Vec<Row> = (0..150)
+                .map(|_| next(3_000))
+                .map(|k| row(k, &format!("frame {f}")))
+                .collect();
+            let removed: Vec<u32> = (0..40).map(|_| next(3_000)).collect();
+            frame(&rows, &removed)
+        })
+        .collect();
+    check(&snapshot_of(0..2_000), &frames);
+}
+
+#[test]
+fn damaged_payloads_are_errors_not_panics() {
+    let layout = LAYOUTS[2];
+    let bytes = payload(&snapshot_of(0..5), layout);
+    let frames = || vec![frame(&[row(1, "a")], &[2])];
+    let hasher = crate::shards::Hasher::default();
+    let short = replay_over(&bytes[..bytes.len() - 1], 5, layout, frames(), &hasher);
+    assert!(short.unwrap_err().contains("row 4 of 5"));
+    let more = [bytes.as_slice(), &[0]].concat();
+    let more = replay_over(&more, 5, layout, frames(), &hasher);
+    assert!(more.unwrap_err().contains("1 unexpected bytes"));
+    assert!(replay_over(&bytes, 6, layout, frames(), &hasher).is_err());
+}
+
+#[test]
+fn partitions_hold_a_few_thousand_journal_keys_each() {
+    assert_eq!(partition_bits(0), 0);
+    assert_eq!(partition_bits(JOIN_FROM), 2);
+    assert_eq!(partition_bits(500_000), 7);
+    assert_eq!(partition_bits(usize::MAX / 2), MAX_PARTITION_BITS);
+}
