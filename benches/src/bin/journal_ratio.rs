@@ -118,11 +118,7 @@ fn varint_len(n: u64) -> u64 {
 /// A reload from a snapshot and a journal of `journal_rows` replaced entries (500,000: half
 /// the snapshot's size), and from a snapshot alone of the same entries, in turn: their medians
 /// in ms, and the two files' sizes. Keys are `key_of` the numbers 0..1,000,000.
-fn load_with_journal<K>(
-    rounds: usize,
-    journal_rows: u64,
-    key_of: fn(u64) -> K,
-) -> (f64, f64, u64, u64)
+fn load_with_journal<K>(rounds: usize, journal_rows: u64, key_of: fn(u64) -> K) -> Loads
 where
     K: std::hash::Hash
         + Eq
@@ -174,12 +170,54 @@ where
     assert_eq!(journaled.len(), compacted.len());
     let first = if journal_rows > 0 { 7 } else { 0 };
     assert_eq!(journaled.get(&key_of(0)), Some(benches::value_of(first)));
-    (
-        middle(with_journal),
-        middle(snapshot_alone),
+    // A new process's open: a new manager (and so a new hasher) loads the files at
+    // registration; the one before is dropped after the timing, so nothing is freed in it.
+    let open = |dir: &Path| {
+        let started = Instant::now();
+        let manager = CacheManager::new("bench", dir);
+        let cache = manager
+            .register_custom_cache::<K, Vec<u8>>("big", manual())
+            .unwrap();
+        let ms = started.elapsed().as_secs_f64() * 1e3;
+        assert_eq!(cache.len() as u64, ENTRIES);
+        (ms, (manager, cache))
+    };
+    let (mut open_with, mut open_alone) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let (a, kept_a) = if round % 2 == 0 {
+            open(with.path())
+        } else {
+            open(alone.path())
+        };
+        drop(kept_a);
+        let (b, kept_b) = if round % 2 == 0 {
+            open(alone.path())
+        } else {
+            open(with.path())
+        };
+        drop(kept_b);
+        let (with_ms, alone_ms) = if round % 2 == 0 { (a, b) } else { (b, a) };
+        open_with.push(with_ms);
+        open_alone.push(alone_ms);
+    }
+    Loads {
+        reload_with_journal: middle(with_journal),
+        reload_snapshot: middle(snapshot_alone),
+        open_with_journal: middle(open_with),
+        open_snapshot: middle(open_alone),
         journal_len,
         snapshot_len,
-    )
+    }
+}
+
+/// Medians of [`load_with_journal`], in ms, and the files' sizes.
+struct Loads {
+    reload_with_journal: f64,
+    reload_snapshot: f64,
+    open_with_journal: f64,
+    open_snapshot: f64,
+    journal_len: u64,
+    snapshot_len: u64,
 }
 
 fn main() {
@@ -198,22 +236,28 @@ fn main() {
             .position(|a| a == "--journal-rows")
             .and_then(|i| args.get(i + 1)?.parse().ok())
             .unwrap_or(ENTRIES / 2);
-        let (with, alone, _, _) = match args.iter().any(|a| a == "--string-keys") {
+        let loads = match args.iter().any(|a| a == "--string-keys") {
             true => load_with_journal(rounds, journal_rows, |k| format!("key-{k}")),
             false => load_with_journal(rounds, journal_rows, |k| k),
         };
+        let (with, alone) = (loads.reload_with_journal, loads.reload_snapshot);
+        let (open_with, open_alone) = (loads.open_with_journal, loads.open_snapshot);
         println!(
             "{{\"journal_rows\": {journal_rows}, \"load_with_journal_ms\": {with:.1}, \
-             \"load_snapshot_ms\": {alone:.1}, \"load_ratio\": {:.3}}}",
-            with / alone
+             \"load_snapshot_ms\": {alone:.1}, \"load_ratio\": {:.3}, \
+             \"open_with_journal_ms\": {open_with:.1}, \"open_snapshot_ms\": {open_alone:.1}, \
+             \"open_ratio\": {:.3}}}",
+            with / alone,
+            open_with / open_alone
         );
         return;
     }
     let (append_ms, full_ms) = append_over_full(rounds);
     let (written, changes, saves) = write_amplification(60);
     let (long_written, long_changes, long_saves) = write_amplification(long);
-    let (journal_load_ms, snapshot_load_ms, journal_len, snapshot_len) =
-        load_with_journal(rounds, ENTRIES / 2, |k| k);
+    let loads = load_with_journal(rounds, ENTRIES / 2, |k| k);
+    let (journal_load_ms, snapshot_load_ms) = (loads.reload_with_journal, loads.reload_snapshot);
+    let (journal_len, snapshot_len) = (loads.journal_len, loads.snapshot_len);
     println!(
         "{{\"rounds\": {rounds}, \"append_10_ms\": {append_ms:.3}, \"full_save_ms\": {full_ms:.1}, \
          \"append_over_full\": {:.5}, \"autosync_saves\": {saves}, \

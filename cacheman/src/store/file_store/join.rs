@@ -21,7 +21,7 @@ use hashbrown::HashTable;
 use serde::de::DeserializeOwned;
 
 use crate::store::codec::{self, Layout};
-use crate::store::journal::Frame;
+use crate::store::journal;
 
 /// Journal entries from which a load partitions (fewer: one table of them all, `Replayed`).
 pub(super) const JOIN_FROM: usize = 16 * 1024;
@@ -78,6 +78,11 @@ impl<K> Partitions<K> {
         self.order.push(part as u16);
     }
 
+    /// How many entries are marked.
+    fn marked(&self) -> usize {
+        self.parts.iter().flatten().filter(|e| e.marked).count()
+    }
+
     /// Every key and its mark, in the order they were pushed.
     fn into_ordered(self) -> impl Iterator<Item = (K, bool)> {
         let mut parts: Vec<_> = self.parts.into_iter().map(Vec::into_iter).collect();
@@ -129,100 +134,224 @@ fn partition_bits(entries: usize) -> u32 {
     parts.trailing_zeros().min(MAX_PARTITION_BITS)
 }
 
-/// The rows of a snapshot's payload of `count` sized rows laid out as `layout` says, with
-/// `frames` (a journal's, in order) replayed over them: the snapshot's rows in file order less
-/// those the frames name, then the rows of the frames' last puts in journal order. Each
-/// frame removes its keys before it puts its rows. Keys are hashed by `hasher`.
-pub(super) fn replay_over<K, V, S>(
-    payload: &[u8],
-    count: u64,
-    layout: Layout,
-    frames: Vec<Frame<K, V>>,
-    hasher: &S,
-) -> Result<Vec<(K, V, RowMeta)>, String>
-where
-    K: Hash + Eq + DeserializeOwned + 'static,
-    V: DeserializeOwned + 'static,
-    S: BuildHasher,
-{
-    let named = frames.iter().map(|f| f.rows.len() + f.removed.len()).sum();
-    replay_partitioned(
-        payload,
-        count,
-        layout,
-        frames,
-        hasher,
-        partition_bits(named),
-    )
+/// Sized rows (snapshot format version 4, journal version 2) back to back.
+#[derive(Clone, Copy)]
+pub(super) struct SizedRows<'a> {
+    pub bytes: &'a [u8],
+    pub count: u64,
+    pub layout: Layout,
 }
 
-/// [`replay_over`] with `2^bits` partitions.
-fn replay_partitioned<K, V, S>(
-    payload: &[u8],
-    count: u64,
+/// What failed to decode, on which side.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Damage {
+    /// Frame `frame` of the journal (counted from the first one given).
+    Journal {
+        frame: usize,
+        message: String,
+    },
+    Snapshot(String),
+}
+
+/// The rows of `snapshot` with the frames of a journal replayed over them (`frames`: their
+/// bodies, in order, their rows laid out as `layout` says): the snapshot's rows in file order
+/// less those the frames name, then the rows of the frames' last puts in journal order.
+/// Each frame removes its keys before it puts its rows. Only the values kept are decoded.
+/// Keys are hashed by `hasher`.
+#[cfg(test)]
+pub(super) fn replay_over<K, V, S>(
+    snapshot: SizedRows<'_>,
+    frames: &[&[u8]],
     layout: Layout,
-    frames: Vec<Frame<K, V>>,
     hasher: &S,
-    bits: u32,
-) -> Result<Vec<(K, V, RowMeta)>, String>
+) -> Result<Vec<(K, V, RowMeta)>, Damage>
 where
     K: Hash + Eq + DeserializeOwned + 'static,
     V: DeserializeOwned + 'static,
     S: BuildHasher,
 {
-    debug_assert!(layout.sized, "only sized rows are stepped over unread");
-    let named = frames.iter().map(|f| f.rows.len() + f.removed.len()).sum();
-    // The journal's keys into partitions, their states kept in journal order.
-    let mut journal = Partitions::new(bits, named);
-    let mut states = Vec::with_capacity(named);
-    for frame in frames {
-        for key in frame.removed {
-            journal.push(hasher.hash_one(&key), key);
-            states.push(None);
+    Joined::new(snapshot, frames, layout, hasher, None)?.into_rows(snapshot)
+}
+
+/// How many entries (puts and removals) `frames` hold, by their heads; a frame whose head
+/// does not check out counts none (decoding it reports it).
+pub(super) fn entries_of(frames: &[&[u8]]) -> usize {
+    let entries = |body| journal::body_parts(body).map_or(0, |p| p.rows + p.removed);
+    let total: u64 = frames.iter().map(|body| entries(body)).sum();
+    usize::try_from(total).unwrap_or(usize::MAX)
+}
+
+/// A replay half done: the journal's last puts decoded, each snapshot row marked if the
+/// journal names its key. Holds nothing of the journal's bytes, which can go before the
+/// snapshot's values are decoded ([`Joined::into_rows`]).
+pub(super) struct Joined<K, V> {
+    /// The journal's last puts, in journal order.
+    theirs: Vec<(K, V, RowMeta)>,
+    /// The snapshot's keys, marked when replaced.
+    ours: Partitions<K>,
+    /// Where each snapshot row's value starts in the payload, in file order.
+    tails: Vec<usize>,
+    /// Rows the replay keeps, at most.
+    kept: usize,
+}
+
+impl<K, V> Joined<K, V>
+where
+    K: Hash + Eq + DeserializeOwned + 'static,
+    V: DeserializeOwned + 'static,
+{
+    /// Matches `frames` against `snapshot`, as [`replay_over`] says, with `2^bits`
+    /// partitions (`None`: as many as the journal's size asks).
+    pub(super) fn new<S: BuildHasher>(
+        snapshot: SizedRows<'_>,
+        frames: &[&[u8]],
+        layout: Layout,
+        hasher: &S,
+        bits: Option<u32>,
+    ) -> Result<Self, Damage> {
+        debug_assert!(snapshot.layout.sized && layout.sized);
+        // Bounded by the bytes: every entry takes one at least.
+        let bytes: usize = frames.iter().map(|body| body.len()).sum();
+        let named = entries_of(frames).min(bytes);
+        let bits = bits.unwrap_or_else(|| partition_bits(named));
+        // The journal's keys into partitions, with where each put's value starts.
+        let mut journal = Partitions::new(bits, named);
+        let mut puts: Vec<Option<&[u8]>> = Vec::with_capacity(named);
+        for (at, body) in frames.iter().enumerate() {
+            let damage = |message| Damage::Journal { frame: at, message };
+            let parts = journal::body_parts(body).map_err(damage)?;
+            let removed = |e: String| damage(format!("removed key: {e}"));
+            let mut keys = parts.keys_bytes;
+            for _ in 0..parts.removed {
+                let (key, rest) =
+                    postcard::take_from_bytes::<K>(keys).map_err(|e| removed(e.to_string()))?;
+                keys = rest;
+                journal.push(hasher.hash_one(&key), key);
+                puts.push(None);
+            }
+            if !keys.is_empty() {
+                let left = keys.len();
+                return Err(damage(format!("{left} bytes after the frame's last key")));
+            }
+            let rows = SizedRows {
+                bytes: parts.rows_bytes,
+                count: parts.rows,
+                layout,
+            };
+            scatter::<K, V, S>(rows, hasher, &mut journal, |tail| puts.push(Some(tail)))
+                .map_err(damage)?;
         }
-        for (key, value, meta) in frame.rows {
-            journal.push(hasher.hash_one(&key), key);
-            states.push(Some((value, meta)));
+        // The snapshot's keys into partitions, with where each value starts; values are
+        // stepped over (and their lengths checked) for now.
+        let affordable = snapshot.bytes.len() / std::mem::size_of::<(K, usize)>().max(1);
+        let rows = usize::try_from(snapshot.count)
+            .unwrap_or(usize::MAX)
+            .min(affordable);
+        let mut ours = Partitions::new(bits, rows);
+        let mut tails = Vec::with_capacity(rows);
+        let payload_len = snapshot.bytes.len();
+        scatter::<K, V, S>(snapshot, hasher, &mut ours, |tail| {
+            tails.push(payload_len - tail.len())
+        })
+        .map_err(Damage::Snapshot)?;
+        let kept = join(&mut journal, &mut ours);
+        let mut theirs = Vec::with_capacity(journal.marked());
+        for ((key, last), put) in journal.into_ordered().zip(puts) {
+            if let (true, Some(tail)) = (last, put) {
+                let damage = |message| Damage::Journal {
+                    frame: frame_holding(frames, tail),
+                    message,
+                };
+                let (value, meta) = value_at::<V>(tail, layout).map_err(damage)?;
+                theirs.push((key, value, meta));
+            }
         }
+        Ok(Joined {
+            theirs,
+            ours,
+            tails,
+            kept,
+        })
     }
-    // The snapshot's keys into partitions, with where each row's value starts; values are
-    // stepped over (and their lengths checked) for now.
-    let affordable = payload.len() / std::mem::size_of::<(K, usize)>().max(1);
-    let rows = usize::try_from(count).unwrap_or(usize::MAX).min(affordable);
-    let mut snapshot = Partitions::new(bits, rows);
-    let mut tails = Vec::with_capacity(rows);
-    let mut rest = payload;
+
+    /// The replay's rows: the rows of `snapshot` (the one given to [`Joined::new`]) not
+    /// replaced, decoded in file order, then the journal's last puts.
+    pub(super) fn into_rows(self, snapshot: SizedRows<'_>) -> Result<Vec<(K, V, RowMeta)>, Damage> {
+        let Joined {
+            mut theirs,
+            ours,
+            tails,
+            kept,
+        } = self;
+        let mut out = Vec::with_capacity(kept);
+        for ((key, replaced), tail) in ours.into_ordered().zip(tails) {
+            if replaced {
+                continue;
+            }
+            let tail = snapshot.bytes.get(tail..).unwrap_or_default();
+            let (value, meta) = value_at::<V>(tail, snapshot.layout).map_err(Damage::Snapshot)?;
+            out.push((key, value, meta));
+        }
+        out.append(&mut theirs);
+        Ok(out)
+    }
+}
+
+/// Which of `frames` holds the bytes `part` starts with (for an error's message).
+fn frame_holding(frames: &[&[u8]], part: &[u8]) -> usize {
+    let at = part.as_ptr() as usize;
+    frames
+        .iter()
+        .position(|body| {
+            (body.as_ptr() as usize..body.as_ptr() as usize + body.len()).contains(&at)
+        })
+        .unwrap_or(0)
+}
+
+/// Pushes the key of each of `rows` into `partitions`, and hands where its value starts to
+/// `tail`; values are stepped over (their lengths checked), not decoded.
+fn scatter<'a, K, V, S>(
+    rows: SizedRows<'a>,
+    hasher: &S,
+    partitions: &mut Partitions<K>,
+    mut tail: impl FnMut(&'a [u8]),
+) -> Result<(), String>
+where
+    K: Hash + DeserializeOwned + 'static,
+    V: DeserializeOwned + 'static,
+    S: BuildHasher,
+{
+    let SizedRows {
+        bytes,
+        count,
+        layout,
+    } = rows;
+    let mut rest = bytes;
     for at in 0..count {
         let row = |e: String| format!("row {at} of {count}: {e}");
-        let (key, tail) = postcard::take_from_bytes::<K>(rest).map_err(|e| row(e.to_string()))?;
-        tails.push(payload.len() - tail.len());
-        (_, _, rest) = codec::postcard_row_tail::<V>(tail, layout, true).map_err(row)?;
-        snapshot.push(hasher.hash_one(&key), key);
+        let (key, value) = postcard::take_from_bytes::<K>(rest).map_err(|e| row(e.to_string()))?;
+        (_, _, rest) = codec::postcard_row_tail::<V>(value, layout, true).map_err(row)?;
+        tail(value);
+        partitions.push(hasher.hash_one(&key), key);
     }
-    if !rest.is_empty() {
-        return Err(format!(
-            "{} unexpected bytes after the last of {count} entries",
-            rest.len()
-        ));
+    match rest.len() {
+        0 => Ok(()),
+        left => Err(format!(
+            "{left} unexpected bytes after the last of {count} entries"
+        )),
     }
-    let kept = join(&mut journal, &mut snapshot);
-    // The snapshot's rows kept, decoded in file order, then the journal's last puts.
-    let mut out = Vec::with_capacity(kept);
-    for ((key, replaced), tail) in snapshot.into_ordered().zip(tails) {
-        if replaced {
-            continue;
-        }
-        let (value, meta, _) = codec::postcard_row_tail::<V>(&payload[tail..], layout, false)?;
-        if let Some(value) = value {
-            out.push((key, value, meta));
-        }
+}
+
+/// Decodes the value, stamp and use count at the front of `tail`, which was stepped over
+/// before (so holds them).
+fn value_at<V: DeserializeOwned + 'static>(
+    tail: &[u8],
+    layout: Layout,
+) -> Result<(V, RowMeta), String> {
+    match codec::postcard_row_tail::<V>(tail, layout, false)? {
+        (Some(value), meta, _) => Ok((value, meta)),
+        (None, _, _) => Err("a value read as skipped".into()),
     }
-    for ((key, last), state) in journal.into_ordered().zip(states) {
-        if let (true, Some((value, meta))) = (last, state) {
-            out.push((key, value, meta));
-        }
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@ use super::*;
 use std::collections::HashMap;
 
 use crate::store::codec::PostcardRows;
+use crate::store::journal::{self, Frame};
 
 type Row = (u32, String, RowMeta);
 
@@ -49,27 +50,26 @@ fn replayed_plainly(snapshot: &[Row], frames: &[Frame<u32, String>]) -> Vec<Row>
     kept.chain(puts).collect()
 }
 
-/// Hashes a `u32` key to `shape(key)`: bad hashes, on purpose.
-#[derive(Clone, Copy)]
-struct Shaped(fn(u64) -> u64);
+/// Hashes a `u32` key with a function: bad hashes, on purpose.
+struct ByFn<'a>(&'a dyn Fn(&u32) -> u64);
 
-struct ShapedHasher(fn(u64) -> u64, u64);
+/// What [`ByFn`] hashes: the key's bytes, then the function applied to the key they make.
+struct ByFnHasher<'a>(&'a dyn Fn(&u32) -> u64, Vec<u8>);
 
-impl std::hash::Hasher for ShapedHasher {
+impl std::hash::Hasher for ByFnHasher<'_> {
     fn finish(&self) -> u64 {
-        (self.0)(self.1)
+        let key = u32::from_ne_bytes(self.1.as_slice().try_into().unwrap());
+        (self.0)(&key)
     }
     fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.1 = self.1 << 8 | u64::from(b);
-        }
+        self.1.extend_from_slice(bytes);
     }
 }
 
-impl BuildHasher for Shaped {
-    type Hasher = ShapedHasher;
-    fn build_hasher(&self) -> ShapedHasher {
-        ShapedHasher(self.0, 0)
+impl<'a> BuildHasher for ByFn<'a> {
+    type Hasher = ByFnHasher<'a>;
+    fn build_hasher(&self) -> ByFnHasher<'a> {
+        ByFnHasher(self.0, Vec::new())
     }
 }
 
@@ -95,38 +95,62 @@ const LAYOUTS: [Layout; 3] = [
     },
 ];
 
+/// `rows` as they read back from bytes laid out as `layout` says.
+fn as_read(rows: &[Row], layout: Layout) -> Vec<Row> {
+    rows.iter()
+        .map(|(k, v, m)| {
+            let stamp_ms = if layout.stamped { m.stamp_ms } else { 0 };
+            let uses = if layout.counted { m.uses } else { 0 };
+            (*k, v.clone(), RowMeta { stamp_ms, uses })
+        })
+        .collect()
+}
+
+/// Each frame encoded as a journal holds it: its body.
+fn bodies(frames: &[Frame<u32, String>], layout: Layout) -> Vec<Vec<u8>> {
+    frames
+        .iter()
+        .map(|f| {
+            let whole = journal::encode_frame("c", layout, &f.rows, &f.removed).unwrap();
+            whole[journal::FRAME_HEAD..].to_vec()
+        })
+        .collect()
+}
+
 /// The join's rows equal the plain replay's, for every layout, partition count and hash.
 fn check(snapshot: &[Row], frames: &[Frame<u32, String>]) {
     for layout in LAYOUTS {
         let bytes = payload(snapshot, layout);
-        // What the snapshot's rows read back as: without what the layout leaves out.
-        let read: Vec<Row> = snapshot
+        let read: Vec<_> = frames
             .iter()
-            .map(|(k, v, m)| {
-                let stamp_ms = if layout.stamped { m.stamp_ms } else { 0 };
-                let uses = if layout.counted { m.uses } else { 0 };
-                (*k, v.clone(), RowMeta { stamp_ms, uses })
-            })
+            .map(|f| frame(&as_read(&f.rows, layout), &f.removed))
             .collect();
-        let want = replayed_plainly(&read, frames);
-        let count = snapshot.len() as u64;
-        let copied = || frames.iter().map(|f| frame(&f.rows, &f.removed)).collect();
-        for bits in [0, 1, 3, 6] {
-            let store = crate::shards::Hasher::default();
-            let got = replay_partitioned(&bytes, count, layout, copied(), &store, bits).unwrap();
+        let want = replayed_plainly(&as_read(snapshot, layout), &read);
+        let encoded = bodies(frames, layout);
+        let bodies: Vec<&[u8]> = encoded.iter().map(Vec::as_slice).collect();
+        let rows = SizedRows {
+            bytes: &bytes,
+            count: snapshot.len() as u64,
+            layout,
+        };
+        let replay = |hasher: &dyn Fn(&u32) -> u64, bits| {
+            let hasher = ByFn(hasher);
+            Joined::<u32, String>::new(rows, &bodies, layout, &hasher, bits)
+                .and_then(|joined| joined.into_rows(rows))
+                .unwrap()
+        };
+        let store = crate::shards::Hasher::default();
+        for bits in [Some(0), Some(1), Some(3), Some(6), None] {
+            let got = replay(&|k| store.hash_one(k), bits);
             assert_eq!(
                 got, want,
-                "{layout:?}, {bits} partition bits, the store's hash"
+                "{layout:?}, {bits:?} partition bits, the store's hash"
             );
             for (at, shape) in SHAPES.into_iter().enumerate() {
-                let hasher = Shaped(shape);
-                let got =
-                    replay_partitioned(&bytes, count, layout, copied(), &hasher, bits).unwrap();
-                assert_eq!(got, want, "{layout:?}, {bits} partition bits, shape {at}");
+                let got = replay(&|k| shape(u64::from(*k)), bits);
+                assert_eq!(got, want, "{layout:?}, {bits:?} partition bits, shape {at}");
             }
         }
-        let got = replay_over(&bytes, count, layout, copied(), &Shaped(SHAPES[2])).unwrap();
-        assert_eq!(got, want, "{layout:?}, partitions chosen by size");
     }
 }
 
@@ -187,17 +211,49 @@ fn many_frames_over_many_keys_replay_as_the_plain_fold_does() {
 }
 
 #[test]
-fn damaged_payloads_are_errors_not_panics() {
+fn damaged_rows_are_errors_on_their_side_not_panics() {
     let layout = LAYOUTS[2];
     let bytes = payload(&snapshot_of(0..5), layout);
-    let frames = || vec![frame(&[row(1, "a")], &[2])];
+    let encoded = bodies(
+        &[frame(&[row(1, "a")], &[2]), frame(&[row(3, "c")], &[])],
+        layout,
+    );
+    let frames: Vec<&[u8]> = encoded.iter().map(Vec::as_slice).collect();
     let hasher = crate::shards::Hasher::default();
-    let short = replay_over(&bytes[..bytes.len() - 1], 5, layout, frames(), &hasher);
-    assert!(short.unwrap_err().contains("row 4 of 5"));
-    let more = [bytes.as_slice(), &[0]].concat();
-    let more = replay_over(&more, 5, layout, frames(), &hasher);
-    assert!(more.unwrap_err().contains("1 unexpected bytes"));
-    assert!(replay_over(&bytes, 6, layout, frames(), &hasher).is_err());
+    let replay = |bytes: &[u8], count, frames: &[&[u8]]| {
+        let rows = SizedRows {
+            bytes,
+            count,
+            layout,
+        };
+        replay_over::<u32, String, _>(rows, frames, layout, &hasher).map(drop)
+    };
+    let snapshot_damage = |e: Result<(), Damage>| match e {
+        Err(Damage::Snapshot(message)) => message,
+        other => panic!("{other:?}"),
+    };
+    let short = snapshot_damage(replay(&bytes[..bytes.len() - 1], 5, &frames));
+    assert!(short.contains("row 4 of 5"), "{short}");
+    let longer = [bytes.as_slice(), &[0]].concat();
+    let longer = snapshot_damage(replay(&longer, 5, &frames));
+    assert!(longer.contains("1 unexpected bytes"), "{longer}");
+    snapshot_damage(replay(&bytes, 6, &frames));
+    // The second frame's value: not UTF-8, but of the length it claims, so it is stepped
+    // over when its key is scattered and refused when it is decoded.
+    let mut bad = encoded[1].clone();
+    let at = bad.windows(2).position(|w| w == [1, b'c']).unwrap();
+    bad[at + 1] = 0xff;
+    let frames = [frames[0], bad.as_slice()];
+    assert!(matches!(
+        replay(&bytes, 5, &frames),
+        Err(Damage::Journal { frame: 1, .. })
+    ));
+    // A frame cut short.
+    let frames = [frames[0], &bad[..bad.len() - 1]];
+    assert!(matches!(
+        replay(&bytes, 5, &frames),
+        Err(Damage::Journal { frame: 1, .. })
+    ));
 }
 
 #[test]
