@@ -11,8 +11,8 @@
 //! keys cost about as much as decoding every value (BENCHMARKS.md, workload 10). Here every
 //! pass over a large array is sequential: decoding, scattering into partitions (one write
 //! stream per partition), and gathering back in file order (one read stream per partition).
-//! Below [`JOIN_FROM`] journal entries the one table fits in the cache anyway, and the simple
-//! path (`replay.rs`) costs less.
+//! While the one table would fit in a core's cache ([`partitions_pay`]), its lookups are
+//! cheap, and the simple path (`replay.rs`) costs less than a second pass over the snapshot.
 
 use crate::shards::RowMeta;
 use std::hash::{BuildHasher, Hash};
@@ -23,8 +23,18 @@ use serde::de::DeserializeOwned;
 use crate::store::codec::{self, Layout};
 use crate::store::journal;
 
-/// Journal entries from which a load partitions (fewer: one table of them all, `Replayed`).
-pub(super) const JOIN_FROM: usize = 16 * 1024;
+/// The size of one table of every journal key from which a load partitions instead
+/// (BENCHMARKS.md, workload 10: the two ways cross between 64K and 128K `u64` keys).
+const JOIN_FROM_BYTES: usize = 2 << 20;
+
+/// Whether a journal of `entries` entries (puts and removals) of keys `K` is matched by
+/// partitions: one table of them all (`Replayed`: each key and a position, and a control
+/// byte) would outgrow [`JOIN_FROM_BYTES`], so that the snapshot's lookups in it would
+/// miss the cache.
+pub(super) fn partitions_pay<K>(entries: usize) -> bool {
+    let slot = std::mem::size_of::<(K, usize)>() + 1;
+    entries.saturating_mul(slot) >= JOIN_FROM_BYTES
+}
 
 /// Journal entries aimed at per partition: its table and entries (about 100 KB for small
 /// keys) stay in a core's L2 cache while the partition's snapshot keys probe it.

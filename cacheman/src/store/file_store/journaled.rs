@@ -10,7 +10,7 @@ use std::io;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::join::{self, Damage, JOIN_FROM, Joined, SizedRows};
+use super::join::{self, Damage, Joined, SizedRows};
 use super::replay::Replayed;
 use super::{Codec, FileStore};
 use crate::Error;
@@ -80,10 +80,10 @@ where
     /// crashed compaction left, all of it in the snapshot already: ignored.
     ///
     /// The journal is read first; the snapshot's rows it replaces are then left out, their
-    /// values stepped over unread (format version 4). A journal of [`JOIN_FROM`] entries or
-    /// more is matched against the snapshot's keys partition by partition (`join.rs`); a
-    /// smaller one is folded into one table that each snapshot key is looked up in as it is
-    /// decoded. (Reading the two on two threads was no faster on two cores: each read and
+    /// values stepped over unread (format version 4). A journal too large for one table of
+    /// its keys to stay in the cache (`join::partitions_pay`) is matched against the
+    /// snapshot's keys partition by partition (`join.rs`); a smaller one is folded into one
+    /// table that each snapshot key is looked up in as it is decoded. (Reading the two on two threads was no faster on two cores: each read and
     /// decoded at half speed, and values freed across threads' allocator arenas made the
     /// next load slower.)
     pub(super) fn read_disk(&self) -> Result<Option<Disk<K, V>>, Error> {
@@ -111,7 +111,7 @@ where
         seen.journal_len = seen.offset;
         let ours = self.layout_of(&header);
         let sized = self.identity.codec == Codec::Postcard && ours.sized && layout.sized;
-        let rows = if sized && join::entries_of(&scan.bodies) >= JOIN_FROM {
+        let rows = if sized && join::partitions_pay::<K>(join::entries_of(&scan.bodies)) {
             let snapshot = SizedRows {
                 bytes: payload,
                 count: header.entries,

@@ -473,15 +473,15 @@ fn a_journal_large_enough_to_partition_replays_as_a_small_one_does() {
     let dir = tempfile::tempdir().unwrap();
     let s = store(dir.path(), false);
     let key = |n: u32| format!("k{n}");
-    let snapshot: Vec<(String, u32, u64)> = (0..20_000).map(|n| (key(n), n, 0)).collect();
+    let snapshot: Vec<(String, u32, u64)> = (0..60_000).map(|n| (key(n), n, 0)).collect();
     s.save(plain(snapshot.clone(), 0)).unwrap();
     let mut want: std::collections::BTreeMap<String, u32> =
         snapshot.iter().map(|(k, v, _)| (k.clone(), *v)).collect();
     // Puts over the snapshot's keys and new ones, removals, a key removed after its put and
-    // one put back after its removal, over two frames of more than `JOIN_FROM` entries.
+    // one put back after its removal, over two frames too large for one table of keys.
     let frames = [
-        ((0..10_000).chain(30_000..35_000), 15_000..16_000, 100_000),
-        ((15_000..15_500).chain(5_000..6_000), 0..1_000, 200_000),
+        ((0..50_000).chain(60_000..70_000), 45_000..47_000, 100_000),
+        ((45_000..45_500).chain(5_000..10_000), 0..3_000, 200_000),
     ];
     let mut named = 0;
     for (puts, removed, plus) in frames {
@@ -502,7 +502,7 @@ fn a_journal_large_enough_to_partition_replays_as_a_small_one_does() {
         };
         s.append(changes).unwrap().unwrap();
     }
-    assert!(named >= super::join::JOIN_FROM);
+    assert!(super::join::partitions_pay::<String>(named));
     let want: Vec<(String, u32)> = want.into_iter().collect();
     assert_eq!(sorted(&store(dir.path(), false)), want);
     // The same journal over the same rows in a snapshot of format version 3 (unsized rows,

@@ -257,9 +257,17 @@ fn damaged_rows_are_errors_on_their_side_not_panics() {
 }
 
 #[test]
+fn small_journals_keep_one_table() {
+    assert!(!partitions_pay::<u64>(1_000));
+    assert!(!partitions_pay::<u64>(64 * 1024));
+    assert!(partitions_pay::<u64>(128 * 1024));
+    assert!(partitions_pay::<String>(100_000));
+}
+
+#[test]
 fn partitions_hold_a_few_thousand_journal_keys_each() {
     assert_eq!(partition_bits(0), 0);
-    assert_eq!(partition_bits(JOIN_FROM), 2);
+    assert_eq!(partition_bits(16 * 1024), 2);
     assert_eq!(partition_bits(500_000), 7);
     assert_eq!(partition_bits(usize::MAX / 2), MAX_PARTITION_BITS);
 }
