@@ -532,7 +532,7 @@ where
     }
 }
 
-mod join;
+pub(super) mod join;
 mod journaled;
 mod replay;
 #[cfg(test)]

@@ -146,7 +146,7 @@ fn partition_bits(entries: usize) -> u32 {
 
 /// Sized rows (snapshot format version 4, journal version 2) back to back.
 #[derive(Clone, Copy)]
-pub(super) struct SizedRows<'a> {
+pub(crate) struct SizedRows<'a> {
     pub bytes: &'a [u8],
     pub count: u64,
     pub layout: Layout,
@@ -154,7 +154,7 @@ pub(super) struct SizedRows<'a> {
 
 /// What failed to decode, on which side.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum Damage {
+pub(crate) enum Damage {
     /// Frame `frame` of the journal (counted from the first one given).
     Journal {
         frame: usize,
@@ -194,7 +194,7 @@ pub(super) fn entries_of(frames: &[&[u8]]) -> usize {
 /// A replay half done: the journal's last puts decoded, each snapshot row marked if the
 /// journal names its key. Holds nothing of the journal's bytes, which can go before the
 /// snapshot's values are decoded ([`Joined::into_rows`]).
-pub(super) struct Joined<K, V> {
+pub(crate) struct Joined<K, V> {
     /// The journal's last puts, in journal order.
     theirs: Vec<(K, V, RowMeta)>,
     /// The snapshot's keys, marked when replaced.
@@ -212,7 +212,7 @@ where
 {
     /// Matches `frames` against `snapshot`, as [`replay_over`] says, with `2^bits`
     /// partitions (`None`: as many as the journal's size asks).
-    pub(super) fn new<S: BuildHasher>(
+    pub(crate) fn new<S: BuildHasher>(
         snapshot: SizedRows<'_>,
         frames: &[&[u8]],
         layout: Layout,
@@ -286,7 +286,7 @@ where
 
     /// The replay's rows: the rows of `snapshot` (the one given to [`Joined::new`]) not
     /// replaced, decoded in file order, then the journal's last puts.
-    pub(super) fn into_rows(self, snapshot: SizedRows<'_>) -> Result<Vec<(K, V, RowMeta)>, Damage> {
+    pub(crate) fn into_rows(self, snapshot: SizedRows<'_>) -> Result<Vec<(K, V, RowMeta)>, Damage> {
         let Joined {
             mut theirs,
             ours,
