@@ -389,17 +389,14 @@ where
     Ok((value.map(|value| (key, value, meta)), rest))
 }
 
-/// A row's value (`None` when skipped), its meta, and the bytes after the row.
-pub(crate) type TailAndRest<'a, V> = (Option<V>, RowMeta, &'a [u8]);
-
 /// Reads what follows a row's key at the front of `bytes`: its value (unless `skip`: a sized
 /// value is then stepped over without being decoded, another is decoded and dropped), its
-/// insertion stamp and its use count.
+/// insertion stamp and its use count; with the bytes after the row.
 pub(crate) fn postcard_row_tail<V>(
     bytes: &[u8],
     layout: Layout,
     skip: bool,
-) -> Result<TailAndRest<'_, V>, String>
+) -> Result<(Option<V>, RowMeta, &[u8]), String>
 where
     V: DeserializeOwned + 'static,
 {
