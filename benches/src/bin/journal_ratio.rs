@@ -20,7 +20,10 @@
 //!   of the same entries from a snapshot alone, alternating; medians. Goal ≤ 1.3.
 //!
 //! `cargo run --release -p benches --bin journal_ratio [ROUNDS] [--seconds N]` prints one
-//! JSON object.
+//! JSON object. `-- ROUNDS --load-only [--journal-rows N] [--string-keys]` times the loads
+//! alone, with a journal of N replaced entries (500,000 by default) and keys of `String`
+//! instead of `u64` if asked; it also times a new manager's open of each cache (a new hasher,
+//! nothing freed in the timing) beside the reload.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -115,14 +118,36 @@ fn varint_len(n: u64) -> u64 {
     u64::from((64 - n.leading_zeros()).max(1).div_ceil(7))
 }
 
-/// A reload from a snapshot and a journal half its size, and from a snapshot alone of the
-/// same entries, in turn: their medians in ms, and the two files' sizes.
-fn load_with_journal(rounds: usize) -> (f64, f64, u64, u64) {
+/// A reload from a snapshot and a journal of `journal_rows` replaced entries (500,000: half
+/// the snapshot's size), and from a snapshot alone of the same entries, in turn: their medians
+/// in ms, and the two files' sizes. Keys are `key_of` the numbers 0..1,000,000.
+fn load_with_journal<K>(rounds: usize, journal_rows: u64, key_of: fn(u64) -> K) -> Loads
+where
+    K: std::hash::Hash
+        + Eq
+        + Clone
+        + serde::Serialize
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
     let (with, alone) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let (journaled_manager, journaled) = big_cache(with.path(), manual());
-    for batch in 0..5 {
-        let keys = batch * 100_000..(batch + 1) * 100_000;
-        journaled.extend(keys.map(|k| (k, benches::value_of(k + 7))));
+    let filled = |dir: &Path| {
+        let manager = CacheManager::new("bench", dir);
+        let cache = manager
+            .register_custom_cache::<K, Vec<u8>>("big", manual())
+            .unwrap();
+        cache.extend((0..ENTRIES).map(|k| (key_of(k), benches::value_of(k))));
+        cache.compact().unwrap();
+        (manager, cache)
+    };
+    let (journaled_manager, journaled) = filled(with.path());
+    // In 5 saves (fewer for a small journal).
+    let batch = journal_rows.div_ceil(5).max(1);
+    for start in (0..journal_rows).step_by(batch as usize) {
+        let keys = start..(start + batch).min(journal_rows);
+        journaled.extend(keys.map(|k| (key_of(k), benches::value_of(k + 7))));
         journaled.save().unwrap();
     }
     let snapshot = journaled_manager.cache_file_path("big").unwrap();
@@ -130,8 +155,8 @@ fn load_with_journal(rounds: usize) -> (f64, f64, u64, u64) {
         .expect("the saves appended to a journal")
         .len();
     let snapshot_len = std::fs::metadata(&snapshot).unwrap().len();
-    let (_alone_manager, compacted) = big_cache(alone.path(), manual());
-    compacted.extend((0..500_000).map(|k| (k, benches::value_of(k + 7))));
+    let (_alone_manager, compacted) = filled(alone.path());
+    compacted.extend((0..journal_rows).map(|k| (key_of(k), benches::value_of(k + 7))));
     compacted.compact().unwrap();
     let (mut with_journal, mut snapshot_alone) = (Vec::new(), Vec::new());
     for round in 0..rounds {
@@ -146,12 +171,56 @@ fn load_with_journal(rounds: usize) -> (f64, f64, u64, u64) {
         }
     }
     assert_eq!(journaled.len(), compacted.len());
-    (
-        middle(with_journal),
-        middle(snapshot_alone),
+    let first = if journal_rows > 0 { 7 } else { 0 };
+    assert_eq!(journaled.get(&key_of(0)), Some(benches::value_of(first)));
+    // A new process's open: a new manager (and so a new hasher) loads the files at
+    // registration; the one before is dropped after the timing, so nothing is freed in it.
+    let open = |dir: &Path| {
+        let started = Instant::now();
+        let manager = CacheManager::new("bench", dir);
+        let cache = manager
+            .register_custom_cache::<K, Vec<u8>>("big", manual())
+            .unwrap();
+        let ms = started.elapsed().as_secs_f64() * 1e3;
+        assert_eq!(cache.len() as u64, ENTRIES);
+        (ms, (manager, cache))
+    };
+    let (mut open_with, mut open_alone) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let (a, kept_a) = if round % 2 == 0 {
+            open(with.path())
+        } else {
+            open(alone.path())
+        };
+        drop(kept_a);
+        let (b, kept_b) = if round % 2 == 0 {
+            open(alone.path())
+        } else {
+            open(with.path())
+        };
+        drop(kept_b);
+        let (with_ms, alone_ms) = if round % 2 == 0 { (a, b) } else { (b, a) };
+        open_with.push(with_ms);
+        open_alone.push(alone_ms);
+    }
+    Loads {
+        reload_with_journal: middle(with_journal),
+        reload_snapshot: middle(snapshot_alone),
+        open_with_journal: middle(open_with),
+        open_snapshot: middle(open_alone),
         journal_len,
         snapshot_len,
-    )
+    }
+}
+
+/// Medians of [`load_with_journal`], in ms, and the files' sizes.
+struct Loads {
+    reload_with_journal: f64,
+    reload_snapshot: f64,
+    open_with_journal: f64,
+    open_snapshot: f64,
+    journal_len: u64,
+    snapshot_len: u64,
 }
 
 fn main() {
@@ -163,15 +232,35 @@ fn main() {
         .and_then(|i| args.get(i + 1)?.parse().ok())
         .unwrap_or(1_200);
     if args.iter().any(|a| a == "--load-only") {
-        // For profiling the load alone.
-        let (with, alone, _, _) = load_with_journal(rounds);
-        println!("{{\"load_with_journal_ms\": {with:.1}, \"load_snapshot_ms\": {alone:.1}}}");
+        // The load alone: `--journal-rows N` (500,000 by default), `--string-keys` for keys
+        // of `String` ("key-" and the number) instead of `u64`.
+        let journal_rows = args
+            .iter()
+            .position(|a| a == "--journal-rows")
+            .and_then(|i| args.get(i + 1)?.parse().ok())
+            .unwrap_or(ENTRIES / 2);
+        let loads = match args.iter().any(|a| a == "--string-keys") {
+            true => load_with_journal(rounds, journal_rows, |k| format!("key-{k}")),
+            false => load_with_journal(rounds, journal_rows, |k| k),
+        };
+        let (with, alone) = (loads.reload_with_journal, loads.reload_snapshot);
+        let (open_with, open_alone) = (loads.open_with_journal, loads.open_snapshot);
+        println!(
+            "{{\"journal_rows\": {journal_rows}, \"load_with_journal_ms\": {with:.1}, \
+             \"load_snapshot_ms\": {alone:.1}, \"load_ratio\": {:.3}, \
+             \"open_with_journal_ms\": {open_with:.1}, \"open_snapshot_ms\": {open_alone:.1}, \
+             \"open_ratio\": {:.3}}}",
+            with / alone,
+            open_with / open_alone
+        );
         return;
     }
     let (append_ms, full_ms) = append_over_full(rounds);
     let (written, changes, saves) = write_amplification(60);
     let (long_written, long_changes, long_saves) = write_amplification(long);
-    let (journal_load_ms, snapshot_load_ms, journal_len, snapshot_len) = load_with_journal(rounds);
+    let loads = load_with_journal(rounds, ENTRIES / 2, |k| k);
+    let (journal_load_ms, snapshot_load_ms) = (loads.reload_with_journal, loads.reload_snapshot);
+    let (journal_len, snapshot_len) = (loads.journal_len, loads.snapshot_len);
     println!(
         "{{\"rounds\": {rounds}, \"append_10_ms\": {append_ms:.3}, \"full_save_ms\": {full_ms:.1}, \
          \"append_over_full\": {:.5}, \"autosync_saves\": {saves}, \

@@ -385,17 +385,31 @@ where
     V: DeserializeOwned + 'static,
 {
     let (key, rest) = postcard::take_from_bytes::<K>(bytes).map_err(|e| e.to_string())?;
-    let dropped = superseded(&key);
+    let (value, meta, rest) = postcard_row_tail::<V>(rest, layout, superseded(&key))?;
+    Ok((value.map(|value| (key, value, meta)), rest))
+}
+
+/// Reads what follows a row's key at the front of `bytes`: its value (unless `skip`: a sized
+/// value is then stepped over without being decoded, another is decoded and dropped), its
+/// insertion stamp and its use count; with the bytes after the row.
+pub(crate) fn postcard_row_tail<V>(
+    bytes: &[u8],
+    layout: Layout,
+    skip: bool,
+) -> Result<(Option<V>, RowMeta, &[u8]), String>
+where
+    V: DeserializeOwned + 'static,
+{
     let (value, rest) = match layout.sized {
         true => {
-            let (len, rest) = postcard::take_from_bytes::<u64>(rest).map_err(|e| e.to_string())?;
+            let (len, rest) = postcard::take_from_bytes::<u64>(bytes).map_err(|e| e.to_string())?;
             let Some(body) = usize::try_from(len).ok().and_then(|len| rest.get(..len)) else {
                 return Err(format!(
                     "a value claims {len} bytes but {} are left",
                     rest.len()
                 ));
             };
-            let value = match dropped {
+            let value = match skip {
                 true => None,
                 false => {
                     let (value, left) =
@@ -412,8 +426,8 @@ where
             (value, &rest[body.len()..])
         }
         false => {
-            let (value, rest) = postcard::take_from_bytes::<V>(rest).map_err(|e| e.to_string())?;
-            (Some(value).filter(|_| !dropped), rest)
+            let (value, rest) = postcard::take_from_bytes::<V>(bytes).map_err(|e| e.to_string())?;
+            (Some(value).filter(|_| !skip), rest)
         }
     };
     let (stamp_ms, rest) = match layout.stamped {
@@ -425,8 +439,7 @@ where
         (true, Some((&uses, rest))) => (uses, rest),
         (true, None) => return Err("the row ends before its use count".into()),
     };
-    let meta = RowMeta { stamp_ms, uses };
-    Ok((value.map(|value| (key, value, meta)), rest))
+    Ok((value, RowMeta { stamp_ms, uses }, rest))
 }
 
 /// Snapshot rows encoded into postcard as the shards are copied, instead of cloned first: no

@@ -277,16 +277,7 @@ where
                 retained(rows.collect(), superseded)
             }),
         };
-        let rows = decoded.map_err(|message| {
-            // The checksum matched, so the file is whole: what it holds is not this build's
-            // key and value types (a changed struct keeps its name, and so its fingerprint).
-            self.reject(Rejection::Incompatible(format!(
-                "key or value types of another serialized layout ({} could not decode it: \
-                 {message}); if a stored type changed, change the cache's fn_fingerprint \
-                 (`version` in #[cached]) too",
-                codec.name()
-            )))
-        })?;
+        let rows = decoded.map_err(|message| self.undecodable(message))?;
         // Version 2 and later count the rows in the header, and the decoder reads exactly as
         // many; version 1's sequence and JSON and CSV documents carry their own count.
         let read = rows.len() as u64;
@@ -297,6 +288,18 @@ where
             ))));
         }
         Ok(rows)
+    }
+
+    /// A checked snapshot's payload that does not decode: `message` says why.
+    pub(super) fn undecodable(&self, message: String) -> Error {
+        // The checksum matched, so the file is whole: what it holds is not this build's key
+        // and value types (a changed struct keeps its name, and so its fingerprint).
+        self.reject(Rejection::Incompatible(format!(
+            "key or value types of another serialized layout ({} could not decode it: \
+             {message}); if a stored type changed, change the cache's fn_fingerprint \
+             (`version` in #[cached]) too",
+            self.identity.codec.name()
+        )))
     }
 
     /// How the postcard rows of a snapshot with `header` are laid out.
@@ -529,6 +532,7 @@ where
     }
 }
 
+pub(super) mod join;
 mod journaled;
 mod replay;
 #[cfg(test)]

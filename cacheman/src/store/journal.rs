@@ -277,13 +277,18 @@ pub(crate) fn seal_frame(frame: &mut [u8]) -> Result<(), usize> {
     Ok(())
 }
 
-/// Decodes one frame's body, whose rows are laid out as `layout` says. Every count is checked
-/// against the bytes left before anything is reserved.
-pub(crate) fn decode_body<K, V>(body: &[u8], layout: Layout) -> Result<Frame<K, V>, String>
-where
-    K: DeserializeOwned + 'static,
-    V: DeserializeOwned + 'static,
-{
+/// One frame's body, split: its rows (laid out as a snapshot's payload) and its removed keys
+/// (back to back), with their counts.
+pub(crate) struct BodyParts<'a> {
+    pub rows: u64,
+    pub rows_bytes: &'a [u8],
+    pub removed: u64,
+    pub keys_bytes: &'a [u8],
+}
+
+/// Splits one frame's body. Every count is checked against the bytes left, so that no more
+/// is reserved for them than the bytes could hold.
+pub(crate) fn body_parts(body: &[u8]) -> Result<BodyParts<'_>, String> {
     if body.len() < 25 {
         return Err(format!(
             "a {}-byte frame is shorter than its 25-byte head",
@@ -301,16 +306,32 @@ where
             rest.len()
         ));
     };
-    let mut keys = &rest[rows_bytes.len()..];
+    let keys_bytes = &rest[rows_bytes.len()..];
     // Every row takes a byte at least (only one key encodes to nothing), and so does every
     // removed key but one.
-    if rows > rows_bytes.len() as u64 + 1 || removed > keys.len() as u64 + 1 {
+    if rows > rows_bytes.len() as u64 + 1 || removed > keys_bytes.len() as u64 + 1 {
         return Err(format!(
             "the frame counts {rows} rows and {removed} removed keys in {} bytes",
             rest.len()
         ));
     }
-    let rows = codec::decode_postcard_rows(rows_bytes, Some(rows), layout)?;
+    Ok(BodyParts {
+        rows,
+        rows_bytes,
+        removed,
+        keys_bytes,
+    })
+}
+
+/// Decodes one frame's body, whose rows are laid out as `layout` says.
+pub(crate) fn decode_body<K, V>(body: &[u8], layout: Layout) -> Result<Frame<K, V>, String>
+where
+    K: DeserializeOwned + 'static,
+    V: DeserializeOwned + 'static,
+{
+    let parts = body_parts(body)?;
+    let rows = codec::decode_postcard_rows(parts.rows_bytes, Some(parts.rows), layout)?;
+    let (removed, mut keys) = (parts.removed, parts.keys_bytes);
     let mut gone = Vec::with_capacity(removed as usize);
     for at in 0..removed {
         let (key, after) = postcard::take_from_bytes::<K>(keys)

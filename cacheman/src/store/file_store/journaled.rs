@@ -10,10 +10,13 @@ use std::io;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::FileStore;
+use super::join::{self, Damage, Joined, SizedRows};
 use super::replay::Replayed;
+use super::{Codec, FileStore};
 use crate::Error;
+use crate::shards::Hasher;
 use crate::store::Changes;
+use crate::store::codec::Layout;
 use crate::store::journal::{self, JournalHeader};
 use crate::store::merge::{FileStamp, Merged};
 
@@ -38,9 +41,6 @@ pub(super) struct Frames<K, V> {
     pub(super) changes: Vec<journal::Frame<K, V>>,
     pub(super) end: u64,
 }
-
-/// A journal's frames folded, and where they end.
-type Folded<K, V> = (Replayed<K, V>, u64);
 
 /// The snapshot and its journal as they are on disk, replayed.
 pub(super) struct Disk<K, V> {
@@ -79,10 +79,13 @@ where
     /// an error (the files are left as they are). A journal of another generation is what a
     /// crashed compaction left, all of it in the snapshot already: ignored.
     ///
-    /// The journal is read and folded first; the snapshot's rows it replaces are then left
-    /// out as they are decoded, their values stepped over unread (format version 4). (Reading
-    /// the two on two threads was no faster on two cores: each read and decoded at half
-    /// speed, and values freed across threads' allocator arenas made the next load slower.)
+    /// The journal is read first; the snapshot's rows it replaces are then left out, their
+    /// values stepped over unread (format version 4). A journal too large for one table of
+    /// its keys to stay in the cache (`join::partitions_pay`) is matched against the
+    /// snapshot's keys partition by partition (`join.rs`); a smaller one is folded into one
+    /// table that each snapshot key is looked up in as it is decoded. (Reading the two on two threads was no faster on two cores: each read and
+    /// decoded at half speed, and values freed across threads' allocator arenas made the
+    /// next load slower.)
     pub(super) fn read_disk(&self) -> Result<Option<Disk<K, V>>, Error> {
         let Some((bytes, stamp)) = self.read_file()? else {
             return Ok(None);
@@ -95,20 +98,51 @@ where
             offset: journal::HEADER_LEN,
             journal_len: 0,
         };
-        let replayed = self.replayed_journal(header.generation)?;
-        let superseded = |key: &K| {
-            replayed
-                .as_ref()
-                .is_some_and(|(state, _)| state.contains(key))
+        let Some(read) = self.continuing_journal(header.generation)? else {
+            let rows = self.decode_rows(&header, payload, |_| false)?;
+            return Ok(Some(Disk {
+                rows,
+                epoch: header.epoch,
+                seen,
+            }));
         };
-        let mut rows = self.decode_rows(&header, payload, superseded)?;
-        drop(bytes);
-        if let Some((state, end)) = replayed {
+        let (scan, layout) = self.scanned(&read, journal::HEADER_LEN)?;
+        seen.offset = journal::HEADER_LEN + scan.end as u64;
+        seen.journal_len = seen.offset;
+        let ours = self.layout_of(&header);
+        let sized = self.identity.codec == Codec::Postcard && ours.sized && layout.sized;
+        let rows = if sized && join::partitions_pay::<K>(join::entries_of(&scan.bodies)) {
+            let snapshot = SizedRows {
+                bytes: payload,
+                count: header.entries,
+                layout: ours,
+            };
+            let damaged = |damage| match damage {
+                Damage::Journal { frame, message } => {
+                    self.undecodable_frame(frame, journal::HEADER_LEN, message)
+                }
+                Damage::Snapshot(message) => self.undecodable(message),
+            };
+            let hasher = Hasher::default();
+            let joined = Joined::new(snapshot, &scan.bodies, layout, &hasher, None);
+            let joined: Joined<K, V> = joined.map_err(damaged)?;
+            // The journal's bytes go before the snapshot's values are decoded.
+            drop(scan);
+            drop(read);
+            joined.into_rows(snapshot).map_err(damaged)?
+        } else {
+            let frames = self.decoded_frames(&scan, layout, journal::HEADER_LEN)?;
+            drop(read);
+            let named = frames.iter().map(|f| f.rows.len() + f.removed.len()).sum();
+            let mut state = Replayed::with_capacity(named);
+            for frame in frames {
+                state.fold(frame);
+            }
+            let mut rows = self.decode_rows(&header, payload, |k| state.contains(k))?;
             rows.reserve(state.len());
             rows.extend(state.into_rows());
-            seen.offset = end;
-            seen.journal_len = end;
-        }
+            rows
+        };
         Ok(Some(Disk {
             rows,
             epoch: header.epoch,
@@ -116,10 +150,10 @@ where
         }))
     }
 
-    /// The frames of the journal continuing snapshot `generation`, folded, and where they
-    /// end; `None` without such a journal (none, or one a crashed compaction left: of another
-    /// generation, all of it in the snapshot already).
-    fn replayed_journal(&self, generation: u64) -> Result<Option<Folded<K, V>>, Error> {
+    /// The journal continuing snapshot `generation`, read whole; `None` without one (none,
+    /// or one a crashed compaction left: of another generation, all of it in the snapshot
+    /// already).
+    fn continuing_journal(&self, generation: u64) -> Result<Option<journal::JournalRead>, Error> {
         let read = journal::read(&self.journal, journal::HEADER_LEN)
             .map_err(|e| self.journal_io_error("read the journal", e))?;
         let Some(read) = read else {
@@ -143,18 +177,7 @@ where
                     .into(),
             ));
         }
-        let frames = self.frames(&read, journal::HEADER_LEN)?;
-        drop(read);
-        let named = frames
-            .changes
-            .iter()
-            .map(|f| f.rows.len() + f.removed.len())
-            .sum();
-        let mut state = Replayed::with_capacity(named);
-        for frame in frames.changes {
-            state.fold(frame);
-        }
-        Ok(Some((state, frames.end)))
+        Ok(Some(read))
     }
 
     /// The frames of `read` from `offset` on, decoded.
@@ -163,6 +186,20 @@ where
         read: &journal::JournalRead,
         offset: u64,
     ) -> Result<Frames<K, V>, Error> {
+        let (scan, layout) = self.scanned(read, offset)?;
+        Ok(Frames {
+            changes: self.decoded_frames(&scan, layout, offset)?,
+            end: offset.max(journal::HEADER_LEN) + scan.end as u64,
+        })
+    }
+
+    /// The whole frames of `read` from `offset` on, and how their rows are laid out. A torn
+    /// last frame is left out with a warning; damage before it is an error.
+    fn scanned<'a>(
+        &self,
+        read: &'a journal::JournalRead,
+        offset: u64,
+    ) -> Result<(journal::Scan<'a>, Layout), Error> {
         let bytes = read.frames_from(offset);
         let stamped = self.identity.stamped;
         let layout = match &read.header {
@@ -180,22 +217,30 @@ where
                 self.journal.display()
             );
         }
-        let changes = scan
-            .bodies
+        Ok((scan, layout))
+    }
+
+    /// The frames `scan` found after `offset`, decoded.
+    fn decoded_frames(
+        &self,
+        scan: &journal::Scan<'_>,
+        layout: Layout,
+        offset: u64,
+    ) -> Result<Vec<journal::Frame<K, V>>, Error> {
+        scan.bodies
             .iter()
             .enumerate()
             .map(|(at, body)| {
-                journal::decode_body(body, layout).map_err(|message| {
-                    self.journal_corrupt(format!(
-                        "frame {at} after byte {offset} checks out but does not decode: {message}"
-                    ))
-                })
+                journal::decode_body(body, layout)
+                    .map_err(|message| self.undecodable_frame(at, offset, message))
             })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Frames {
-            changes,
-            end: offset.max(journal::HEADER_LEN) + scan.end as u64,
-        })
+            .collect()
+    }
+
+    fn undecodable_frame(&self, at: usize, offset: u64, message: String) -> Error {
+        self.journal_corrupt(format!(
+            "frame {at} after byte {offset} checks out but does not decode: {message}"
+        ))
     }
 
     /// The generation of the next snapshot: above the one on disk and any journal beside it.
