@@ -108,7 +108,8 @@ where
     }
 
     /// Starts a compaction on a `cacheman-compact` thread unless one is running; callers go
-    /// on (their saves wait for the compaction's end only if they start during it).
+    /// on, and saves that start during it wait only for its first and last moments
+    /// ([`CacheInner::compact_apart`]).
     fn compact_in_background(&self) {
         let Some(cache) = self.compaction.cache.get().cloned() else {
             return;
@@ -118,7 +119,7 @@ where
             let Some(inner) = cache.upgrade() else {
                 return;
             };
-            if let Err(err) = inner.compact_now() {
+            if let Err(err) = inner.compact_apart() {
                 log::warn!(
                     "cacheman: background compaction of cache `{}` failed: {err}; its \
                      journal is kept, and compaction is tried again after a later save",

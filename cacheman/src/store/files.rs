@@ -277,14 +277,15 @@ pub(crate) fn remove_orphan_temps(path: &Path, _held: &SaveLock) -> usize {
         .count()
 }
 
-/// Whether nobody holds the lock of the temporary file at `path` (see [`TempFile::beside`]).
-/// A file that cannot be opened is not ours to judge, and stays.
-fn is_orphan(path: &Path) -> bool {
+/// Whether nobody holds the lock of the temporary file at `path` (see [`TempFile::beside`]):
+/// its writer is gone. A file that cannot be opened is not ours to judge, and stays; where
+/// locks are not supported, every temporary file is taken for an orphan, as before locks.
+pub(crate) fn is_orphan(path: &Path) -> bool {
     let Ok(file) = File::open(path) else {
         return false;
     };
-    // Released when `file` closes, before the removal.
-    file.try_lock().is_ok()
+    // A lock taken here is released when `file` closes, before the removal.
+    !matches!(file.try_lock(), Err(fs::TryLockError::WouldBlock))
 }
 
 /// Makes a rename or removal in `dir` durable.

@@ -1,0 +1,76 @@
+//! The background compaction, which blocks no save: the cache's save lock (and the store's
+//! lock) are held only at its start and its end, each for a moment; the copy of the entries
+//! and the writing of the new snapshot happen between, while this process saves and other
+//! processes append as usual (docs/ARCHITECTURE.md, "The journal"; the store's side is in
+//! `store/file_store/compaction.rs`).
+//!
+//! It saves nothing: a change it copies that no save has stored stays pending, and the new
+//! journal starts with the stored rows of every such key, so that the files hold exactly what
+//! saves stored, as before the compaction.
+
+use std::hash::Hash;
+use std::sync::atomic::Ordering;
+
+use crate::Error;
+use crate::cache::{CacheInner, on_maps};
+
+impl<K, V> CacheInner<K, V>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    /// Compacts the store's journal in three phases (see the module's documentation). Does
+    /// nothing when the store compacts only by whole saves, when a `clear()` waits for a
+    /// whole save, or when something replaced the files or memory meanwhile (a load, an
+    /// invalidation, another process's compaction): the journal then stays, and a later save
+    /// starts another compaction if one is still due.
+    pub(crate) fn compact_apart(&self) -> Result<(), Error> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        // Phase 1, under both locks: memory takes in what others appended since our last
+        // sync, and the store notes where the journal ends.
+        let (compacting, mut encoder, loads) = {
+            let _saving = self.lock_saves();
+            if self.cleared.load(Ordering::Acquire) {
+                return Ok(());
+            }
+            let epoch = self.epoch.load(Ordering::Acquire);
+            let Some(begun) = store.begin_compaction(epoch)? else {
+                return Ok(());
+            };
+            self.adopt(begun.merged, &[]);
+            let Some((compacting, encoder)) = begun.compaction else {
+                return Ok(());
+            };
+            (compacting, encoder, self.counters.loads())
+        };
+        // Phase 2, no lock: the copy, written as it goes to a temporary file.
+        on_maps!(self, s, now => s.copy_into(now, &mut *encoder))?;
+        let rows = encoder.finish()?;
+        // Keys whose copied row may be unsaved: changed since the last save, or taken by a
+        // save in flight during the copy (one that failed puts them back before it lets go
+        // of the save lock; one that succeeded appended a frame, which the new journal
+        // carries). The files' rows for them go in front of the carried frames.
+        let pending = {
+            let _saving = self.lock_saves();
+            on_maps!(self, s, _now => s.changed_keys())
+        };
+        let Some(pending) = pending else {
+            return Ok(());
+        };
+        let Some(saved) = store.saved_rows(&compacting, pending)? else {
+            return Ok(());
+        };
+        // Phase 3, under both locks: the new snapshot and journal go in place.
+        let _saving = self.lock_saves();
+        if self.cleared.load(Ordering::Acquire) || self.counters.loads() != loads {
+            // Memory was cleared or replaced: the copy may lack stored rows.
+            return Ok(());
+        }
+        if let Some(merged) = store.finish_compaction(compacting, rows, saved)? {
+            self.adopt(merged, &[]);
+        }
+        Ok(())
+    }
+}
