@@ -345,3 +345,6 @@ fn format_generation(path: &std::path::Path) -> Option<u64> {
     let (header, _) = Header::decode_head(&head).ok()?;
     (header.version >= 3).then_some(header.generation)
 }
+
+#[cfg(test)]
+mod tests;
