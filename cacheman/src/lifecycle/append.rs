@@ -51,6 +51,12 @@ impl<K, V> Compaction<K, V> {
     pub(crate) fn wait(&self) {
         self.job.wait();
     }
+
+    /// Whether a background compaction is running.
+    #[cfg(test)]
+    pub(crate) fn running(&self) -> bool {
+        self.job.running()
+    }
 }
 
 impl<K, V> CacheInner<K, V>

@@ -74,3 +74,6 @@ where
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;
