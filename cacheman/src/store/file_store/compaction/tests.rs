@@ -72,6 +72,15 @@ fn a_next_journal_of_the_snapshots_generation_is_its_journal() {
     assert_eq!(format_generation(&s.path), Some(2));
     std::fs::write(&s.journal, &old_journal).unwrap();
     std::fs::write(&s.next_journal, journal_bytes(&s, 2, &[("c", 3)])).unwrap();
+    // `cacheman verify` reads the pair as the next open will.
+    match crate::inspect::verify(&s.path, &mut |_, _| {}) {
+        crate::inspect::Verification::Intact {
+            journal_frames: 1,
+            note: Some(note),
+            ..
+        } => assert!(note.contains("renamed when the cache is next opened"), "{note}"),
+        other => panic!("{other:?}"),
+    }
 
     let again = store(dir.path());
     assert_eq!(loaded(&again), pairs(&[("a", 1), ("b", 2), ("c", 3)]));
@@ -94,6 +103,14 @@ fn a_next_journal_of_another_generation_is_removed() {
     // What a crash before the snapshot's rename leaves: the new journal (generation 2) of a
     // snapshot that never came.
     std::fs::write(&s.next_journal, journal_bytes(&s, 2, &[("c", 3)])).unwrap();
+    assert!(matches!(
+        crate::inspect::verify(&s.path, &mut |_, _| {}),
+        crate::inspect::Verification::Intact {
+            journal_frames: 1,
+            note: None,
+            ..
+        }
+    ));
 
     let again = store(dir.path());
     assert_eq!(loaded(&again), pairs(&[("a", 1), ("b", 2)]));
