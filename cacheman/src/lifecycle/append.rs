@@ -144,7 +144,11 @@ where
     /// Writes the whole contents now as a new snapshot, which replaces the journal of changes
     /// that saves append (see the crate docs, "Files"), durably when it returns. Saves compact
     /// on their own, on a background thread, once the journal is larger than the snapshot
-    /// (and than 1 MiB); call this to do it now, say before copying the cache file elsewhere.
+    /// (and than 1 MiB, [`CacheOptions::compact_from`](crate::CacheOptions::compact_from));
+    /// call this to do it now, say before copying the cache file elsewhere. It is a whole
+    /// save: it stores the changes not saved yet too, and holds the cache's save lock (and
+    /// the file lock) until the file is in place, so saves that start meanwhile wait for it.
+    /// The background compaction blocks no save, and stores nothing a save did not.
     /// For a store without a journal it is the same as [`Cache::save`](crate::Cache::save).
     ///
     /// ```

@@ -78,7 +78,10 @@ fn a_next_journal_of_the_snapshots_generation_is_its_journal() {
             journal_frames: 1,
             note: Some(note),
             ..
-        } => assert!(note.contains("renamed when the cache is next opened"), "{note}"),
+        } => assert!(
+            note.contains("renamed when the cache is next opened"),
+            "{note}"
+        ),
         other => panic!("{other:?}"),
     }
 
