@@ -23,7 +23,7 @@
 //! JSON object.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use benches::{bytes_written, middle, millis_of, wait_for_compactions};
 use cacheman::{AutoSync, Cache, CacheManager, CacheOptions, ManualClock};
