@@ -169,4 +169,4 @@ where
 }
 
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;

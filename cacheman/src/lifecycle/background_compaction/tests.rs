@@ -7,8 +7,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::*;
-use crate::hooks::Hooks;
-use crate::options::CacheOptions;
 use crate::store::files::{Step, cache_path};
 use crate::store::{Codec, FileStore, Identity};
 
@@ -50,16 +48,7 @@ fn cache(dir: &std::path::Path, gate: Option<Arc<Gate>>) -> Cache {
             Ok(())
         });
     }
-    let inner = Arc::new(CacheInner::new(
-        "c",
-        CacheOptions::new(),
-        Arc::new(crate::SystemClock),
-        Hooks::default(),
-        Some(Box::new(store)),
-    ));
-    inner.compaction.enable(Arc::downgrade(&inner));
-    inner.load_or_build(true).unwrap();
-    inner
+    crate::lifecycle::append::tests::cache_on(store)
 }
 
 fn put(cache: &CacheInner<u64, String>, key: u64, value: &str) {

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use super::*;
 use crate::shards::stamped_rows as at;
+use crate::store::file_store::tests::{pairs, sorted as loaded};
 use crate::store::files::cache_path;
 use crate::store::{Identity, Outgoing, Store};
 
@@ -30,23 +31,6 @@ fn changes(rows: &[(&str, u32)], removed: &[&str]) -> Changes<String, u32> {
         removed: removed.iter().map(|k| k.to_string()).collect(),
         epoch: 0,
     }
-}
-
-fn loaded(s: &FileStore<String, u32>) -> Vec<(String, u32)> {
-    let mut rows: Vec<_> = s
-        .load()
-        .unwrap()
-        .unwrap()
-        .rows
-        .into_iter()
-        .map(|(k, v, _)| (k, v))
-        .collect();
-    rows.sort();
-    rows
-}
-
-fn pairs(rows: &[(&str, u32)]) -> Vec<(String, u32)> {
-    rows.iter().map(|(k, v)| (k.to_string(), *v)).collect()
 }
 
 /// A journal of `generation` holding one frame of `rows`.
