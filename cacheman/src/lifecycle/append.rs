@@ -4,7 +4,7 @@
 //! thread once the appended changes outgrow the snapshot.
 
 use std::hash::Hash;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{OnceLock, Weak};
 
 use crate::Error;
@@ -29,6 +29,10 @@ pub(crate) struct Compaction<K, V> {
     /// The cache itself, for the thread (set once, at registration).
     cache: OnceLock<Weak<CacheInner<K, V>>>,
     job: Background,
+    /// The last compaction was outrun: saves appended so much while it ran that its new
+    /// journal was due for compaction at once. The next one holds the save lock throughout
+    /// (see `background_compaction.rs`).
+    pub(super) outrun: AtomicBool,
 }
 
 impl<K, V> Default for Compaction<K, V> {
@@ -36,6 +40,7 @@ impl<K, V> Default for Compaction<K, V> {
         Compaction {
             cache: OnceLock::new(),
             job: Background::default(),
+            outrun: AtomicBool::new(false),
         }
     }
 }

@@ -7,6 +7,16 @@
 //! It saves nothing: a change it copies that no save has stored stays pending, and the new
 //! journal starts with the stored rows of every such key, so that the files hold exactly what
 //! saves stored, as before the compaction.
+//!
+//! Saves that append faster than such a compaction ends would outrun it: the frames they
+//! append meanwhile are carried into the new journal, which can then be due for compaction
+//! at once, and the next compaction reads a larger journal and takes longer (a test whose
+//! threads churn 100,000 keys between back-to-back saves grew the journal to 100 MB beside a
+//! 1 MB snapshot). So when the last compaction was outrun (its new journal was due for
+//! compaction at once), or the journal has grown to twice what makes a compaction due
+//! (`Store::compaction_overdue`), the compaction holds this process's save lock from its
+//! start to its end: its saves wait, as they waited for every compaction before, and the new journal
+//! carries only other processes' frames. Other processes' appends still go on.
 
 use std::hash::Hash;
 use std::sync::atomic::Ordering;
@@ -29,9 +39,10 @@ where
             return Ok(());
         };
         // Phase 1, under both locks: memory takes in what others appended since our last
-        // sync, and the store notes where the journal ends.
+        // sync, and the store notes where the journal ends. An overdue compaction keeps the
+        // save lock to its end.
+        let mut held = Some(self.lock_saves());
         let (compacting, mut encoder, loads) = {
-            let _saving = self.lock_saves();
             if self.cleared.load(Ordering::Acquire) {
                 return Ok(());
             }
@@ -45,31 +56,36 @@ where
             };
             (compacting, encoder, self.counters.loads())
         };
+        if !self.compaction.outrun.load(Ordering::Acquire) && !store.compaction_overdue() {
+            held = None;
+        }
         // Phase 2, no lock: the copy, written as it goes to a temporary file.
         on_maps!(self, s, now => s.copy_into(now, &mut *encoder))?;
-        let rows = encoder.finish()?;
+        let mut rows = encoder.finish()?;
         // Keys whose copied row may be unsaved: changed since the last save, or taken by a
         // save in flight during the copy (one that failed puts them back before it lets go
         // of the save lock; one that succeeded appended a frame, which the new journal
         // carries). The files' rows for them go in front of the carried frames.
         let pending = {
-            let _saving = self.lock_saves();
+            let _saving = held.is_none().then(|| self.lock_saves());
             on_maps!(self, s, _now => s.changed_keys())
         };
         let Some(pending) = pending else {
             return Ok(());
         };
-        let Some(saved) = store.saved_rows(&compacting, pending)? else {
+        let Some(saved) = store.saved_rows(&compacting, pending, &mut rows)? else {
             return Ok(());
         };
         // Phase 3, under both locks: the new snapshot and journal go in place.
-        let _saving = self.lock_saves();
+        let _saving = held.unwrap_or_else(|| self.lock_saves());
         if self.cleared.load(Ordering::Acquire) || self.counters.loads() != loads {
             // Memory was cleared or replaced: the copy may lack stored rows.
             return Ok(());
         }
         if let Some(merged) = store.finish_compaction(compacting, rows, saved)? {
             self.adopt(merged, &[]);
+            let outrun = store.compaction_due();
+            self.compaction.outrun.store(outrun, Ordering::Release);
         }
         Ok(())
     }

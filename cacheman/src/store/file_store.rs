@@ -492,6 +492,12 @@ where
         seen.journal_len > snapshot.max(self.compact_from)
     }
 
+    fn compaction_overdue(&self) -> bool {
+        let seen = self.seen();
+        let snapshot = seen.snapshot.map_or(0, |s| s.len());
+        seen.journal_len > snapshot.max(self.compact_from).saturating_mul(2)
+    }
+
     fn begin_compaction(&self, epoch: u64) -> Result<Option<Begun<K, V>>, Error> {
         self.begin_compacting(epoch)
     }
@@ -500,8 +506,9 @@ where
         &self,
         compacting: &Compacting,
         keys: Vec<K>,
+        written: &mut Rows<K, V>,
     ) -> Result<Option<Changes<K, V>>, Error> {
-        self.stored_rows_of(compacting, keys)
+        self.stored_rows_of(compacting, keys, written)
     }
 
     fn finish_compaction(

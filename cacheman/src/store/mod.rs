@@ -142,6 +142,11 @@ pub(crate) trait Store<K, V>: Send + Sync {
     fn compaction_due(&self) -> bool {
         false
     }
+    /// Whether the appended changes have grown to twice what makes a compaction due: saves
+    /// append faster than compactions that let them go on keep up with.
+    fn compaction_overdue(&self) -> bool {
+        false
+    }
     /// A compaction's first phase (docs/ARCHITECTURE.md, "The journal"): under the store's
     /// lock, reads what other processes saved since the last sync and notes where the
     /// journal ends. `Ok(None)`: this store compacts only by [`Store::save`].
@@ -150,12 +155,13 @@ pub(crate) trait Store<K, V>: Send + Sync {
     }
     /// What the snapshot and journal a compaction started from hold for `keys` (keys changed
     /// in memory since, whose rows the compaction copied may be unsaved): their rows, and
-    /// those absent as removed. Read without the lock. `Ok(None)`: the files were replaced
-    /// since, and the compaction is moot.
+    /// as removed those they lack but the snapshot `written` holds. Read without the lock.
+    /// `Ok(None)`: the files were replaced since, and the compaction is moot.
     fn saved_rows(
         &self,
         _compacting: &Compacting,
         _keys: Vec<K>,
+        _written: &mut Rows<K, V>,
     ) -> Result<Option<Changes<K, V>>, Error> {
         Ok(None)
     }

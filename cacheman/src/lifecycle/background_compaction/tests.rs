@@ -37,16 +37,18 @@ fn cache(dir: &std::path::Path, gate: Option<Arc<Gate>>) -> Cache {
     let mut store =
         FileStore::new("c", cache_path(dir, "c"), identity).with_compaction_from(u64::MAX);
     if let Some(gate) = gate {
-        store = store.with_compaction_from(2_000).with_steps(move |step| {
-            if matches!(step, Step::Write(_))
-                && in_compaction()
-                && !gate.paused.swap(true, Ordering::SeqCst)
-            {
-                let _ = gate.reached.lock().unwrap().send(());
-                let _ = gate.go.lock().unwrap().recv_timeout(BOUND);
-            }
-            Ok(())
-        });
+        store = store
+            .with_compaction_from(COMPACT_FROM)
+            .with_steps(move |step| {
+                if matches!(step, Step::Write(_))
+                    && in_compaction()
+                    && !gate.paused.swap(true, Ordering::SeqCst)
+                {
+                    let _ = gate.reached.lock().unwrap().send(());
+                    let _ = gate.go.lock().unwrap().recv_timeout(BOUND);
+                }
+                Ok(())
+            });
     }
     crate::lifecycle::append::tests::cache_on(store)
 }
@@ -86,6 +88,10 @@ fn returns_during_the_compaction(
 /// that the copy is far from done when the snapshot's first write stops (the copy then goes
 /// on until the writer's queue is full, a megabyte or so, and waits).
 const BULK: u64 = 100_000;
+
+/// Compaction is due from here: below the bulk's append (10 MB), and more than half of it,
+/// so that the compaction is not overdue (which would hold the save lock throughout).
+const COMPACT_FROM: u64 = 6 << 20;
 
 /// A value of 100 bytes or more, so that the bulk's snapshot takes 10 MB.
 fn long(word: &str) -> String {

@@ -34,7 +34,7 @@ use crate::store::files::{self, Step};
 use crate::store::format::{self, Header};
 use crate::store::journal::{self, JournalHeader};
 use crate::store::merge::{FileStamp, Merged};
-use crate::store::{Begun, Changes, Codec, Compacting, Encoder, Rows};
+use crate::store::{Begun, Changes, Codec, Compacting, Encoder, Rows, codec};
 
 impl<K, V> FileStore<K, V>
 where
@@ -86,6 +86,7 @@ where
         &self,
         compacting: &Compacting,
         keys: Vec<K>,
+        written: &mut Rows<K, V>,
     ) -> Result<Option<Changes<K, V>>, Error> {
         let mut changes = Changes {
             rows: Vec::new(),
@@ -143,13 +144,48 @@ where
                 }
             }
         }
+        let mut absent = HashSet::new();
         for key in wanted {
             match stored.remove(&key).flatten() {
                 Some((value, meta)) => changes.rows.push((key, value, meta)),
-                None => changes.removed.push(key),
+                None => {
+                    absent.insert(key);
+                }
             }
         }
+        // A key the files lack needs a removal only if the new snapshot has it: keys that
+        // came and went since the last save (often most of them) do not.
+        if !absent.is_empty() {
+            changes.removed = self.held_by(written, absent)?;
+        }
         Ok(Some(changes))
+    }
+
+    /// Those of `keys` that the snapshot `written` holds (read back: only their values are
+    /// decoded).
+    fn held_by(&self, written: &mut Rows<K, V>, keys: HashSet<K>) -> Result<Vec<K>, Error> {
+        let rows = match written {
+            Rows::Decoded(rows) => {
+                return Ok(rows
+                    .iter()
+                    .filter(|(key, _, _)| keys.contains(key))
+                    .map(|(key, _, _)| key.clone())
+                    .collect());
+            }
+            Rows::Encoded(streamed) => {
+                let payload = streamed
+                    .read_payload()
+                    .map_err(|e| self.io_error("read back the cache file being written", e))?;
+                codec::decode_postcard_rows_except::<K, V>(
+                    &payload,
+                    streamed.rows,
+                    self.identity.layout(),
+                    |key| !keys.contains(key),
+                )
+                .map_err(|message| self.codec_error("decode", message))?
+            }
+        };
+        Ok(rows.into_iter().map(|(key, _, _)| key).collect())
     }
 
     /// The last phase (see the module's documentation).

@@ -122,10 +122,13 @@ fn compact(
     for (k, v) in memory {
         encoder.put(&k.to_string(), v, RowMeta::default()).unwrap();
     }
-    let rows = encoder.finish().unwrap();
+    let mut rows = encoder.finish().unwrap();
     between();
     let pending = pending.iter().map(|k| k.to_string()).collect();
-    let saved = s.saved_rows(&compacting, pending).unwrap().unwrap();
+    let saved = s
+        .saved_rows(&compacting, pending, &mut rows)
+        .unwrap()
+        .unwrap();
     s.finish_compaction(compacting, rows, saved).unwrap()
 }
 
