@@ -24,6 +24,12 @@ use std::sync::atomic::Ordering;
 use crate::Error;
 use crate::cache::{CacheInner, on_maps};
 
+/// Keys changed and not saved beyond which (and beyond the entries held) a background
+/// compaction is a whole save instead: looking up the stored rows of every changed key (the
+/// snapshot's keys and the journal's frames read again) costs more than storing them. A
+/// workload that churns that many keys between saves has its changes saved, as by any save.
+const WHOLE_FROM_CHANGED: usize = 10_000;
+
 impl<K, V> CacheInner<K, V>
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
@@ -45,6 +51,14 @@ where
         let (compacting, mut encoder, loads) = {
             if self.cleared.load(Ordering::Acquire) {
                 return Ok(());
+            }
+            let changed = on_maps!(self, s, _now => s.changed_len());
+            let entries = on_maps!(self, s, now => s.len(now));
+            if changed > entries.max(WHOLE_FROM_CHANGED) {
+                // Churn: the stored rows of that many keys would cost more than the whole
+                // save compactions were before (which stores them).
+                drop(held);
+                return self.compact_now();
             }
             let epoch = self.epoch.load(Ordering::Acquire);
             let Some(begun) = store.begin_compaction(epoch)? else {
