@@ -35,7 +35,7 @@ python3 benches/python/cacheman_bench.py --out "$out/cacheman_py.json"
 
 cargo build --release -p benches --bin memory --bin autosync_ratio --bin miss_scaling \
   --bin hit_ratio --bin save_ratio --bin bounded_ratio --bin hit_rate --bin journal_ratio \
-  --bin journal_peer
+  --bin journal_peer --bin compaction_wait
 # Workloads 1, 3, 4 and 5 again, in turns: the ratios the goals are judged on. save_ratio
 # also times CacheMan's save and load in its rounds (through cacheman_bench.py --serve).
 ./target/release/hit_ratio | tee "$out/hit_ratio.json"
@@ -54,6 +54,8 @@ fi
 ./target/release/hit_rate | tee "$out/hit_rate.json"
 # Workload 10: saves that append what changed, write amplification, load with a journal.
 ./target/release/journal_ratio | tee "$out/journal_ratio.json"
+# And a save during a background compaction, against one during compact() (no waiting).
+./target/release/compaction_wait | tee "$out/compaction_wait.json"
 # Its peer: `cached` 4.x's RedbCache (durable changes, hits, restart).
 ./target/release/journal_peer | tee "$out/journal_peer.json"
 for kind in hashmap cacheman cacheman_persistent; do

@@ -173,6 +173,25 @@ pub fn middle(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
+/// Whether a background compaction (a thread named `cacheman-compact`) is running in this
+/// process (Linux: read from `/proc/self/task`).
+pub fn compaction_running() -> bool {
+    std::fs::read_dir("/proc/self/task").is_ok_and(|tasks| {
+        tasks.flatten().any(|task| {
+            std::fs::read_to_string(task.path().join("comm"))
+                .is_ok_and(|name| name.starts_with("cacheman-compac"))
+        })
+    })
+}
+
+/// Waits (at most 5 minutes) for background compactions to end.
+pub fn wait_for_compactions() {
+    let started = Instant::now();
+    while compaction_running() && started.elapsed() < std::time::Duration::from_secs(300) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// Bytes this process has handed to `write` so far (`wchar` of `/proc/self/io`; Linux).
 pub fn bytes_written() -> u64 {
     let io = std::fs::read_to_string("/proc/self/io").expect("Linux's /proc/self/io");

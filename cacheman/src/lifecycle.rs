@@ -12,6 +12,7 @@ use crate::hooks::{Contents, Hooks};
 use crate::store::{Journal, Merged, Outgoing, Rows};
 
 mod append;
+mod background_compaction;
 mod erased;
 
 use append::Appended;

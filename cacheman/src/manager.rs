@@ -269,7 +269,11 @@ impl CacheManager {
             let identity =
                 Identity::new::<K, V>(options.codec, options.fn_fingerprint, options.ttl.is_some())
                     .with_counts(options.capacity.is_some());
-            Some(Box::new(FileStore::new(name, path, identity)))
+            let store = FileStore::new(name, path, identity);
+            Some(Box::new(match options.compact_from {
+                Some(bytes) => store.with_compaction_from(bytes),
+                None => store,
+            }))
         } else {
             None
         };

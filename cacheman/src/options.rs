@@ -48,6 +48,8 @@ pub struct CacheOptions {
     pub(crate) keep_expired: bool,
     pub(crate) save_on_blank: bool,
     pub(crate) fn_fingerprint: u64,
+    /// Smallest journal compacted in the background (`None`: 1 MiB).
+    pub(crate) compact_from: Option<u64>,
     /// `None`: the manager's clock.
     pub(crate) clock: Option<Arc<dyn Clock>>,
     /// `None`: the manager's autosync.
@@ -68,6 +70,7 @@ impl Default for CacheOptions {
             keep_expired: false,
             save_on_blank: true,
             fn_fingerprint: 0,
+            compact_from: None,
             clock: None,
             autosync: None,
             #[cfg(feature = "redis")]
@@ -183,6 +186,27 @@ impl CacheOptions {
     /// the function's tokens). A file written under another fingerprint is not loaded.
     pub fn fn_fingerprint(mut self, fingerprint: u64) -> Self {
         self.fn_fingerprint = fingerprint;
+        self
+    }
+
+    /// The smallest journal of changes that a save has compacted in the background (default
+    /// 1 MiB). A journal is compacted once it is larger than both the snapshot and this, as
+    /// Redis's `auto-aof-rewrite-min-size` does for its append-only file: a smaller value
+    /// keeps the files of a small cache smaller, at the cost of more rewrites. A background
+    /// compaction never blocks saves (see [`Cache::compact`](crate::Cache::compact)).
+    ///
+    /// ```
+    /// use cacheman::{CacheManager, CacheOptions};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let manager = CacheManager::new("docs", dir.path());
+    /// let options = CacheOptions::new().compact_from(64 * 1024);
+    /// let cache = manager.register_custom_cache::<u64, u64>("c", options).unwrap();
+    /// cache.insert(1, 1);
+    /// cache.save().unwrap();
+    /// ```
+    pub fn compact_from(mut self, bytes: u64) -> Self {
+        self.compact_from = Some(bytes);
         self
     }
 

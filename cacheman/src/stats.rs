@@ -219,6 +219,10 @@ impl Counters {
     pub(crate) fn loaded(&self) {
         self.loads.fetch_add(1, Ordering::Relaxed);
     }
+    /// Loads so far (a background compaction checks that none replaced memory meanwhile).
+    pub(crate) fn loads(&self) -> u64 {
+        self.loads.load(Ordering::Relaxed)
+    }
     pub(crate) fn saved(&self) {
         self.saves.fetch_add(1, Ordering::Relaxed);
     }

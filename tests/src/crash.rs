@@ -5,6 +5,10 @@ pub const MANAGER: &str = "crash";
 /// The cache the crash writer saves in a loop.
 pub const CACHE: &str = "snapshots";
 
+/// The smallest journal the crash writer compacts in the background: a snapshot holds at
+/// most 1,024 rows of 13 bytes or so, so compactions start every few saves.
+pub const COMPACT_FROM: u64 = 4096;
+
 /// Keys per step; snapshot `i` holds `batch_len(i)` keys.
 const BATCH: u32 = 64;
 /// Snapshot lengths cycle through this many steps, so the file stays small however long the

@@ -1,5 +1,6 @@
 //! Crash safety: a process saving in a loop is killed with SIGKILL at random instants, in
-//! appends to the journal and in compactions. After every kill the snapshot and its journal
+//! appends to the journal and in compactions (whole ones, and background ones in any of
+//! their phases, between their two renames included). After every kill the snapshot and its journal
 //! hold exactly one complete snapshot that was saved (never older than the one found after the
 //! previous kill: every change of a save that returned, none twice), and the temporary file a
 //! kill leaves behind is removed when the cache is next opened.
@@ -40,6 +41,7 @@ fn kill_repeatedly(kills: u32) {
     let mut last: Option<u64> = None;
     let mut interrupted_saves = 0;
     let mut with_journal = 0;
+    let mut between_renames = 0;
     for kill in 0..kills {
         let delay = Duration::from_micros(random.next_u64() % KILL_WINDOW_MICROS);
         tests::crash::run_and_kill(WRITER, dir.path(), delay);
@@ -50,6 +52,11 @@ fn kill_repeatedly(kills: u32) {
         }
         if cache_dir.join(format!("{CACHE}.journal")).exists() {
             with_journal += 1;
+        }
+        // A background compaction's new journal, not renamed yet: the kill fell after it
+        // was written (and perhaps after the snapshot's rename).
+        if cache_dir.join(format!("{CACHE}.journal.next")).exists() {
+            between_renames += 1;
         }
         // Opening the cache cleans orphans and loads (a corrupt file would only be a warning
         // there); the reload reports a corrupt file as an error.
@@ -73,9 +80,14 @@ fn kill_repeatedly(kills: u32) {
         );
         last = found;
     }
+    assert!(
+        !cache_dir.join(format!("{CACHE}.journal.next")).exists(),
+        "the last open left a compaction's new journal beside the cache"
+    );
     eprintln!(
         "crash test: {kills} kills, {interrupted_saves} left a temporary file, {with_journal} a \
-         journal, last snapshot {last:?}"
+         journal, {between_renames} a compaction's new journal not renamed yet, last snapshot \
+         {last:?}"
     );
     assert!(
         with_journal > 0,

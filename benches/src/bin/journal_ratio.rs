@@ -28,26 +28,10 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use benches::{bytes_written, middle, millis_of};
+use benches::{bytes_written, middle, millis_of, wait_for_compactions};
 use cacheman::{AutoSync, Cache, CacheManager, CacheOptions, ManualClock};
 
 const ENTRIES: u64 = 1_000_000;
-
-/// Waits for background compactions (threads named `cacheman-compact`) to end.
-fn wait_for_compactions() {
-    let running = || {
-        std::fs::read_dir("/proc/self/task").is_ok_and(|tasks| {
-            tasks.flatten().any(|task| {
-                std::fs::read_to_string(task.path().join("comm"))
-                    .is_ok_and(|name| name.starts_with("cacheman-compac"))
-            })
-        })
-    };
-    let started = Instant::now();
-    while running() && started.elapsed() < Duration::from_secs(300) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 fn big_cache(dir: &Path, options: CacheOptions) -> (CacheManager, Cache<u64, Vec<u8>>) {
     let manager = CacheManager::new("bench", dir);

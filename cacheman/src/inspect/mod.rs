@@ -351,6 +351,8 @@ fn temporaries(path: &Path) -> Vec<PathBuf> {
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
         .map(|e| e.path())
+        // One its writer still locks is being written (a background compaction's snapshot).
+        .filter(|path| files::is_orphan(path))
         .collect();
     found.sort();
     found

@@ -76,7 +76,14 @@ pub fn verify(path: &Path, progress: &mut dyn FnMut(u64, u64)) -> Verification {
         Ok(Err(reason)) => return Verification::Damaged(reason),
         Err(err) => return Verification::Unreadable(err.to_string()),
     };
-    let journal_path = journal::path_beside(path);
+    // A compaction cut off between its two renames left the snapshot's journal under its
+    // temporary name; the next open renames it (and removes one of another generation).
+    let next = journal::next_path_beside(path);
+    let renamed_at_open = journal::generation_at(&next) == Some(generation);
+    let journal_path = match renamed_at_open {
+        true => next,
+        false => journal::path_beside(path),
+    };
     let checked = match journal::check(&journal_path) {
         Ok(checked) => checked,
         Err(err) => {
@@ -108,9 +115,17 @@ pub fn verify(path: &Path, progress: &mut dyn FnMut(u64, u64)) -> Verification {
             entries,
             bytes: bytes + journal_bytes,
             journal_frames: found.frames,
-            note: found
-                .torn
-                .map(|torn| format!("a torn last frame, dropped at the next load: {torn}")),
+            note: match (found.torn, renamed_at_open) {
+                (Some(torn), _) => Some(format!(
+                    "a torn last frame, dropped at the next load: {torn}"
+                )),
+                (None, true) => Some(format!(
+                    "its journal is still {} (a compaction was cut off between its renames): \
+                     renamed when the cache is next opened",
+                    journal_path.display()
+                )),
+                (None, false) => None,
+            },
         },
     }
 }

@@ -4,7 +4,7 @@
 //! thread once the appended changes outgrow the snapshot.
 
 use std::hash::Hash;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{OnceLock, Weak};
 
 use crate::Error;
@@ -29,6 +29,10 @@ pub(crate) struct Compaction<K, V> {
     /// The cache itself, for the thread (set once, at registration).
     cache: OnceLock<Weak<CacheInner<K, V>>>,
     job: Background,
+    /// The last compaction was outrun: saves appended so much while it ran that its new
+    /// journal was due for compaction at once. The next one holds the save lock throughout
+    /// (see `background_compaction.rs`).
+    pub(super) outrun: AtomicBool,
 }
 
 impl<K, V> Default for Compaction<K, V> {
@@ -36,6 +40,7 @@ impl<K, V> Default for Compaction<K, V> {
         Compaction {
             cache: OnceLock::new(),
             job: Background::default(),
+            outrun: AtomicBool::new(false),
         }
     }
 }
@@ -50,6 +55,12 @@ impl<K, V> Compaction<K, V> {
     /// Waits for a background compaction in progress, if any.
     pub(crate) fn wait(&self) {
         self.job.wait();
+    }
+
+    /// Whether a background compaction is running.
+    #[cfg(test)]
+    pub(crate) fn running(&self) -> bool {
+        self.job.running()
     }
 }
 
@@ -108,7 +119,8 @@ where
     }
 
     /// Starts a compaction on a `cacheman-compact` thread unless one is running; callers go
-    /// on (their saves wait for the compaction's end only if they start during it).
+    /// on, and saves that start during it wait only for its first and last moments
+    /// ([`CacheInner::compact_apart`]).
     fn compact_in_background(&self) {
         let Some(cache) = self.compaction.cache.get().cloned() else {
             return;
@@ -118,7 +130,7 @@ where
             let Some(inner) = cache.upgrade() else {
                 return;
             };
-            if let Err(err) = inner.compact_now() {
+            if let Err(err) = inner.compact_apart() {
                 log::warn!(
                     "cacheman: background compaction of cache `{}` failed: {err}; its \
                      journal is kept, and compaction is tried again after a later save",
@@ -137,7 +149,11 @@ where
     /// Writes the whole contents now as a new snapshot, which replaces the journal of changes
     /// that saves append (see the crate docs, "Files"), durably when it returns. Saves compact
     /// on their own, on a background thread, once the journal is larger than the snapshot
-    /// (and than 1 MiB); call this to do it now, say before copying the cache file elsewhere.
+    /// (and than 1 MiB, [`CacheOptions::compact_from`](crate::CacheOptions::compact_from));
+    /// call this to do it now, say before copying the cache file elsewhere. It is a whole
+    /// save: it stores the changes not saved yet too, and holds the cache's save lock (and
+    /// the file lock) until the file is in place, so saves that start meanwhile wait for it.
+    /// The background compaction blocks no save, and stores nothing a save did not.
     /// For a store without a journal it is the same as [`Cache::save`](crate::Cache::save).
     ///
     /// ```
@@ -158,4 +174,4 @@ where
 }
 
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;

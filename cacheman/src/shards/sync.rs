@@ -93,6 +93,18 @@ where
         Some(keys)
     }
 
+    /// How many keys the journal holds (inserted or removed since the last sync).
+    pub(crate) fn changed_len(&self) -> usize {
+        (0..self.shards.len())
+            .map(|i| {
+                let shard = self.read(i);
+                shard.journal.as_ref().map_or(0, |journal| {
+                    journal.lock().unwrap_or_else(|e| e.into_inner()).len()
+                })
+            })
+            .sum()
+    }
+
     /// Rows stamped before this are past their removal age at `now_ms` (0: nothing expires).
     pub(crate) fn dropped_before(&self, now_ms: u64) -> u64 {
         match M::TRACKED && self.limits.ttl.is_some() {

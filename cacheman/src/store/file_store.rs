@@ -16,7 +16,10 @@ use super::format::{self, Header, Rejection};
 use super::journal;
 use super::merge::{self, FileStamp, Merged};
 use super::stream::StreamEncoder;
-use super::{Changes, Codec, Encoder, Identity, Loaded, Outgoing, Rows, Store, codec, files};
+use super::{
+    Begun, Changes, Codec, Compacting, Encoder, Identity, Loaded, Outgoing, Rows, Store, codec,
+    files,
+};
 use crate::Error;
 use crate::shards::Sink;
 
@@ -41,6 +44,9 @@ pub(crate) struct FileStore<K, V> {
     cache: String,
     path: PathBuf,
     journal: PathBuf,
+    /// Where a compaction writes the new snapshot's journal before its rename
+    /// (`<name>.journal.next`, see `file_store/compaction.rs`).
+    next_journal: PathBuf,
     identity: Identity,
     fault: Option<Arc<files::Fault>>,
     /// The files as this process last read or wrote them.
@@ -55,6 +61,7 @@ impl<K, V> FileStore<K, V> {
         FileStore {
             cache: cache.to_owned(),
             journal: journal::path_beside(&path),
+            next_journal: journal::next_path_beside(&path),
             path,
             identity,
             fault: None,
@@ -64,8 +71,8 @@ impl<K, V> FileStore<K, V> {
         }
     }
 
-    /// Compacts journals from `bytes` on instead of [`COMPACT_FROM`] (tests only).
-    #[cfg(test)]
+    /// Compacts journals from `bytes` on instead of [`COMPACT_FROM`]
+    /// ([`CacheOptions::compact_from`](crate::CacheOptions::compact_from)).
     pub(crate) fn with_compaction_from(mut self, bytes: u64) -> Self {
         self.compact_from = bytes;
         self
@@ -95,8 +102,8 @@ impl<K, V> FileStore<K, V> {
         self
     }
 
-    /// Takes the save lock, creating the directory if needed, and removes what crashed saves
-    /// left behind.
+    /// Takes the save lock, creating the directory if needed, removes what crashed saves
+    /// left behind, and finishes a compaction that a crash cut off between its two renames.
     fn lock(&self) -> Result<files::SaveLock, Error> {
         if let Some(dir) = self.path.parent() {
             files::create_private_dir(dir)
@@ -113,6 +120,7 @@ impl<K, V> FileStore<K, V> {
                 self.path.parent().unwrap_or(&self.path).display()
             );
         }
+        self.settle_next_journal(&lock)?;
         Ok(lock)
     }
 
@@ -348,22 +356,29 @@ where
         }
     }
 
-    /// Writes `rows` (encoding them, unless they came streamed) and puts the file in place;
-    /// the caller holds the save lock.
-    fn write(&self, rows: Rows<K, V>, epoch: u64, generation: u64) -> Result<(), Error> {
-        let codec = self.identity.codec;
-        let header = |entries, payload_len, payload_crc| Header {
+    /// The header of a snapshot of this store's identity.
+    fn header(&self, epoch: u64, generation: u64, entries: u64, payload: (u64, u32)) -> Header {
+        Header {
             version: format::FORMAT_VERSION,
-            codec: codec.id(),
+            codec: self.identity.codec.id(),
             type_fingerprint: self.identity.type_fingerprint,
             fn_fingerprint: self.identity.fn_fingerprint,
             epoch,
             entries,
-            payload_len,
-            payload_crc,
+            payload_len: payload.0,
+            payload_crc: payload.1,
             generation,
             // Only postcard rows carry counts (`Identity::with_counts`).
             counted: self.identity.counted,
+        }
+    }
+
+    /// Writes `rows` (encoding them, unless they came streamed) and puts the file in place;
+    /// the caller holds the save lock.
+    fn write(&self, rows: Rows<K, V>, epoch: u64, generation: u64) -> Result<(), Error> {
+        let codec = self.identity.codec;
+        let header = |entries, payload_len, payload_crc| {
+            self.header(epoch, generation, entries, (payload_len, payload_crc))
         };
         let written = match rows {
             Rows::Decoded(rows) if codec == Codec::Postcard => {
@@ -480,6 +495,34 @@ where
         seen.journal_len > snapshot.max(self.compact_from)
     }
 
+    fn compaction_overdue(&self) -> bool {
+        let seen = self.seen();
+        let snapshot = seen.snapshot.map_or(0, |s| s.len());
+        seen.journal_len > snapshot.max(self.compact_from).saturating_mul(2)
+    }
+
+    fn begin_compaction(&self, epoch: u64) -> Result<Option<Begun<K, V>>, Error> {
+        self.begin_compacting(epoch)
+    }
+
+    fn saved_rows(
+        &self,
+        compacting: &Compacting,
+        keys: Vec<K>,
+        written: &mut Rows<K, V>,
+    ) -> Result<Option<Changes<K, V>>, Error> {
+        self.stored_rows_of(compacting, keys, written)
+    }
+
+    fn finish_compaction(
+        &self,
+        compacting: Compacting,
+        rows: Rows<K, V>,
+        saved: Changes<K, V>,
+    ) -> Result<Option<Merged<K, V>>, Error> {
+        self.finish_compacting(compacting, rows, saved)
+    }
+
     fn encoder(&self) -> Result<Option<Box<dyn Encoder<K, V>>>, Error> {
         if self.identity.codec != Codec::Postcard {
             return Ok(None);
@@ -532,6 +575,7 @@ where
     }
 }
 
+mod compaction;
 pub(super) mod join;
 mod journaled;
 mod replay;

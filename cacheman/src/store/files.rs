@@ -107,9 +107,21 @@ pub(crate) struct TempFile {
 }
 
 impl TempFile {
-    /// A new, empty temporary file for `path`, open for reading and writing.
+    /// A new, empty temporary file for `path`, open for reading and writing, and locked
+    /// (`File::lock`, an `flock` on Unix) until it is committed or dropped: other processes'
+    /// clean-up of orphans ([`remove_orphan_temps`]) leaves it alone while this process lives.
     pub(crate) fn beside(path: &Path) -> io::Result<Self> {
         let (path, file) = create_temp_beside(path)?;
+        if let Err(err) = file.try_lock() {
+            // Nobody else can have locked a file created a moment ago: locks are not
+            // supported here. Saves hold the save lock throughout, so only a background
+            // compaction's file can then be taken for an orphan; that compaction fails at
+            // its rename, and the journal it was to replace stays.
+            log::debug!(
+                "cacheman: could not lock the temporary file {}: {err}",
+                path.display()
+            );
+        }
         Ok(TempFile {
             path,
             file: Some(file),
@@ -245,8 +257,11 @@ pub(crate) fn lock_beside(path: &Path) -> io::Result<SaveLock> {
 }
 
 /// Removes temporary files that a crashed save left beside `path`. Call with the save lock
-/// held: every writer holds it from creating its temporary file to renaming it, so any
-/// temporary file seen under the lock is an orphan. Returns how many were removed.
+/// held. Every temporary file is locked by its writer (an `flock` on the file itself, see
+/// [`TempFile::beside`]) until it is renamed or removed, and the OS lets go of that lock when
+/// the writer dies: a temporary file whose lock can be taken is an orphan, one whose lock
+/// cannot is being written (a background compaction writes its snapshot without the save
+/// lock). Returns how many were removed.
 pub(crate) fn remove_orphan_temps(path: &Path, _held: &SaveLock) -> usize {
     let (Some(dir), prefix) = (path.parent(), temp_prefix(path)) else {
         return 0;
@@ -257,8 +272,20 @@ pub(crate) fn remove_orphan_temps(path: &Path, _held: &SaveLock) -> usize {
     entries
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .filter(|e| is_orphan(&e.path()))
         .filter(|e| fs::remove_file(e.path()).is_ok())
         .count()
+}
+
+/// Whether nobody holds the lock of the temporary file at `path` (see [`TempFile::beside`]):
+/// its writer is gone. A file that cannot be opened is not ours to judge, and stays; where
+/// locks are not supported, every temporary file is taken for an orphan, as before locks.
+pub(crate) fn is_orphan(path: &Path) -> bool {
+    let Ok(file) = File::open(path) else {
+        return false;
+    };
+    // A lock taken here is released when `file` closes, before the removal.
+    !matches!(file.try_lock(), Err(fs::TryLockError::WouldBlock))
 }
 
 /// Makes a rename or removal in `dir` durable.
@@ -464,6 +491,21 @@ mod tests {
         assert_eq!(err.raw_os_error(), Some(28));
         assert_eq!(fs::read(&path).unwrap(), b"old contents");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_temporary_being_written_survives_the_clean_up_of_orphans() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = cache_path(dir.path(), "c");
+        let live = TempFile::beside(&path).unwrap();
+        // What a writer killed mid-save leaves: a file nobody holds a lock on.
+        fs::write(dir.path().join(".c.cache.tmp.99.7"), b"half a save").unwrap();
+        let lock = lock_beside(&path).unwrap();
+        assert_eq!(remove_orphan_temps(&path, &lock), 1);
+        assert!(live.path.exists(), "a file still being written was removed");
+        let written = live.path.clone();
+        drop(live);
+        assert!(!written.exists());
     }
 
     #[test]

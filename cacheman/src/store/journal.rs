@@ -441,9 +441,22 @@ pub(crate) fn check(path: &Path) -> io::Result<Option<Result<Checked, String>>> 
 
 /// The generation in the header of the journal at `path`, if it has a readable one.
 pub(crate) fn generation_at(path: &Path) -> Option<u64> {
+    header_at(path).map(|h| h.generation)
+}
+
+/// The header of the journal at `path`, if it has a readable one.
+pub(crate) fn header_at(path: &Path) -> Option<JournalHeader> {
     let mut head = [0u8; HEADER_LEN as usize];
     File::open(path).ok()?.read_exact(&mut head).ok()?;
-    JournalHeader::decode(&head).ok().map(|h| h.generation)
+    JournalHeader::decode(&head).ok()
+}
+
+/// Where a compaction writes the journal of its new snapshot before it renames it over the
+/// journal beside the snapshot at `path` (`<name>.journal.next`). One whose generation is the
+/// snapshot's is that snapshot's journal (a crash fell between the compaction's two renames);
+/// any other is what a crash before the snapshot's rename left.
+pub(crate) fn next_path_beside(path: &Path) -> PathBuf {
+    path.with_extension("journal.next")
 }
 
 /// Starts an empty journal at `path` (replacing any other): written beside and renamed, with

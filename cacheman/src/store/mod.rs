@@ -78,6 +78,29 @@ pub(crate) struct Changes<K, V> {
     pub epoch: u64,
 }
 
+/// What the first phase of a compaction that blocks no save found (see
+/// [`Store::begin_compaction`]): the snapshot and journal it started from, which the last phase
+/// checks are still in place.
+pub(crate) struct Compacting {
+    /// The snapshot as the first phase saw it.
+    pub(crate) stamp: FileStamp,
+    /// Its journal generation; the compaction writes the next one.
+    pub(crate) generation: u64,
+    /// Its invalidation epoch, which the new snapshot keeps.
+    pub(crate) epoch: u64,
+    /// Where the journal's frames ended: the snapshot being written holds what they saved,
+    /// and the frames appended after this are carried into the new journal.
+    pub(crate) offset: u64,
+}
+
+/// The first phase of a compaction: what other processes saved since the last sync (to adopt,
+/// as after an append), and, when a compaction is to go on, where it started and the encoder
+/// its snapshot is to be copied into (writing a temporary file; no lock is held).
+pub(crate) struct Begun<K, V> {
+    pub merged: Merged<K, V>,
+    pub compaction: Option<(Compacting, Box<dyn Encoder<K, V>>)>,
+}
+
 /// The storage seam: everything a cache asks of the place its entries live, and all that the
 /// layers above know of it. A cache holds one `Box<dyn Store<K, V>>` (or none: a memory cache),
 /// built at registration where the serde bounds are known, so that a cache handle needs none.
@@ -118,6 +141,42 @@ pub(crate) trait Store<K, V>: Send + Sync {
     /// whole snapshot ([`Store::save`], a compaction) should replace them.
     fn compaction_due(&self) -> bool {
         false
+    }
+    /// Whether the appended changes have grown to twice what makes a compaction due: saves
+    /// append faster than compactions that let them go on keep up with.
+    fn compaction_overdue(&self) -> bool {
+        false
+    }
+    /// A compaction's first phase (docs/ARCHITECTURE.md, "The journal"): under the store's
+    /// lock, reads what other processes saved since the last sync and notes where the
+    /// journal ends. `Ok(None)`: this store compacts only by [`Store::save`].
+    fn begin_compaction(&self, _epoch: u64) -> Result<Option<Begun<K, V>>, Error> {
+        Ok(None)
+    }
+    /// What the snapshot and journal a compaction started from hold for `keys` (keys changed
+    /// in memory since, whose rows the compaction copied may be unsaved): their rows, and
+    /// as removed those they lack but the snapshot `written` holds. Read without the lock.
+    /// `Ok(None)`: the files were replaced since, and the compaction is moot.
+    fn saved_rows(
+        &self,
+        _compacting: &Compacting,
+        _keys: Vec<K>,
+        _written: &mut Rows<K, V>,
+    ) -> Result<Option<Changes<K, V>>, Error> {
+        Ok(None)
+    }
+    /// A compaction's last phase: under the store's lock, puts `rows` in place as the new
+    /// snapshot, with a new journal that starts with `saved` (the stored rows of keys whose
+    /// copied rows may be unsaved) and carries every frame appended since the first phase.
+    /// Returns what other processes saved since the last sync, to adopt; `Ok(None)`: the files
+    /// were replaced since, and nothing was written.
+    fn finish_compaction(
+        &self,
+        _compacting: Compacting,
+        _rows: Rows<K, V>,
+        _saved: Changes<K, V>,
+    ) -> Result<Option<Merged<K, V>>, Error> {
+        Ok(None)
     }
     /// Drops everything stored and records `epoch`, so that every process still holding
     /// entries from before drops them at its next load or save.

@@ -9,7 +9,9 @@
 //! resumes after whatever snapshot it finds, prints `ready` once registered, then saves
 //! snapshots `i + 1, i + 2, ...` forever: each save appends the changes to the journal, and
 //! every eighth is a compaction (a whole snapshot, `Cache::compact`); saves also start
-//! compactions in the background once the journal passes 1 MiB.
+//! compactions in the background once the journal outgrows the snapshot and 4 KiB (every few
+//! saves), which run while the next saves append: kills land in their three phases and
+//! between their two renames too.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -36,7 +38,9 @@ fn run(dir: &str) -> Result<(), cacheman::Error> {
     // Only the explicit saves below may write: an automatic save between a batch's removals
     // and its inserts would store half a snapshot, which is fine for a cache but not for this
     // test's check.
-    let options = CacheOptions::new().autosync(AutoSync::disabled());
+    let options = CacheOptions::new()
+        .autosync(AutoSync::disabled())
+        .compact_from(tests::crash::COMPACT_FROM);
     let cache = manager.register_custom_cache::<u32, u64>(CACHE, options)?;
     let resumed = snapshot_of(&cache.snapshot().into_iter().collect::<Vec<_>>());
     let mut next = match resumed {

@@ -11,6 +11,13 @@ fn cache(dir: &std::path::Path, compact_from: u64) -> Arc<CacheInner<u64, String
     let identity = Identity::new::<u64, String>(Codec::Postcard, 0, false);
     let store =
         FileStore::new("c", cache_path(dir, "c"), identity).with_compaction_from(compact_from);
+    cache_on(store)
+}
+
+/// A cache on `store`, which compacts in the background, loaded.
+pub(in crate::lifecycle) fn cache_on(
+    store: FileStore<u64, String>,
+) -> Arc<CacheInner<u64, String>> {
     let inner = Arc::new(CacheInner::new(
         "c",
         CacheOptions::new(),

@@ -70,7 +70,7 @@ fn changes(rows: &[(&str, u32)], removed: &[&str], epoch: u64) -> Changes<String
     }
 }
 
-fn sorted(store: &FileStore<String, u32>) -> Vec<(String, u32)> {
+pub(super) fn sorted(store: &FileStore<String, u32>) -> Vec<(String, u32)> {
     let mut rows: Vec<_> = store
         .load()
         .unwrap()
@@ -83,7 +83,7 @@ fn sorted(store: &FileStore<String, u32>) -> Vec<(String, u32)> {
     rows
 }
 
-fn pairs(rows: &[(&str, u32)]) -> Vec<(String, u32)> {
+pub(super) fn pairs(rows: &[(&str, u32)]) -> Vec<(String, u32)> {
     rows.iter().map(|(k, v)| (k.to_string(), *v)).collect()
 }
 
