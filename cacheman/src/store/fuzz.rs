@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::codec::{Layout, PostcardRows};
-use super::file_store::join::{Joined, SizedRows};
+use super::file_store::join::{self, SizedRows};
 use super::format::{FORMAT_VERSION, Header};
 use super::journal::{self, JournalHeader};
 use super::{Codec, FileStore, Identity};
@@ -202,8 +202,8 @@ pub fn decode_journal(file: &[u8]) -> Result<usize, String> {
         let frame = journal::decode_body::<u64, String>(body, header.layout(false))?;
         named += frame.rows.len() + frame.removed.len();
     }
-    // The partitioned replay of a large journal reads the frames its own way (keys first,
-    // then the last puts' values): over an empty snapshot, it must take them too.
+    // The indexed replay reads the frames its own way (keys first, then the last puts'
+    // values): over an empty snapshot, it must take them too.
     if header.layout(false).sized {
         let empty = SizedRows {
             bytes: &[],
@@ -211,9 +211,8 @@ pub fn decode_journal(file: &[u8]) -> Result<usize, String> {
             layout: identity_of(0).layout(),
         };
         let hasher = crate::shards::Hasher::default();
-        Joined::<u64, String>::new(empty, &scan.bodies, header.layout(false), &hasher, None)
-            .and_then(|joined| joined.into_rows(empty))
-            .map_err(|damage| format!("the partitioned replay refused them: {damage:?}"))?;
+        join::replay_over::<u64, String, _>(empty, &scan.bodies, header.layout(false), &hasher)
+            .map_err(|damage| format!("the indexed replay refused them: {damage:?}"))?;
     }
     Ok(named)
 }

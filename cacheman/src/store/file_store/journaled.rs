@@ -10,7 +10,7 @@ use std::io;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::join::{self, Damage, Joined, SizedRows};
+use super::join::{self, Damage, SizedRows};
 use super::replay::Replayed;
 use super::{Codec, FileStore};
 use crate::Error;
@@ -35,6 +35,16 @@ pub(super) struct Seen {
     /// The journal's length after the last append, for the compaction rule.
     pub(super) journal_len: u64,
 }
+
+/// A journal read whole (`None`: there is none).
+type JournalBytes = io::Result<Option<journal::JournalRead>>;
+
+/// A snapshot read whole, with its stamp (`None`: there is none).
+type SnapshotBytes = Result<Option<(Vec<u8>, FileStamp)>, Error>;
+
+/// The journal size from which a load reads it on a second thread, beside the snapshot: below
+/// it, the read is shorter than starting a thread.
+pub(super) const READ_APART_FROM: u64 = 1 << 20;
 
 /// Decoded frames, and where the last one ends in the journal.
 pub(super) struct Frames<K, V> {
@@ -80,14 +90,17 @@ where
     /// crashed compaction left, all of it in the snapshot already: ignored.
     ///
     /// The journal is read first; the snapshot's rows it replaces are then left out, their
-    /// values stepped over unread (format version 4). A journal too large for one table of
-    /// its keys to stay in the cache (`join::partitions_pay`) is matched against the
-    /// snapshot's keys partition by partition (`join.rs`); a smaller one is folded into one
-    /// table that each snapshot key is looked up in as it is decoded. (Reading the two on two threads was no faster on two cores: each read and
-    /// decoded at half speed, and values freed across threads' allocator arenas made the
-    /// next load slower.)
+    /// values stepped over unread. A large journal of sized rows (snapshot format version 4,
+    /// journal version 2; `join::index_pays`) is replayed through an index of its keys
+    /// (`join.rs`: one pass over each file, lookups in batches); a smaller one, or older
+    /// files, through one table of the journal's last states (`replay.rs`), each snapshot
+    /// key looked up in it as it is decoded. A large journal is
+    /// read on a second thread while the snapshot is read ([`Self::read_files`]); decoding
+    /// stays on this one (decoding on two threads was no faster on two cores under load, and
+    /// values freed across threads' allocator arenas made the next load slower).
     pub(super) fn read_disk(&self) -> Result<Option<Disk<K, V>>, Error> {
-        let Some((bytes, stamp)) = self.read_file()? else {
+        let (snapshot, journal) = self.read_files();
+        let Some((bytes, stamp)) = snapshot? else {
             return Ok(None);
         };
         let (header, payload) = self.check_snapshot(&bytes)?;
@@ -98,7 +111,7 @@ where
             offset: journal::HEADER_LEN,
             journal_len: 0,
         };
-        let Some(read) = self.continuing_journal(header.generation)? else {
+        let Some(read) = self.continuing_journal(journal, header.generation)? else {
             let rows = self.decode_rows(&header, payload, |_| false)?;
             return Ok(Some(Disk {
                 rows,
@@ -111,7 +124,7 @@ where
         seen.journal_len = seen.offset;
         let ours = self.layout_of(&header);
         let sized = self.identity.codec == Codec::Postcard && ours.sized && layout.sized;
-        let rows = if sized && join::partitions_pay::<K>(join::entries_of(&scan.bodies)) {
+        let rows = if sized && join::index_pays::<K>(join::entries_of(&scan.bodies)) {
             let snapshot = SizedRows {
                 bytes: payload,
                 count: header.entries,
@@ -124,12 +137,7 @@ where
                 Damage::Snapshot(message) => self.undecodable(message),
             };
             let hasher = Hasher::default();
-            let joined = Joined::new(snapshot, &scan.bodies, layout, &hasher, None);
-            let joined: Joined<K, V> = joined.map_err(damaged)?;
-            // The journal's bytes go before the snapshot's values are decoded.
-            drop(scan);
-            drop(read);
-            joined.into_rows(snapshot).map_err(damaged)?
+            join::replay_over(snapshot, &scan.bodies, layout, &hasher).map_err(damaged)?
         } else {
             let frames = self.decoded_frames(&scan, layout, journal::HEADER_LEN)?;
             drop(read);
@@ -150,12 +158,43 @@ where
         }))
     }
 
-    /// The journal continuing snapshot `generation`, read whole; `None` without one (none,
-    /// or one a crashed compaction left: of another generation, all of it in the snapshot
-    /// already).
-    fn continuing_journal(&self, generation: u64) -> Result<Option<journal::JournalRead>, Error> {
-        let read = journal::read(&self.journal, journal::HEADER_LEN)
-            .map_err(|e| self.journal_io_error("read the journal", e))?;
+    /// The snapshot's bytes and stamp, and the journal read whole. A journal of
+    /// [`READ_APART_FROM`] bytes or more is read on a second thread while this one reads the
+    /// snapshot: the two reads (mostly the kernel's copying into pages new to the process)
+    /// overlap on two cores, and cost what they did on one.
+    fn read_files(&self) -> (SnapshotBytes, JournalBytes) {
+        let read_journal = || journal::read(&self.journal, journal::HEADER_LEN);
+        let large = fs::metadata(&self.journal).is_ok_and(|m| m.len() >= READ_APART_FROM);
+        if large {
+            let apart = std::thread::scope(|scope| {
+                let thread = std::thread::Builder::new().name("cacheman-load".into());
+                let journal = thread.spawn_scoped(scope, read_journal).ok()?;
+                let snapshot = self.read_file();
+                let journal = journal
+                    .join()
+                    .unwrap_or_else(|_| Err(io::Error::other("its reading thread panicked")));
+                Some((snapshot, journal))
+            });
+            if let Some(read) = apart {
+                return read;
+            }
+            log::debug!(
+                "cacheman: no thread to read the journal of cache `{}` beside its snapshot",
+                self.cache
+            );
+        }
+        (self.read_file(), read_journal())
+    }
+
+    /// The journal continuing snapshot `generation`, from `read` (the journal read whole);
+    /// `None` without one (none, or one a crashed compaction left: of another generation,
+    /// all of it in the snapshot already).
+    fn continuing_journal(
+        &self,
+        read: JournalBytes,
+        generation: u64,
+    ) -> Result<Option<journal::JournalRead>, Error> {
+        let read = read.map_err(|e| self.journal_io_error("read the journal", e))?;
         let Some(read) = read else {
             return Ok(None);
         };

@@ -469,16 +469,17 @@ fn frames_of_one_layout_never_follow_frames_of_the_other_after_a_resync() {
 }
 
 #[test]
-fn a_journal_large_enough_to_partition_replays_as_a_small_one_does() {
+fn a_large_journal_replays_through_the_index_as_through_one_table() {
     let dir = tempfile::tempdir().unwrap();
     let s = store(dir.path(), false);
-    let key = |n: u32| format!("k{n}");
+    // Long enough keys for the journal to be read on a thread of its own.
+    let key = |n: u32| format!("key number {n:08}");
     let snapshot: Vec<(String, u32, u64)> = (0..60_000).map(|n| (key(n), n, 0)).collect();
     s.save(plain(snapshot.clone(), 0)).unwrap();
     let mut want: std::collections::BTreeMap<String, u32> =
         snapshot.iter().map(|(k, v, _)| (k.clone(), *v)).collect();
     // Puts over the snapshot's keys and new ones, removals, a key removed after its put and
-    // one put back after its removal, over two frames too large for one table of keys.
+    // one put back after its removal, over two frames.
     let frames = [
         ((0..50_000).chain(60_000..70_000), 45_000..47_000, 100_000),
         ((45_000..45_500).chain(5_000..10_000), 0..3_000, 200_000),
@@ -502,9 +503,20 @@ fn a_journal_large_enough_to_partition_replays_as_a_small_one_does() {
         };
         s.append(changes).unwrap().unwrap();
     }
-    assert!(super::join::partitions_pay::<String>(named));
+    assert!(super::join::index_pays::<String>(named));
+    let journal_len = std::fs::metadata(&s.journal).unwrap().len();
+    assert!(journal_len >= super::journaled::READ_APART_FROM, "{journal_len}");
     let want: Vec<(String, u32)> = want.into_iter().collect();
     assert_eq!(sorted(&store(dir.path(), false)), want);
+    // Damage in its middle, read on that thread, is the journal's error.
+    let mut damaged = std::fs::read(&s.journal).unwrap();
+    damaged[journal_len as usize / 2] ^= 0x40;
+    let damaged_dir = tempfile::tempdir().unwrap();
+    let copy = store(damaged_dir.path(), false);
+    std::fs::copy(&s.path, &copy.path).unwrap();
+    std::fs::write(&copy.journal, &damaged).unwrap();
+    let err = copy.load().err().expect("a damaged journal is refused");
+    assert!(err.to_string().contains("journal"), "{err}");
     // The same journal over the same rows in a snapshot of format version 3 (unsized rows,
     // replayed through one table).
     let generation = journal::generation_at(&s.journal).unwrap();

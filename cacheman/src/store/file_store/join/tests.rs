@@ -73,9 +73,9 @@ impl<'a> BuildHasher for ByFn<'a> {
     }
 }
 
-/// Every key one hash; every key in partition 0 with hashes that differ; keys spread over
-/// partitions by their low bits alone (keys `n` and `n + 2^bits` share a partition).
-const SHAPES: [fn(u64) -> u64; 3] = [|_| 0x5555_5555_5555_5555, |k| k, |k| k << PARTITION_SHIFT];
+/// Every key one hash (one slot, one tag); every key its own slot and tag 0; every key the
+/// first slot (low bits 0) with tags that differ.
+const SHAPES: [fn(u64) -> u64; 3] = [|_| 0x5555_5555_5555_5555, |k| k, |k| k << 32];
 
 const LAYOUTS: [Layout; 3] = [
     Layout {
@@ -117,7 +117,7 @@ fn bodies(frames: &[Frame<u32, String>], layout: Layout) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// The join's rows equal the plain replay's, for every layout, partition count and hash.
+/// The indexed replay's rows equal the plain replay's, for every layout and hash.
 fn check(snapshot: &[Row], frames: &[Frame<u32, String>]) {
     for layout in LAYOUTS {
         let bytes = payload(snapshot, layout);
@@ -133,23 +133,16 @@ fn check(snapshot: &[Row], frames: &[Frame<u32, String>]) {
             count: snapshot.len() as u64,
             layout,
         };
-        let replay = |hasher: &dyn Fn(&u32) -> u64, bits| {
+        let replay = |hasher: &dyn Fn(&u32) -> u64| {
             let hasher = ByFn(hasher);
-            Joined::<u32, String>::new(rows, &bodies, layout, &hasher, bits)
-                .and_then(|joined| joined.into_rows(rows))
-                .unwrap()
+            replay_over::<u32, String, _>(rows, &bodies, layout, &hasher).unwrap()
         };
         let store = crate::shards::Hasher::default();
-        for bits in [Some(0), Some(1), Some(3), Some(6), None] {
-            let got = replay(&|k| store.hash_one(k), bits);
-            assert_eq!(
-                got, want,
-                "{layout:?}, {bits:?} partition bits, the store's hash"
-            );
-            for (at, shape) in SHAPES.into_iter().enumerate() {
-                let got = replay(&|k| shape(u64::from(*k)), bits);
-                assert_eq!(got, want, "{layout:?}, {bits:?} partition bits, shape {at}");
-            }
+        let got = replay(&|k| store.hash_one(k));
+        assert_eq!(got, want, "{layout:?}, the store's hash");
+        for (at, shape) in SHAPES.into_iter().enumerate() {
+            let got = replay(&|k| shape(u64::from(*k)));
+            assert_eq!(got, want, "{layout:?}, hash shape {at}");
         }
     }
 }
@@ -258,16 +251,48 @@ fn damaged_rows_are_errors_on_their_side_not_panics() {
 
 #[test]
 fn small_journals_keep_one_table() {
-    assert!(!partitions_pay::<u64>(1_000));
-    assert!(!partitions_pay::<u64>(64 * 1024));
-    assert!(partitions_pay::<u64>(128 * 1024));
-    assert!(partitions_pay::<String>(100_000));
+    assert!(!index_pays::<u64>(1_000));
+    assert!(!index_pays::<u64>(64 * 1024));
+    assert!(index_pays::<u64>(128 * 1024));
+    assert!(index_pays::<String>(100_000));
+    assert!(!index_pays::<u8>(u32::MAX as usize));
 }
 
 #[test]
-fn partitions_hold_a_few_thousand_journal_keys_each() {
-    assert_eq!(partition_bits(0), 0);
-    assert_eq!(partition_bits(16 * 1024), 2);
-    assert_eq!(partition_bits(500_000), 7);
-    assert_eq!(partition_bits(usize::MAX / 2), MAX_PARTITION_BITS);
+fn a_journal_is_indexed_below_four_billion_entries() {
+    assert!(indexable(0));
+    assert!(indexable(500_000));
+    assert!(indexable(u32::MAX as usize - 1));
+    assert!(!indexable(u32::MAX as usize));
+}
+
+#[test]
+fn the_table_is_at_most_half_full_and_finds_every_last_entry() {
+    let layout = LAYOUTS[0];
+    let encoded = bodies(
+        &[
+            frame(&(0..100).map(|k| row(k, "a")).collect::<Vec<_>>(), &[]),
+            frame(&(50..150).map(|k| row(k, "b")).collect::<Vec<_>>(), &[0]),
+        ],
+        layout,
+    );
+    let frames: Vec<&[u8]> = encoded.iter().map(Vec::as_slice).collect();
+    let hasher = crate::shards::Hasher::default();
+    let index = JournalIndex::<u32>::new(&frames, layout, &hasher).unwrap();
+    assert_eq!(index.keys.len(), 201);
+    assert!(index.table.len() >= 2 * index.keys.len());
+    let held = index.table.iter().filter(|&&slot| slot != 0).count();
+    // 150 keys, each once, at its last entry: key 0's removal, 1..50 of the first frame,
+    // 50..150 of the second.
+    assert_eq!(held, 150);
+    for key in 0..150u32 {
+        let (_, last) = index.probe(&key, hasher.hash_one(key));
+        let want = match key {
+            0 => 100,
+            1..50 => key as usize,
+            _ => 101 + (key as usize - 50),
+        };
+        assert_eq!(last, Some(want), "key {key}");
+    }
+    assert_eq!(index.probe(&150, hasher.hash_one(150u32)).1, None);
 }
