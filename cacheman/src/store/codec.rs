@@ -400,46 +400,65 @@ pub(crate) fn postcard_row_tail<V>(
 where
     V: DeserializeOwned + 'static,
 {
-    let (value, rest) = match layout.sized {
-        true => {
-            let (len, rest) = postcard::take_from_bytes::<u64>(bytes).map_err(|e| e.to_string())?;
-            let Some(body) = usize::try_from(len).ok().and_then(|len| rest.get(..len)) else {
-                return Err(format!(
-                    "a value claims {len} bytes but {} are left",
-                    rest.len()
-                ));
-            };
-            let value = match skip {
-                true => None,
-                false => {
-                    let (value, left) =
-                        postcard::take_from_bytes::<V>(body).map_err(|e| e.to_string())?;
-                    if !left.is_empty() {
-                        return Err(format!(
-                            "a value claims {len} bytes but decodes from {}",
-                            body.len() - left.len()
-                        ));
-                    }
-                    Some(value)
-                }
-            };
-            (value, &rest[body.len()..])
-        }
-        false => {
-            let (value, rest) = postcard::take_from_bytes::<V>(bytes).map_err(|e| e.to_string())?;
-            (Some(value).filter(|_| !skip), rest)
-        }
+    if layout.sized {
+        let (body, meta, rest) = sized_row_tail(bytes, layout)?;
+        let value = match skip {
+            true => None,
+            false => Some(sized_value::<V>(body)?),
+        };
+        return Ok((value, meta, rest));
+    }
+    let (value, rest) = postcard::take_from_bytes::<V>(bytes).map_err(|e| e.to_string())?;
+    let (meta, rest) = row_meta(rest, layout)?;
+    Ok((Some(value).filter(|_| !skip), meta, rest))
+}
+
+/// What follows a sized row's key at the front of `bytes`: its value's bytes (the length in
+/// front of them checked against what is left, nothing decoded), its stamp and use count, and
+/// the bytes after the row.
+#[inline]
+pub(crate) fn sized_row_tail(
+    bytes: &[u8],
+    layout: Layout,
+) -> Result<(&[u8], RowMeta, &[u8]), String> {
+    let (len, rest) = postcard::take_from_bytes::<u64>(bytes).map_err(|e| e.to_string())?;
+    let Some(body) = usize::try_from(len).ok().and_then(|len| rest.get(..len)) else {
+        return Err(format!(
+            "a value claims {len} bytes but {} are left",
+            rest.len()
+        ));
     };
+    let (meta, rest) = row_meta(&rest[body.len()..], layout)?;
+    Ok((body, meta, rest))
+}
+
+/// Decodes a value that must take exactly `body` (a sized row's value bytes).
+#[inline]
+pub(crate) fn sized_value<V: DeserializeOwned + 'static>(body: &[u8]) -> Result<V, String> {
+    let (value, left) = postcard::take_from_bytes::<V>(body).map_err(|e| e.to_string())?;
+    match left.len() {
+        0 => Ok(value),
+        left => Err(format!(
+            "a value claims {} bytes but decodes from {}",
+            body.len(),
+            body.len() - left
+        )),
+    }
+}
+
+/// A row's stamp and use count at the front of `bytes`, as `layout` has them.
+#[inline]
+fn row_meta(bytes: &[u8], layout: Layout) -> Result<(RowMeta, &[u8]), String> {
     let (stamp_ms, rest) = match layout.stamped {
-        true => postcard::take_from_bytes::<u64>(rest).map_err(|e| e.to_string())?,
-        false => (0, rest),
+        true => postcard::take_from_bytes::<u64>(bytes).map_err(|e| e.to_string())?,
+        false => (0, bytes),
     };
     let (uses, rest) = match (layout.counted, rest.split_first()) {
         (false, _) => (0, rest),
         (true, Some((&uses, rest))) => (uses, rest),
         (true, None) => return Err("the row ends before its use count".into()),
     };
-    Ok((value, RowMeta { stamp_ms, uses }, rest))
+    Ok((RowMeta { stamp_ms, uses }, rest))
 }
 
 /// Snapshot rows encoded into postcard as the shards are copied, instead of cloned first: no

@@ -146,7 +146,7 @@ impl<'a, K: Hash + Eq + DeserializeOwned + 'static> JournalIndex<'a, K> {
                 count: parts.rows,
                 layout,
             };
-            read_rows::<K>(rows, |key, tail| {
+            read_rows::<K>(rows, |key, tail, _, _| {
                 keys.push(key);
                 puts.push(Some(tail));
                 Ok(())
@@ -217,20 +217,19 @@ impl<'a, K: Hash + Eq + DeserializeOwned + 'static> JournalIndex<'a, K> {
         hasher: &S,
         out: &mut Vec<(K, V, RowMeta)>,
     ) -> Result<(), String> {
-        let mut batch: Vec<(K, u64, &[u8])> = Vec::with_capacity(BATCH);
-        let mut look_up = |batch: &mut Vec<(K, u64, &[u8])>| {
-            for (key, hash, tail) in batch.drain(..) {
+        let mut batch: Vec<(K, u64, &[u8], RowMeta)> = Vec::with_capacity(BATCH);
+        let mut look_up = |batch: &mut Vec<(K, u64, &[u8], RowMeta)>| {
+            for (key, hash, body, meta) in batch.drain(..) {
                 if self.probe(&key, hash).1.is_none() {
-                    let (value, meta) = value_at::<V>(tail, snapshot.layout)?;
-                    out.push((key, value, meta));
+                    out.push((key, codec::sized_value::<V>(body)?, meta));
                 }
             }
             Ok::<_, String>(())
         };
-        read_rows::<K>(snapshot, |key, tail| {
+        read_rows::<K>(snapshot, |key, _, body, meta| {
             let hash = hasher.hash_one(&key);
             prefetch(&self.table[self.slot_of(hash)]);
-            batch.push((key, hash, tail));
+            batch.push((key, hash, body, meta));
             match batch.len() {
                 BATCH => look_up(&mut batch),
                 _ => Ok(()),
@@ -290,11 +289,12 @@ fn frame_holding(frames: &[&[u8]], part: &[u8]) -> usize {
         .unwrap_or(0)
 }
 
-/// Hands each of `rows`' keys to `row`, with where its value starts, until `row` fails;
-/// values are stepped over (their lengths checked), not decoded.
+/// Hands each of `rows`' keys to `row`, with where its value starts (its length in front),
+/// the value's bytes and the row's stamp and use count, until `row` fails; values are stepped
+/// over (their lengths checked), not decoded.
 fn read_rows<'a, K: DeserializeOwned + 'static>(
     rows: SizedRows<'a>,
-    mut row: impl FnMut(K, &'a [u8]) -> Result<(), String>,
+    mut row: impl FnMut(K, &'a [u8], &'a [u8], RowMeta) -> Result<(), String>,
 ) -> Result<(), String> {
     let SizedRows {
         bytes,
@@ -304,10 +304,11 @@ fn read_rows<'a, K: DeserializeOwned + 'static>(
     let mut rest = bytes;
     for at in 0..count {
         let failed = |e: String| format!("row {at} of {count}: {e}");
-        let (key, value) =
+        let (key, tail) =
             postcard::take_from_bytes::<K>(rest).map_err(|e| failed(e.to_string()))?;
-        (_, _, rest) = codec::postcard_row_tail::<()>(value, layout, true).map_err(failed)?;
-        row(key, value)?;
+        let (body, meta, after) = codec::sized_row_tail(tail, layout).map_err(failed)?;
+        rest = after;
+        row(key, tail, body, meta)?;
     }
     match rest.len() {
         0 => Ok(()),

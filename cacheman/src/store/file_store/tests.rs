@@ -505,7 +505,10 @@ fn a_large_journal_replays_through_the_index_as_through_one_table() {
     }
     assert!(super::join::index_pays::<String>(named));
     let journal_len = std::fs::metadata(&s.journal).unwrap().len();
-    assert!(journal_len >= super::journaled::READ_APART_FROM, "{journal_len}");
+    assert!(
+        journal_len >= super::journaled::READ_APART_FROM,
+        "{journal_len}"
+    );
     let want: Vec<(String, u32)> = want.into_iter().collect();
     assert_eq!(sorted(&store(dir.path(), false)), want);
     // Damage in its middle, read on that thread, is the journal's error.
