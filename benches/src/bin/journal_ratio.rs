@@ -37,6 +37,31 @@ use cacheman::{AutoSync, Cache, CacheManager, CacheOptions, ManualClock};
 
 const ENTRIES: u64 = 1_000_000;
 
+/// What a persistent cache's key needs, for the loads' two key types.
+trait Key:
+    std::hash::Hash
+    + Eq
+    + Clone
+    + serde::Serialize
+    + serde::de::DeserializeOwned
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<K> Key for K where
+    K: std::hash::Hash
+        + Eq
+        + Clone
+        + serde::Serialize
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 fn big_cache(dir: &Path, options: CacheOptions) -> (CacheManager, Cache<u64, Vec<u8>>) {
     let manager = CacheManager::new("bench", dir);
     let cache = manager.register_custom_cache("big", options).unwrap();
@@ -109,22 +134,12 @@ fn varint_len(n: u64) -> u64 {
 /// A reload from a snapshot and a journal of `journal_rows` replaced entries (500,000: half
 /// the snapshot's size), and from a snapshot alone of the same entries, in turn: their medians
 /// in ms, and the two files' sizes. Keys are `key_of` the numbers 0..1,000,000.
-fn load_with_journal<K>(
+fn load_with_journal<K: Key>(
     rounds: usize,
     journal_rows: u64,
     key_of: fn(u64) -> K,
     string_keys: bool,
-) -> Loads
-where
-    K: std::hash::Hash
-        + Eq
-        + Clone
-        + serde::Serialize
-        + serde::de::DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
-{
+) -> Loads {
     let (with, alone) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let filled = |dir: &Path| {
         let manager = CacheManager::new("bench", dir);
@@ -242,17 +257,7 @@ fn start_ms(dir: &Path, string_keys: bool) -> f64 {
 }
 
 /// The child of [`start_ms`]: opens the cache in `dir` with keys `K` and prints the ms.
-fn open_child<K>(dir: &Path)
-where
-    K: std::hash::Hash
-        + Eq
-        + Clone
-        + serde::Serialize
-        + serde::de::DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
-{
+fn open_child<K: Key>(dir: &Path) {
     let started = Instant::now();
     let manager = CacheManager::new("bench", dir);
     let cache = manager
