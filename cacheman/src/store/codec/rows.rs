@@ -233,7 +233,7 @@ where
 /// What follows a sized row's key at the front of `bytes`: its value's bytes (the length in
 /// front of them checked against what is left, nothing decoded), its stamp and use count, and
 /// the bytes after the row.
-#[inline]
+#[inline(always)]
 pub(crate) fn sized_row_tail(
     bytes: &[u8],
     layout: Layout,
@@ -244,7 +244,7 @@ pub(crate) fn sized_row_tail(
 }
 
 /// A sized value's bytes at the front of `bytes` (after its length), and the bytes after it.
-#[inline]
+#[inline(always)]
 fn sized_body(bytes: &[u8]) -> Result<(&[u8], &[u8]), String> {
     let (len, rest) = postcard::take_from_bytes::<u64>(bytes).map_err(|e| e.to_string())?;
     match usize::try_from(len).ok().and_then(|len| rest.get(..len)) {
@@ -257,7 +257,7 @@ fn sized_body(bytes: &[u8]) -> Result<(&[u8], &[u8]), String> {
 }
 
 /// Decodes a value that must take exactly `body` (a sized row's value bytes).
-#[inline]
+#[inline(always)]
 pub(crate) fn sized_value<V: DeserializeOwned + 'static>(body: &[u8]) -> Result<V, String> {
     let (value, left) = postcard::take_from_bytes::<V>(body).map_err(|e| e.to_string())?;
     match left.len() {
@@ -271,7 +271,7 @@ pub(crate) fn sized_value<V: DeserializeOwned + 'static>(body: &[u8]) -> Result<
 }
 
 /// A row's stamp and use count at the front of `bytes`, as `layout` has them.
-#[inline]
+#[inline(always)]
 fn row_meta(bytes: &[u8], layout: Layout) -> Result<(RowMeta, &[u8]), String> {
     let (stamp_ms, rest) = match layout.stamped {
         true => postcard::take_from_bytes::<u64>(bytes).map_err(|e| e.to_string())?,
