@@ -94,10 +94,10 @@ where
     /// journal version 2; `join::index_pays`) is replayed through an index of its keys
     /// (`join.rs`: one pass over each file, lookups in batches); a smaller one, or older
     /// files, through one table of the journal's last states (`replay.rs`), each snapshot
-    /// key looked up in it as it is decoded. A large journal is
-    /// read on a second thread while the snapshot is read ([`Self::read_files`]); decoding
-    /// stays on this one (decoding on two threads was no faster on two cores under load, and
-    /// values freed across threads' allocator arenas made the next load slower).
+    /// key looked up in it as it is decoded. A large journal is read on a second thread
+    /// while the snapshot is read ([`Self::read_files`]); decoding stays on this one
+    /// (decoding on two threads was no faster on two cores under load, and values freed
+    /// across threads' allocator arenas made the next load slower).
     pub(super) fn read_disk(&self) -> Result<Option<Disk<K, V>>, Error> {
         let (snapshot, journal) = self.read_files();
         let Some((bytes, stamp)) = snapshot? else {
@@ -183,7 +183,13 @@ where
                 self.cache
             );
         }
-        (self.read_file(), read_journal())
+        let snapshot = self.read_file();
+        // Without a snapshot the journal is not read: there is nothing to replay it over.
+        let journal = match &snapshot {
+            Ok(Some(_)) => read_journal(),
+            _ => Ok(None),
+        };
+        (snapshot, journal)
     }
 
     /// The journal continuing snapshot `generation`, from `read` (the journal read whole);
