@@ -183,16 +183,7 @@ fn load_with_journal<K: Key>(
     assert_eq!(journaled.get(&key_of(0)), Some(benches::value_of(first)));
     // A new process's open: a new manager (and so a new hasher) loads the files at
     // registration; the one before is dropped after the timing, so nothing is freed in it.
-    let open = |dir: &Path| {
-        let started = Instant::now();
-        let manager = CacheManager::new("bench", dir);
-        let cache = manager
-            .register_custom_cache::<K, Vec<u8>>("big", manual())
-            .unwrap();
-        let ms = started.elapsed().as_secs_f64() * 1e3;
-        assert_eq!(cache.len() as u64, ENTRIES);
-        (ms, (manager, cache))
-    };
+    let open = open_timed::<K>;
     let (mut open_with, mut open_alone) = (Vec::new(), Vec::new());
     for round in 0..rounds {
         let (a, kept_a) = if round % 2 == 0 {
@@ -256,8 +247,9 @@ fn start_ms(dir: &Path, string_keys: bool) -> f64 {
         .unwrap()
 }
 
-/// The child of [`start_ms`]: opens the cache in `dir` with keys `K` and prints the ms.
-fn open_child<K: Key>(dir: &Path) {
+/// A new manager's open of the cache in `dir` (registration loads it): how long it took, in
+/// ms, and the manager and cache, to be dropped after the timing.
+fn open_timed<K: Key>(dir: &Path) -> (f64, (CacheManager, Cache<K, Vec<u8>>)) {
     let started = Instant::now();
     let manager = CacheManager::new("bench", dir);
     let cache = manager
@@ -265,6 +257,12 @@ fn open_child<K: Key>(dir: &Path) {
         .unwrap();
     let ms = started.elapsed().as_secs_f64() * 1e3;
     assert_eq!(cache.len() as u64, ENTRIES);
+    (ms, (manager, cache))
+}
+
+/// The child of [`start_ms`]: opens the cache in `dir` with keys `K` and prints the ms.
+fn open_child<K: Key>(dir: &Path) {
+    let (ms, _kept) = open_timed::<K>(dir);
     println!("{ms}");
     // Nothing to save: what is left is freeing, which the parent does not time.
     std::process::exit(0);
